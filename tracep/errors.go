@@ -1,0 +1,55 @@
+package tracep
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+var (
+	// ErrNotSupported means the platform or kernel lacks what a tracer needs.
+	ErrNotSupported = errors.New("not supported")
+	// ErrLost means the kernel dropped events; the error is a *LostError with the count.
+	ErrLost = errors.New("events lost")
+	// ErrInvalid marks bad input: a flag, a matcher, a policy line.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrSchema means a JSON line was written by a newer, incompatible schema.
+	ErrSchema = errors.New("unsupported schema version")
+	// ErrClosed is returned by operations on a closed session.
+	ErrClosed = os.ErrClosed
+)
+
+// LostError reports events the kernel could not hand over. It matches ErrLost.
+type LostError struct {
+	Kind  Kind
+	Count uint64
+}
+
+func (e *LostError) Error() string {
+	return fmt.Sprintf("%s: %d events lost", e.Kind, e.Count)
+}
+
+// Is makes errors.Is(err, ErrLost) true.
+func (e *LostError) Is(target error) bool { return target == ErrLost }
+
+// PermissionError says which capability an operation needs. It matches
+// os.ErrPermission, so callers can test for it without knowing tracep.
+type PermissionError struct {
+	Op         string // what was attempted, e.g. "load bpf program"
+	Capability string // e.g. "CAP_BPF and CAP_PERFMON (or root)"
+	Err        error  // the underlying error, usually EPERM
+}
+
+func (e *PermissionError) Error() string {
+	msg := e.Op + ": needs " + e.Capability
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, os.ErrPermission) true.
+func (e *PermissionError) Is(target error) bool { return target == os.ErrPermission }
+
+// Unwrap returns the underlying error.
+func (e *PermissionError) Unwrap() error { return e.Err }

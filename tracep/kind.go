@@ -1,0 +1,28 @@
+package tracep
+
+import "fmt"
+
+// Kind names what an event observed. The values are the CLI verbs, the JSON
+// "kind" field and the matcher keys: one vocabulary everywhere.
+type Kind string
+
+const (
+	KindExec Kind = "exec" // a program was executed, failed to execute, or exited
+	KindNet  Kind = "net"  // a TCP or UDP flow
+	KindDNS  Kind = "dns"  // a DNS query and its answer
+	KindTLS  Kind = "tls"  // TLS plaintext or handshake metadata
+	KindCA   Kind = "ca"   // a certificate chain fetched from a server
+)
+
+// Kinds lists every kind in the order the CLI shows them.
+func Kinds() []Kind { return []Kind{KindNet, KindTLS, KindDNS, KindExec, KindCA} }
+
+// ParseKind returns the Kind named s, or an error wrapping [ErrInvalid].
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds() {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("kind %q: %w", s, ErrInvalid)
+}
