@@ -1,0 +1,52 @@
+# tracep — see README.md. Every target runs as root on a machine with Go;
+# `make generate` also needs clang and bpftool (Debian: clang llvm libbpf-dev bpftool).
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --match 'v*' --dirty 2>/dev/null || echo v0.1.0-dev)
+LDFLAGS  := -X github.com/tracep/tracep/cmd/tracep/cli.Version=$(VERSION)
+BIN      := bin/tracep
+# Fuzz targets run for a bounded time in `make test` (FUZZTIME=0 skips them).
+FUZZTIME ?= 10s
+
+.PHONY: all build run test check unit fuzz bench generate fmt clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tracep
+
+# The built-in demo: a workload traced inside a throwaway network namespace
+# that serves a fake internet. Needs root.
+run: build
+	./$(BIN) demo
+
+# Everything CI checks. Privileged tests skip without root unless
+# TRACEP_REQUIRE_PRIVILEGED=1, which turns those skips into failures.
+test: check unit fuzz
+
+check:
+	@unformatted="$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+fuzz:
+	@if [ "$(FUZZTIME)" != "0" ]; then ci/fuzz.sh $(FUZZTIME); fi
+
+# Benchmarks print their figures (ns/op and custom metrics); see README.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
+
+# Regenerate the committed bpf2go output (needs clang and bpftool).
+generate:
+	$(GO) generate ./backends/...
+
+fmt:
+	gofmt -w $$(find . -name '*.go' -not -path './.git/*')
+
+clean:
+	rm -rf bin

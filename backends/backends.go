@@ -1,0 +1,39 @@
+package backends
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tracep/tracep/backends/exectrace"
+	"github.com/tracep/tracep/tracep"
+)
+
+// Kinds returns the kinds that have a kernel tracer, in the order a trace
+// starts them.
+func Kinds() []tracep.Kind {
+	return []tracep.Kind{tracep.KindExec}
+}
+
+// Supported reports whether kind k can be traced here: nil, or an error
+// wrapping tracep.ErrNotSupported or os.ErrPermission.
+func Supported(k tracep.Kind) error {
+	switch k {
+	case tracep.KindExec:
+		return exectrace.Supported()
+	}
+	return fmt.Errorf("%s tracer: %w", k, tracep.ErrNotSupported)
+}
+
+// Start starts the tracer of kind k for scope; see tracep.Session for what
+// Close guarantees. emit is called from the tracer's own goroutine.
+func Start(ctx context.Context, k tracep.Kind, scope tracep.Scope, emit func(tracep.Event)) (tracep.Session, error) {
+	switch k {
+	case tracep.KindExec:
+		s, err := exectrace.Start(ctx, exectrace.Config{Scope: scope}, emit)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("%s tracer: %w", k, tracep.ErrNotSupported)
+}

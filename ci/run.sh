@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the test dependencies (a fresh machine has only Go, gcc and apt)
+# and runs the README's test command with privileged tests required.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pair in curl:curl dig:dnsutils gnutls-cli:gnutls-bin openssl:openssl ip:iproute2 \
+	python3:python3 git:git make:make; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+if [ "${#need[@]}" -gt 0 ]; then
+	echo "ci: installing ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+go version
+uname -r
+export TRACEP_REQUIRE_PRIVILEGED=1
+make test

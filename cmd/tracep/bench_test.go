@@ -1,0 +1,63 @@
+package main_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tracep/tracep/harness/testenv"
+	"github.com/tracep/tracep/harness/testnet"
+)
+
+// buildTracep builds the real binary, as a user runs it, into a temp dir.
+func buildTracep(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "tracep")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// BenchmarkCAFetch runs `tracep ca` as a process against the hermetic
+// network's HTTPS server, as the reference tool's benchmark does, and
+// reports wall and CPU time per fetch (CPU from the children's rusage).
+func BenchmarkCAFetch(b *testing.B) {
+	testenv.SkipUnlessRoot(b, "the hermetic network")
+	bin := buildTracep(b)
+	n, err := testnet.New(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	run := func() {
+		cmd := n.Command(bin, "ca", "example.test", "-o", "-")
+		cmd.Stdout, cmd.Stderr = nil, nil
+		if err := n.Run(cmd); err != nil {
+			b.Fatalf("tracep ca: %v", err)
+		}
+	}
+	run() // warm the page cache and the server's certificate cache
+
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &before)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	wall := time.Since(start)
+	b.StopTimer()
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &after)
+	cpu := tv(after.Utime) + tv(after.Stime) - tv(before.Utime) - tv(before.Stime)
+	b.ReportMetric(float64(wall.Microseconds())/1000/float64(b.N), "wall-ms/fetch")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/fetch")
+	b.ReportMetric(float64(after.Maxrss)/1024, "peak-rss-MB")
+}
+
+func tv(t syscall.Timeval) time.Duration {
+	return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
+}

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+)
+
+// Version is set at link time with -ldflags "-X github.com/tracep/tracep/cmd/tracep/cli.Version=v1.2.3";
+// otherwise it comes from the module's build information.
+var Version = ""
+
+// version returns the tracep version, always starting with "v" so that
+// scripts matching the reference tool's `v[0-9]` keep working.
+func version() string {
+	v := Version
+	if v == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+	}
+	if v == "" {
+		v = "v0.1.0-dev"
+	}
+	if !strings.HasPrefix(v, "v") {
+		v = "v" + v
+	}
+	return v
+}
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitError  = 1
+	exitUsage  = 2
+	exitPolicy = 3
+)
+
+// env is what a command runs with; tests substitute its parts.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(e *env, args []string) int
+}
+
+// commands lists the commands in the order the usage shows them.
+func commands() []command {
+	return []command{
+		{"exec", "trace per-process exec syscalls", runExec},
+		{"ca", "fetch a host's TLS CA chain", runCA},
+		{"demo", "run the built-in demo in a hermetic fake internet", runDemo},
+	}
+}
+
+// Main runs the command line and exits with its status.
+func Main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Run runs tracep with args (without the program name) and returns the exit status.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return exitOK
+	case "-v", "--version", "version":
+		fmt.Fprintf(stdout, "tracep %s\n", version())
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(e, args[1:])
+		}
+	}
+	fmt.Fprintf(stderr, "tracep: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "tracep %s — trace a process's net, TLS, DNS & exec activity\n\n", version())
+	fmt.Fprintf(w, "usage: tracep <command> [flags]\n\ncommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nrun 'tracep <command> -h' for command-specific flags\n")
+}

@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/tracep/tracep/harness"
+	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/tracep"
+)
+
+const demoHelp = `usage: tracep demo [-j]
+
+Run tracep's built-in demo: a throwaway network namespace serving a fake
+internet (DNS, HTTP and HTTPS for example.test, with its own CA) and, inside
+it, a small workload traced from its first instruction. Nothing leaves the
+namespace. Needs root.
+
+  -j   print the events as JSON lines instead of the process tree
+`
+
+// demoScript is the built-in workload. $TRACEP is this binary.
+const demoScript = `"$TRACEP" ca -fetch-root -o "$TMPDIR/example.test-ca.pem" example.test; uname -sr; ` +
+	`if command -v curl >/dev/null; then curl -sS https://example.test/; fi`
+
+func runDemo(e *env, args []string) int {
+	spec := clusterSpec{bools: "j"}
+	a, err := spec.parse(args)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tracep demo: %v\n\n%s", err, demoHelp)
+		return exitUsage
+	}
+	if a.help {
+		fmt.Fprint(e.stdout, demoHelp)
+		return exitOK
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tracep demo: %v\n", err)
+		return exitError
+	}
+	n, err := testnet.New(nil)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tracep demo: start the fake internet: %v\n", err)
+		return exitError
+	}
+	defer n.Close()
+
+	out, _ := openSink("", e.stdout, false)
+	p := &execPrinter{out: out, a: &clusterArgs{set: map[byte]bool{'t': true}}, json: a.has('j'), depth: map[int32]int{}, stderr: e.stderr}
+	if p.json {
+		p.enc = tracep.NewEncoder(jsonWriter{out})
+	}
+	var events strings.Builder
+	cmd := exec.Command("/bin/sh", "-c", demoScript)
+	tmp, err := os.MkdirTemp("", "tracep-demo-")
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tracep demo: %v\n", err)
+		return exitError
+	}
+	defer os.RemoveAll(tmp)
+	cmd.Env = append(os.Environ(), "TRACEP="+self, "TMPDIR="+tmp)
+	cmd.Stdout, cmd.Stderr = &events, &events
+	c, err := harness.Run(context.WithoutCancel(e.ctx), cmd, harness.InNet(n),
+		harness.Kinds(tracep.KindExec), harness.OnEvent(p.print))
+	if c == nil {
+		fmt.Fprintf(e.stderr, "tracep demo: %v\n", err)
+		return exitError
+	}
+	if !p.json {
+		fmt.Fprintf(e.stdout, "\n== the workload's own output\n%s", events.String())
+		fmt.Fprintf(e.stdout, "\n%d events, armed in %v, %d lost; workload exit status %d\n",
+			len(c.Events), c.Arm.Round(10_000), c.Lost, c.ExitCode)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tracep demo: %v\n", err)
+		return exitError
+	}
+	return c.ExitCode
+}

@@ -1,0 +1,243 @@
+package cgroup
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+const prefix = "tracep."
+
+var (
+	seq       atomic.Uint64
+	sweepOnce sync.Once
+)
+
+// Cgroup is a cgroup v2 directory made for one workload.
+type Cgroup struct {
+	path string
+	id   uint64
+	fd   int
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Mount returns the mount point of the cgroup2 hierarchy, read from
+// /proc/self/mountinfo. It fails with an error wrapping
+// tracep.ErrNotSupported when no cgroup2 file system is mounted.
+func Mount() (string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("read mountinfo: %w", err)
+	}
+	return parseMountinfo(b)
+}
+
+func parseMountinfo(b []byte) (string, error) {
+	s := bufio.NewScanner(bytes.NewReader(b))
+	for s.Scan() {
+		// 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+		pre, post, ok := strings.Cut(s.Text(), " - ")
+		if !ok {
+			continue
+		}
+		fields, fstype := strings.Fields(pre), strings.Fields(post)
+		if len(fields) >= 5 && len(fstype) >= 1 && fstype[0] == "cgroup2" {
+			return unescapeMount(fields[4]), nil
+		}
+	}
+	return "", fmt.Errorf("no cgroup2 mount: %w", tracep.ErrNotSupported)
+}
+
+// unescapeMount undoes the octal escapes (\040 for a space) of mountinfo.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// New makes a fresh cgroup under the cgroup2 root.
+func New() (*Cgroup, error) {
+	root, err := Mount()
+	if err != nil {
+		return nil, err
+	}
+	sweepOnce.Do(func() { sweep(root) })
+	name := fmt.Sprintf("%s%d.%d", prefix, os.Getpid(), seq.Add(1))
+	path := filepath.Join(root, name)
+	if err := os.Mkdir(path, 0o755); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, &tracep.PermissionError{Op: "create cgroup " + path, Capability: "CAP_SYS_ADMIN (root)", Err: err}
+		}
+		return nil, fmt.Errorf("create cgroup: %w", err)
+	}
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("open cgroup: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("stat cgroup: %w", err)
+	}
+	// On cgroup2 the cgroup id is the kernfs inode number of its directory.
+	return &Cgroup{path: path, id: st.Ino, fd: fd}, nil
+}
+
+// ID is the cgroup id that bpf_get_current_cgroup_id returns for its members.
+func (c *Cgroup) ID() uint64 { return c.id }
+
+// Path is the cgroup's directory.
+func (c *Cgroup) Path() string { return c.path }
+
+// FD is an O_PATH descriptor of the directory, for SysProcAttr.CgroupFD.
+// It is valid until Close.
+func (c *Cgroup) FD() int { return c.fd }
+
+// Kill kills every process in the cgroup and waits until it is empty.
+func (c *Cgroup) Kill(timeout time.Duration) error {
+	return killAndWait(c.path, timeout)
+}
+
+// Close kills what is left in the cgroup, waits for it to empty and removes
+// it. It is idempotent.
+func (c *Cgroup) Close() error {
+	c.closeOnce.Do(func() {
+		err := killAndWait(c.path, 10*time.Second)
+		unix.Close(c.fd)
+		if rerr := os.Remove(c.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, fmt.Errorf("remove cgroup: %w", rerr))
+		}
+		c.closeErr = err
+	})
+	return c.closeErr
+}
+
+// killAndWait writes cgroup.kill (Linux 5.14+) and waits for cgroup.events
+// to say "populated 0". The kernel notifies writers of cgroup.events with
+// POLLPRI, so this waits on the real signal rather than polling a file.
+func killAndWait(path string, timeout time.Duration) error {
+	events := filepath.Join(path, "cgroup.events")
+	fd, err := unix.Open(events, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("open cgroup.events: %w", err)
+	}
+	defer unix.Close(fd)
+	if populated, err := readPopulated(fd); err != nil || !populated {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(path, "cgroup.kill"), []byte("1"), 0); err != nil {
+		if err := killProcs(path); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		populated, err := readPopulated(fd)
+		if err != nil || !populated {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("cgroup %s still populated after %v", path, timeout)
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
+		if _, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("poll cgroup.events: %w", err)
+		}
+	}
+}
+
+func readPopulated(fd int) (bool, error) {
+	buf := make([]byte, 256)
+	n, err := unix.Pread(fd, buf, 0)
+	if err != nil {
+		return false, fmt.Errorf("read cgroup.events: %w", err)
+	}
+	for _, line := range strings.Split(string(buf[:n]), "\n") {
+		if v, ok := strings.CutPrefix(line, "populated "); ok {
+			return v == "1", nil
+		}
+	}
+	return false, nil
+}
+
+// killProcs is the fallback for kernels without cgroup.kill.
+func killProcs(path string) error {
+	b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+	if err != nil {
+		return fmt.Errorf("read cgroup.procs: %w", err)
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+	return nil
+}
+
+// sweep removes the cgroups of tracep processes that no longer exist.
+func sweep(root string) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, ok := ownerPID(e.Name())
+		if !ok || !e.IsDir() || pid == os.Getpid() || processExists(pid) {
+			continue
+		}
+		path := filepath.Join(root, e.Name())
+		_ = killAndWait(path, 5*time.Second)
+		_ = os.Remove(path)
+	}
+}
+
+// ownerPID parses the pid out of a name made by New.
+func ownerPID(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return 0, false
+	}
+	p, _, ok := strings.Cut(rest, ".")
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(p)
+	return pid, err == nil && pid > 0
+}
+
+func processExists(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}

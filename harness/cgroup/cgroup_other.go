@@ -1,0 +1,27 @@
+//go:build !linux
+
+package cgroup
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+// Cgroup is a cgroup v2 directory made for one workload (Linux only).
+type Cgroup struct{}
+
+var errNotLinux = fmt.Errorf("cgroup v2: %w", tracep.ErrNotSupported)
+
+// Mount fails: cgroups exist only on Linux.
+func Mount() (string, error) { return "", errNotLinux }
+
+// New fails: cgroups exist only on Linux.
+func New() (*Cgroup, error) { return nil, errNotLinux }
+
+func (c *Cgroup) ID() uint64                       { return 0 }
+func (c *Cgroup) Path() string                     { return "" }
+func (c *Cgroup) FD() int                          { return -1 }
+func (c *Cgroup) Kill(timeout time.Duration) error { return errNotLinux }
+func (c *Cgroup) Close() error                     { return nil }

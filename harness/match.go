@@ -1,0 +1,217 @@
+package harness
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+// A Matcher selects events: those of Kind (any kind when empty) for which
+// every term holds. It is the shared vocabulary of Go tests, scripts and
+// policies.
+//
+// A term is key=glob or key!=glob. Keys are the JSON field names of the
+// event's payload ("filename", "argv", "errno" for exec), of its process
+// ("pid", "ppid", "comm", "uid") and dotted paths into nested objects
+// ("answers.data"); a field holding a list matches when any element does.
+// Two keys are derived for exec events: "prog", the base name of the
+// executed file, and "args", the whole argv shell-quoted and joined by
+// spaces. In a glob, * matches any run of characters (slashes included) and
+// ? any one character; everything else is literal.
+type Matcher struct {
+	Kind  tracep.Kind
+	Terms []Term
+}
+
+// Term is one condition of a Matcher.
+type Term struct {
+	Key     string
+	Pattern string
+	Negate  bool // key!=glob
+}
+
+// ParseMatcher parses "kind term..." or "term..." (any kind), with terms
+// separated by spaces, e.g. "exec prog=curl args=*example.test*".
+func ParseMatcher(s string) (Matcher, error) {
+	return ParseMatcherArgs(strings.Fields(s))
+}
+
+// ParseMatcherArgs is ParseMatcher for arguments already split, as script
+// commands receive them; a term may then contain spaces.
+func ParseMatcherArgs(args []string) (Matcher, error) {
+	var m Matcher
+	if len(args) > 0 && !strings.Contains(args[0], "=") {
+		k, err := tracep.ParseKind(args[0])
+		if err != nil {
+			return m, err
+		}
+		m.Kind, args = k, args[1:]
+	}
+	for _, a := range args {
+		key, pat, ok := strings.Cut(a, "=")
+		if !ok || key == "" || key == "!" {
+			return m, fmt.Errorf("matcher term %q: want key=glob or key!=glob: %w", a, tracep.ErrInvalid)
+		}
+		t := Term{Key: key, Pattern: pat}
+		if k, found := strings.CutSuffix(key, "!"); found {
+			t.Key, t.Negate = k, true
+		}
+		m.Terms = append(m.Terms, t)
+	}
+	return m, nil
+}
+
+// String renders m in the form ParseMatcher reads.
+func (m Matcher) String() string {
+	var parts []string
+	if m.Kind != "" {
+		parts = append(parts, string(m.Kind))
+	}
+	for _, t := range m.Terms {
+		op := "="
+		if t.Negate {
+			op = "!="
+		}
+		parts = append(parts, t.Key+op+t.Pattern)
+	}
+	return strings.Join(parts, " ")
+}
+
+// Match reports whether ev satisfies m.
+func (m Matcher) Match(ev tracep.Event) bool {
+	if m.Kind != "" && ev.Kind != m.Kind {
+		return false
+	}
+	if len(m.Terms) == 0 {
+		return true
+	}
+	fields := Fields(ev)
+	for _, t := range m.Terms {
+		any := false
+		for _, v := range fields[t.Key] {
+			if Glob(t.Pattern, v) {
+				any = true
+				break
+			}
+		}
+		if any == t.Negate {
+			return false
+		}
+	}
+	return true
+}
+
+// Find returns the events of c that m matches.
+func (c *Capture) Find(m Matcher) []tracep.Event {
+	var out []tracep.Event
+	for _, ev := range c.Events {
+		if m.Match(ev) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// Fields flattens ev into the keys a Matcher sees, each with its values as
+// text. The result is sorted by nothing; use FieldNames for a stable list.
+func Fields(ev tracep.Event) map[string][]string {
+	out := map[string][]string{}
+	add := func(prefix string, v any) { flatten(out, prefix, v) }
+	add("", toAny(ev.Proc))
+	add("", map[string]any{"kind": string(ev.Kind)})
+	switch {
+	case ev.Exec != nil:
+		add("", toAny(ev.Exec))
+		out["prog"] = []string{path.Base(ev.Exec.Filename)}
+		out["args"] = []string{tracep.ShellJoin(ev.Exec.Argv)}
+	case ev.Net != nil:
+		add("", toAny(ev.Net))
+	case ev.DNS != nil:
+		add("", toAny(ev.DNS))
+	case ev.TLS != nil:
+		add("", toAny(ev.TLS))
+	case ev.CA != nil:
+		add("", toAny(ev.CA))
+	}
+	return out
+}
+
+// FieldNames returns the sorted keys of Fields(ev).
+func FieldNames(ev tracep.Event) []string {
+	f := Fields(ev)
+	names := make([]string, 0, len(f))
+	for k := range f {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// toAny goes through JSON so that keys are exactly the schema's names.
+func toAny(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var out any
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+func flatten(out map[string][]string, prefix string, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			flatten(out, key, e)
+		}
+	case []any:
+		for _, e := range x {
+			flatten(out, prefix, e)
+		}
+	case string:
+		out[prefix] = append(out[prefix], x)
+	case float64:
+		out[prefix] = append(out[prefix], strconv.FormatFloat(x, 'f', -1, 64))
+	case bool:
+		out[prefix] = append(out[prefix], strconv.FormatBool(x))
+	case nil:
+	}
+}
+
+// Glob reports whether s matches pattern, where * matches any run of
+// characters (including /) and ? any single character.
+func Glob(pattern, s string) bool {
+	// Iterative matcher with backtracking to the last star: linear in
+	// practice and never exponential.
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}

@@ -1,0 +1,134 @@
+package harness
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+func TestGlob(t *testing.T) {
+	for _, tc := range []struct {
+		pat, s string
+		want   bool
+	}{
+		{"", "", true},
+		{"", "a", false},
+		{"*", "", true},
+		{"*", "/usr/bin/curl", true},
+		{"*/curl", "/usr/bin/curl", true},
+		{"*/curl", "/usr/bin/curly", false},
+		{"curl", "curl", true},
+		{"c?rl", "curl", true},
+		{"c?rl", "crl", false},
+		{"*.example.test", "a.b.example.test", true},
+		{"*.example.test", "example.test", false},
+		{"a*b*c", "aXXbYYc", true},
+		{"a*b*c", "aXXbYY", false},
+		{"**", "x", true},
+		{"a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false},
+	} {
+		require.Equal(t, tc.want, Glob(tc.pat, tc.s), "Glob(%q, %q)", tc.pat, tc.s)
+	}
+}
+
+func TestParseMatcher(t *testing.T) {
+	m, err := ParseMatcher("exec prog=curl args!=*-k*")
+	require.NoError(t, err)
+	require.Equal(t, Matcher{Kind: tracep.KindExec, Terms: []Term{
+		{Key: "prog", Pattern: "curl"},
+		{Key: "args", Pattern: "*-k*", Negate: true},
+	}}, m)
+	require.Equal(t, "exec prog=curl args!=*-k*", m.String())
+
+	m, err = ParseMatcher("comm=sh")
+	require.NoError(t, err)
+	require.Empty(t, m.Kind)
+
+	for _, bad := range []string{"nokind", "exec noequals", "exec =x", "exec !=x"} {
+		_, err := ParseMatcher(bad)
+		require.ErrorIs(t, err, tracep.ErrInvalid, bad)
+	}
+}
+
+func execEvent(pid, ppid int32, filename string, argv ...string) tracep.Event {
+	return tracep.Event{Kind: tracep.KindExec, Proc: tracep.Proc{PID: pid, PPID: ppid, Comm: "x"},
+		Exec: &tracep.Exec{Op: tracep.ExecOpExec, Filename: filename, Argv: argv}}
+}
+
+func TestMatch(t *testing.T) {
+	ev := execEvent(10, 1, "/usr/bin/curl", "curl", "-s", "https://example.test/")
+	for _, tc := range []struct {
+		m    string
+		want bool
+	}{
+		{"exec", true},
+		{"dns", false},
+		{"exec prog=curl", true},
+		{"exec filename=/usr/bin/*", true},
+		{"exec argv=-s", true},
+		{"exec argv=-k", false},
+		{"exec argv!=-k", true},
+		{"exec args=*example.test*", true},
+		{"exec pid=10 ppid=1", true},
+		{"exec pid=11", false},
+		{"op=exec kind=exec", true},
+		{"exec nosuchkey=*", false},
+		{"exec nosuchkey!=*", true},
+	} {
+		m, err := ParseMatcher(tc.m)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, m.Match(ev), tc.m)
+	}
+}
+
+func TestExecQueries(t *testing.T) {
+	c := &Capture{Events: []tracep.Event{
+		execEvent(10, 1, "/bin/sh", "sh", "-c", "uname; true"),
+		{Kind: tracep.KindExec, Proc: tracep.Proc{PID: 11, PPID: 10}, Exec: &tracep.Exec{Op: tracep.ExecOpFail, Filename: "/usr/local/bin/uname", Errno: "ENOENT"}},
+		execEvent(11, 10, "/usr/bin/uname", "uname"),
+		execEvent(12, 10, "/usr/bin/evil", "evil", "\x1b[2J"),
+	}}
+	require.Equal(t, []string{"/bin/sh", "/usr/bin/uname", "/usr/bin/evil"}, c.Programs())
+	require.Len(t, c.FindExecs("sh", "-c", "*uname*"), 1)
+	require.Empty(t, c.FindExecs("sh", "uname"))
+	require.Len(t, c.FindExecs("/usr/bin/*"), 2)
+
+	tree := c.ExecTree()
+	require.Contains(t, tree, "  pid=10 ppid=1 x exec /bin/sh: sh -c 'uname; true'\n")
+	require.Contains(t, tree, "    pid=11 ppid=10  exec /usr/local/bin/uname failed: ENOENT\n")
+	require.Contains(t, tree, `evil $'\x1b[2J'`, "control characters are escaped")
+	require.NotContains(t, tree, "\x1b")
+
+	ft := &fakeT{}
+	c.RequireExec(ft, "curl")
+	require.True(t, ft.failed)
+	require.Contains(t, ft.msg, "no exec of curl matched")
+	require.Contains(t, ft.msg, "uname")
+
+	ft = &fakeT{}
+	c.RequireOnlyExecs(ft, "sh", "uname")
+	require.True(t, ft.failed)
+	require.Contains(t, ft.msg, "/usr/bin/evil")
+
+	ft = &fakeT{}
+	c.RequireOnlyExecs(ft, "sh", "uname", "evil")
+	require.False(t, ft.failed, ft.msg)
+}
+
+// fakeT records a failure instead of stopping the test.
+type fakeT struct {
+	testing.TB
+	failed bool
+	msg    string
+}
+
+func (f *fakeT) Helper() {}
+func (f *fakeT) Fatalf(format string, args ...any) {
+	f.failed = true
+	f.msg = sprintf(format, args...)
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

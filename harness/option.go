@@ -1,0 +1,41 @@
+package harness
+
+import (
+	"time"
+
+	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/tracep"
+)
+
+// Option changes how Trace and Run work.
+type Option func(*config)
+
+type config struct {
+	kinds     []tracep.Kind
+	allowLost bool
+	timeout   time.Duration
+	net       *testnet.Net
+	onEvent   func(tracep.Event)
+}
+
+// Kinds narrows the trace to these kinds; by default every kind the host
+// can trace is traced.
+func Kinds(kinds ...tracep.Kind) Option {
+	return func(c *config) { c.kinds = append([]tracep.Kind(nil), kinds...) }
+}
+
+// AllowLost accepts a trace in which the kernel dropped events; by default
+// Trace fails the test.
+func AllowLost() Option { return func(c *config) { c.allowLost = true } }
+
+// Timeout bounds the command's run time (default: none for Run, the test's
+// deadline for Trace). When it expires the command's cgroup is killed.
+func Timeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// InNet runs the command inside the hermetic network n.
+func InNet(n *testnet.Net) Option { return func(c *config) { c.net = n } }
+
+// OnEvent calls f for each event as it arrives, from the tracer's goroutine,
+// before the command has finished (for live output). Events reach f in
+// arrival order, which across kinds is not strictly time order.
+func OnEvent(f func(tracep.Event)) Option { return func(c *config) { c.onEvent = f } }

@@ -1,0 +1,176 @@
+package testscripts_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/tracep/tracep/backends"
+	"github.com/tracep/tracep/tracep"
+)
+
+// scriptCmd is one command that tracep adds to testscript. The table below
+// is the single source of the commands, their usage and README.md.
+type scriptCmd struct {
+	name    string
+	args    string
+	summary string
+	detail  string
+	run     func(ts *testscript.TestScript, neg bool, args []string)
+}
+
+// scriptCond is one condition that tracep adds.
+type scriptCond struct {
+	name    string // without brackets; a trailing ":" marks a prefix condition
+	summary string
+	eval    func(suffix string) (bool, error)
+}
+
+func commands() []scriptCmd {
+	return []scriptCmd{
+		{
+			name:    "netexec",
+			args:    "program [args...]",
+			summary: "run a program inside the script's hermetic network",
+			detail: "Like exec, but the program runs in a network namespace of its own with an in-process fake internet " +
+				"(see harness/testnet): DNS on 127.0.0.1:53, HTTP and HTTPS for example.test and the other default sites, " +
+				"a private /etc/resolv.conf and a CA bundle that trusts the fake root. The network is made on first use " +
+				"and torn down when the script ends. Its standard output and error become the script's stdout and stderr. " +
+				"Needs root.",
+			run: cmdNetexec,
+		},
+		{
+			name:    "trace",
+			args:    "[-kinds k,...] [-o file] [-net] [-allow-lost] program [args...]",
+			summary: "run a program under trace and write its events to a file",
+			detail: "Runs program (looked up in the script's PATH, in the script's directory and environment) in a cgroup " +
+				"of its own with every tracer armed before its first instruction, as harness.Run does, and writes the " +
+				"events as JSON lines to file (default events.jsonl). The program's output becomes the script's stdout " +
+				"and stderr. -kinds narrows the tracers; -net runs the program inside the script's hermetic network. " +
+				"Lost events fail the command unless -allow-lost is given. With !, the program must exit non-zero.",
+			run: cmdTrace,
+		},
+		{
+			name:    "expect",
+			args:    "[-f file] [-count n] kind [key=glob...]",
+			summary: "assert that traced events match",
+			detail: "Passes when at least one event of kind (exactly n with -count) satisfies every key=glob (or " +
+				"key!=glob) term; with !, when none does. Keys are the JSON field names of the event's payload and " +
+				"process (filename, argv, errno, pid, comm...) plus, for exec, prog (base name of the program) and args " +
+				"(the shell-quoted command line). * matches any run of characters, ? one. A failure lists the events " +
+				"of that kind that did happen. Example: expect exec prog=uname; ! expect exec prog=curl.",
+			run: cmdExpect,
+		},
+		{
+			name:    "only",
+			args:    "[-f file] kind 'key=glob ...' ['key=glob ...' ...]",
+			summary: "assert that every event of a kind is allowed",
+			detail: "Each argument after kind is one matcher (terms separated by spaces); every event of kind must " +
+				"satisfy at least one of them. For exec only successful execs count. A failure lists the events " +
+				"outside the allowed set. Example: only exec prog=sh prog=uname.",
+			run: cmdOnly,
+		},
+		{
+			name:    "events",
+			args:    "[-f file] [kind]",
+			summary: "print traced events, one line each, to stdout",
+			detail:  "Prints each event (of kind, if given) as harness.Describe renders it, for stdout and cmp assertions.",
+			run:     cmdEvents,
+		},
+	}
+}
+
+func conditions() []scriptCond {
+	return []scriptCond{
+		{
+			name:    "root",
+			summary: "the script runs as root; with TRACEP_REQUIRE_PRIVILEGED=1 a false [root] fails the script instead",
+			eval: func(string) (bool, error) {
+				if os.Geteuid() == 0 {
+					return true, nil
+				}
+				if os.Getenv("TRACEP_REQUIRE_PRIVILEGED") == "1" {
+					return false, fmt.Errorf("TRACEP_REQUIRE_PRIVILEGED=1 but not running as root")
+				}
+				return false, nil
+			},
+		},
+		{
+			name:    "trace:",
+			summary: "this host can trace kind X (exec, net, dns, tls) here and now: root, and the kernel support the tracer needs",
+			eval: func(kind string) (bool, error) {
+				k, err := tracep.ParseKind(kind)
+				if err != nil {
+					return false, err
+				}
+				err = backends.Supported(k)
+				if err != nil && os.Getenv("TRACEP_REQUIRE_PRIVILEGED") == "1" && errors.Is(err, os.ErrPermission) {
+					return false, fmt.Errorf("[trace:%s]: %v, and TRACEP_REQUIRE_PRIVILEGED=1", kind, err)
+				}
+				return err == nil, nil
+			},
+		},
+	}
+}
+
+func commandFuncs() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	m := map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+	for _, c := range commands() {
+		if _, dup := m[c.name]; dup {
+			panic("duplicate script command " + c.name)
+		}
+		m[c.name] = c.run
+	}
+	return m
+}
+
+func condition(cond string) (bool, error) {
+	for _, c := range conditions() {
+		if c.name == cond {
+			return c.eval("")
+		}
+		if strings.HasSuffix(c.name, ":") && strings.HasPrefix(cond, c.name) {
+			return c.eval(strings.TrimPrefix(cond, c.name))
+		}
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// readme renders README.md from the tables.
+func readme() string {
+	var b strings.Builder
+	b.WriteString("<!-- Generated by `go test ./testscripts -run TestREADME -update`; do not edit. -->\n\n")
+	b.WriteString("# tracep scripts\n\n")
+	b.WriteString("The `*.txtar` files here are [testscript](https://pkg.go.dev/github.com/rogpeppe/go-internal/testscript) " +
+		"scripts run by `go test ./testscripts`. Besides testscript's built-in commands and conditions " +
+		"(`exec`, `stdout`, `cmp`, `[exec:prog]`, `[linux]`…) they can use the ones below. " +
+		"`tracep` itself is on the script's PATH; run it with `exec tracep ...`.\n\n")
+	b.WriteString("## Commands\n\n")
+	cmds := commands()
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
+	for _, c := range cmds {
+		fmt.Fprintf(&b, "### `%s %s`\n\n%s.\n\n%s\n\n", c.name, c.args, upperFirst(c.summary), c.detail)
+	}
+	b.WriteString("## Conditions\n\n| condition | true when |\n| --- | --- |\n")
+	conds := conditions()
+	sort.Slice(conds, func(i, j int) bool { return conds[i].name < conds[j].name })
+	for _, c := range conds {
+		name := c.name
+		if strings.HasSuffix(name, ":") {
+			name += "X"
+		}
+		fmt.Fprintf(&b, "| `[%s]` | %s |\n", name, c.summary)
+	}
+	return b.String()
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
