@@ -1,8 +1,6 @@
 package main_test
 
 import (
-	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -11,23 +9,12 @@ import (
 	"github.com/tracep/tracep/harness/testnet"
 )
 
-// buildTracep builds the real binary, as a user runs it, into a temp dir.
-func buildTracep(b *testing.B) string {
-	b.Helper()
-	bin := filepath.Join(b.TempDir(), "tracep")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // BenchmarkCAFetch runs `tracep ca` as a process against the hermetic
 // network's HTTPS server, as the reference tool's benchmark does, and
 // reports wall and CPU time per fetch (CPU from the children's rusage).
 func BenchmarkCAFetch(b *testing.B) {
 	testenv.SkipUnlessRoot(b, "the hermetic network")
-	bin := buildTracep(b)
+	bin := tracepBin
 	n, err := testnet.New(nil)
 	if err != nil {
 		b.Fatal(err)

@@ -122,12 +122,14 @@ func runTracedCommand(e *env, verb string, argv []string, kinds []tracep.Kind, p
 	if f, ok := e.stdin.(*os.File); ok {
 		cmd.Stdin = f
 	}
-	c, err := harness.Run(context.WithoutCancel(e.ctx), cmd, harness.Kinds(kinds...), harness.OnEvent(print))
+	// SIGINT or SIGTERM cancels e.ctx: the harness then kills the command's
+	// cgroup, drains the tracers and cleans up before we exit.
+	c, err := harness.Run(e.ctx, cmd, harness.Kinds(kinds...), harness.OnEvent(print))
 	if c == nil {
 		fmt.Fprintf(e.stderr, "tracep %s: %v\n", verb, err)
 		return exitError
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, context.Canceled) {
 		// The command ran: report what went wrong with the trace, but keep
 		// its exit status.
 		fmt.Fprintf(e.stderr, "tracep %s: %v\n", verb, err)

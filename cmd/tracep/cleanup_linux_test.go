@@ -1,0 +1,157 @@
+package main_test
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cilium/ebpf/link"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tracep/tracep/harness/cgroup"
+	"github.com/tracep/tracep/harness/testenv"
+)
+
+// startTraced starts `tracep exec CMD` where CMD prints "ready" and then
+// sleeps, and returns once the traced command has printed it: by then the
+// probes are armed and the command runs in tracep's cgroup.
+func startTraced(t *testing.T) (tracer *exec.Cmd, cgroupDir string, sleeper int) {
+	t.Helper()
+	tracer = exec.Command(tracepBin, "exec", "-f", "sh", "-c", "echo ready; exec sleep 1000")
+	out, err := tracer.StdoutPipe()
+	require.NoError(t, err)
+	tracer.Stderr = os.Stderr
+	require.NoError(t, tracer.Start())
+	t.Cleanup(func() { tracer.Process.Kill(); tracer.Wait() })
+	r := bufio.NewReader(out)
+	for {
+		line, err := r.ReadString('\n')
+		require.NoError(t, err, "tracer output ended before the command was ready")
+		if line == "ready\n" {
+			break
+		}
+	}
+	go io.Copy(io.Discard, r)
+
+	root, err := cgroup.Mount()
+	require.NoError(t, err)
+	dirs, err := filepath.Glob(filepath.Join(root, "tracep."+strconv.Itoa(tracer.Process.Pid)+".*"))
+	require.NoError(t, err)
+	require.Len(t, dirs, 1, "the traced command's cgroup")
+	procs, err := os.ReadFile(filepath.Join(dirs[0], "cgroup.procs"))
+	require.NoError(t, err)
+	sleeper, err = strconv.Atoi(strings.TrimSpace(string(procs)))
+	require.NoError(t, err, "one process, the sleep, in %q", procs)
+	return tracer, dirs[0], sleeper
+}
+
+// bpfObjects lists the ids of the BPF programs and links pid holds.
+func bpfObjects(t *testing.T, pid int) (progs, links []uint32) {
+	t.Helper()
+	fdDir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	ents, err := os.ReadDir(fdDir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join(fdDir, e.Name()))
+		// anon_inode:bpf-prog, anon_inode:bpf-map, anon_inode:bpf_link
+		if err != nil || !strings.HasPrefix(target, "anon_inode:bpf") {
+			continue
+		}
+		info, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "fdinfo", e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+			if err != nil {
+				continue
+			}
+			switch k {
+			case "prog_id":
+				if target == "anon_inode:bpf-prog" {
+					progs = append(progs, uint32(id))
+				}
+			case "link_id":
+				links = append(links, uint32(id))
+			}
+		}
+	}
+	return progs, links
+}
+
+// requireLinksGone checks that the links are gone. Their ids are freed
+// as soon as the last descriptor closes, so this holds the moment the
+// tracer has exited. Programs and maps go later, after an RCU grace period
+// in which a detached link drops its last references, and attach to
+// nothing once their links are gone, so they are not checked.
+func requireLinksGone(t *testing.T, links []uint32) {
+	t.Helper()
+	for _, id := range links {
+		l, err := link.NewFromID(link.ID(id))
+		if err == nil {
+			l.Close()
+		}
+		require.ErrorIs(t, err, os.ErrNotExist, "link %d outlived the tracer", id)
+	}
+}
+
+func processGone(pid int) bool {
+	// A zombie still answers kill(0); look at its state instead.
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
+}
+
+func TestIntegrationSignalsLeaveNothing(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "tracing")
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			tracer, dir, sleeper := startTraced(t)
+			progs, links := bpfObjects(t, tracer.Process.Pid)
+			require.NotEmpty(t, progs, "the tracer holds its programs")
+			require.NotEmpty(t, links, "and its links")
+
+			require.NoError(t, tracer.Process.Signal(sig))
+			err := tracer.Wait()
+			var exitErr *exec.ExitError
+			require.ErrorAs(t, err, &exitErr, "the traced command was killed, so tracep exits non-zero")
+
+			require.NoDirExists(t, dir, "cgroup removed")
+			require.True(t, processGone(sleeper), "the traced command was killed")
+			requireLinksGone(t, links)
+		})
+	}
+}
+
+func TestIntegrationSIGKILLLeftoversRemovedAtNextStart(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "tracing")
+	tracer, dir, sleeper := startTraced(t)
+	_, links := bpfObjects(t, tracer.Process.Pid)
+
+	require.NoError(t, tracer.Process.Kill())
+	_ = tracer.Wait()
+	// The kernel released everything the tracer held by file descriptor…
+	requireLinksGone(t, links)
+	// …but a cgroup is a directory: it and the command in it remain.
+	require.DirExists(t, dir)
+	require.False(t, processGone(sleeper))
+
+	// The next tracep to start removes them.
+	out, err := exec.Command(tracepBin, "exec", "true").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.NoDirExists(t, dir)
+	require.True(t, processGone(sleeper), "the orphaned command was killed")
+}
