@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/tracep/tracep/backends"
@@ -85,11 +84,7 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	}
 	capture := &Capture{CgroupID: cg.ID(), Arm: time.Since(start)}
 
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.UseCgroupFD = true
-	cmd.SysProcAttr.CgroupFD = cg.FD()
+	startInCgroup(cmd, cg.FD())
 	if cfg.net != nil {
 		err = cfg.net.Start(cmd)
 	} else {
