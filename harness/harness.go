@@ -120,6 +120,10 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 		return nil, fmt.Errorf("wait for %s: %w", cmd.Path, waitErr)
 	}
 
+	var waitAllErr error
+	if cfg.waitAll {
+		waitAllErr = cg.WaitEmpty(waitCtx)
+	}
 	// Whatever the command left behind is part of its trace until killed.
 	killErr := cg.Kill(10 * time.Second)
 	closeErr := closeAll()
@@ -141,6 +145,9 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	}
 	if killErr != nil {
 		errs = append(errs, killErr)
+	}
+	if waitAllErr != nil && waitCtx.Err() == nil {
+		errs = append(errs, waitAllErr)
 	}
 	if waitCtx.Err() != nil && ctx.Err() == nil {
 		errs = append(errs, fmt.Errorf("%s: timed out after %v", cmd.Path, cfg.timeout))

@@ -95,6 +95,9 @@ func TestExecQueries(t *testing.T) {
 	require.Len(t, c.FindExecs("sh", "-c", "*uname*"), 1)
 	require.Empty(t, c.FindExecs("sh", "uname"))
 	require.Len(t, c.FindExecs("/usr/bin/*"), 2)
+	require.Len(t, c.FindExecs("*", "*[2J"), 1, "globs in arguments")
+	require.Len(t, c.FindExecs("sh", "-c", "uname*true"), 1)
+	require.Len(t, c.FindExecs("s?", "*;*"), 1)
 
 	tree := c.ExecTree()
 	require.Contains(t, tree, "  pid=10 ppid=1 x exec /bin/sh: sh -c 'uname; true'\n")

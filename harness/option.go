@@ -16,6 +16,7 @@ type config struct {
 	timeout   time.Duration
 	net       *testnet.Net
 	onEvent   func(tracep.Event)
+	waitAll   bool
 }
 
 // Kinds narrows the trace to these kinds; by default every kind the host
@@ -39,3 +40,8 @@ func InNet(n *testnet.Net) Option { return func(c *config) { c.net = n } }
 // before the command has finished (for live output). Events reach f in
 // arrival order, which across kinds is not strictly time order.
 func OnEvent(f func(tracep.Event)) Option { return func(c *config) { c.onEvent = f } }
+
+// WaitAll makes the trace last until every process in the command's cgroup
+// has exited, not just the command: for commands that daemonise. Bound it
+// with Timeout or the context.
+func WaitAll() Option { return func(c *config) { c.waitAll = true } }

@@ -48,8 +48,7 @@ func matchProgram(ev tracep.Event, prog string) bool {
 	if !strings.Contains(prog, "/") {
 		name = path.Base(name)
 	}
-	ok, err := path.Match(prog, name)
-	return err == nil && ok
+	return Glob(prog, name)
 }
 
 // FindExecs returns the successful execs of prog (a glob: a full path if it
@@ -70,7 +69,7 @@ func hasArgs(argv, want []string) bool {
 		argv = argv[1:]
 	}
 	for _, w := range want {
-		i := slices.IndexFunc(argv, func(a string) bool { ok, _ := path.Match(w, a); return ok })
+		i := slices.IndexFunc(argv, func(a string) bool { return Glob(w, a) })
 		if i < 0 {
 			return false
 		}

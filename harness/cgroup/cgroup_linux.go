@@ -3,6 +3,7 @@ package cgroup
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -124,6 +125,38 @@ func (c *Cgroup) FD() int { return c.fd }
 // Kill kills every process in the cgroup and waits until it is empty.
 func (c *Cgroup) Kill(timeout time.Duration) error {
 	return killAndWait(c.path, timeout)
+}
+
+// WaitEmpty waits until no process is left in the cgroup, or ctx is done.
+func (c *Cgroup) WaitEmpty(ctx context.Context) error {
+	fd, err := unix.Open(filepath.Join(c.path, "cgroup.events"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open cgroup.events: %w", err)
+	}
+	defer unix.Close(fd)
+	// ctx cannot interrupt poll(2), so wake it through an eventfd.
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	defer unix.Close(efd)
+	stop := context.AfterFunc(ctx, func() {
+		unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	})
+	defer stop()
+	for {
+		populated, err := readPopulated(fd)
+		if err != nil || !populated {
+			return err
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}, {Fd: int32(efd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("poll cgroup.events: %w", err)
+		}
+		if fds[1].Revents != 0 {
+			return ctx.Err()
+		}
+	}
 }
 
 // Close kills what is left in the cgroup, waits for it to empty and removes

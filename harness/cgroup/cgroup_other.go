@@ -3,6 +3,7 @@
 package cgroup
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -20,8 +21,9 @@ func Mount() (string, error) { return "", errNotLinux }
 // New fails: cgroups exist only on Linux.
 func New() (*Cgroup, error) { return nil, errNotLinux }
 
-func (c *Cgroup) ID() uint64                       { return 0 }
-func (c *Cgroup) Path() string                     { return "" }
-func (c *Cgroup) FD() int                          { return -1 }
-func (c *Cgroup) Kill(timeout time.Duration) error { return errNotLinux }
-func (c *Cgroup) Close() error                     { return nil }
+func (c *Cgroup) ID() uint64                          { return 0 }
+func (c *Cgroup) Path() string                        { return "" }
+func (c *Cgroup) FD() int                             { return -1 }
+func (c *Cgroup) Kill(timeout time.Duration) error    { return errNotLinux }
+func (c *Cgroup) WaitEmpty(ctx context.Context) error { return errNotLinux }
+func (c *Cgroup) Close() error                        { return nil }
