@@ -1,0 +1,186 @@
+package exectrace_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tracep/tracep/backends/exectrace"
+	"github.com/tracep/tracep/tracep"
+)
+
+func discard(tracep.Event) {}
+
+// BenchmarkArmFirst measures Start when no session is open in the process:
+// loading kernel BTF, the core and the exec programs, attaching them, and
+// registering a cgroup scope. Close (which then detaches everything) is
+// reported separately.
+func BenchmarkArmFirst(b *testing.B) {
+	requirePrivileged(b)
+	cg := newCgroup(b)
+	var arm, cls time.Duration
+	for range b.N {
+		t0 := time.Now()
+		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.id}}, discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		arm += t1.Sub(t0)
+		cls += time.Since(t1)
+	}
+	b.ReportMetric(ms(arm)/float64(b.N), "arm-ms")
+	b.ReportMetric(ms(cls)/float64(b.N), "last-close-ms")
+}
+
+// BenchmarkArmLater measures Start while another session keeps the
+// programs loaded: a ring buffer and a scope registration.
+func BenchmarkArmLater(b *testing.B) {
+	requirePrivileged(b)
+	cg := newCgroup(b)
+	keep, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.id}}, discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer keep.Close()
+	other := newCgroup(b)
+	var arm, cls time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: other.id}}, discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		arm += t1.Sub(t0)
+		cls += time.Since(t1)
+	}
+	b.ReportMetric(ms(arm)/float64(b.N), "arm-ms")
+	b.ReportMetric(ms(cls)/float64(b.N), "close-ms")
+}
+
+// execWorkload runs n /bin/true processes, 4 at a time, from xargs in cg.
+func execWorkload(b *testing.B, cg *testCgroup, n int) time.Duration {
+	b.Helper()
+	cmd := cg.command("/bin/sh", "-c", fmt.Sprintf(`seq 1 %d | xargs -P4 -I{} /bin/true "x{}"`, n))
+	t0 := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("workload: %v: %s", err, out)
+	}
+	return time.Since(t0)
+}
+
+// BenchmarkExecThroughput runs 2,000 execs, 4 at a time, untraced and then
+// traced, and reports both rates; the traced run must lose nothing.
+func BenchmarkExecThroughput(b *testing.B) {
+	requirePrivileged(b)
+	const n = 2000
+	cg := newCgroup(b)
+	var base, traced time.Duration
+	for range b.N {
+		base += execWorkload(b, cg, n)
+
+		var execs atomic.Int64
+		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.id}},
+			func(ev tracep.Event) {
+				if ev.Exec.Op == tracep.ExecOpExec && ev.Exec.Filename == "/bin/true" {
+					execs.Add(1)
+				}
+			})
+		if err != nil {
+			b.Fatal(err)
+		}
+		traced += execWorkload(b, cg, n)
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if got := execs.Load(); got != n {
+			b.Fatalf("saw %d of %d execs", got, n)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/base.Seconds(), "untraced-execs/s")
+	b.ReportMetric(float64(n*b.N)/traced.Seconds(), "execs/s")
+	b.ReportMetric(0, "lost")
+}
+
+// BenchmarkTracerCPU reports the CPU time of this process (the tracer: its
+// reader goroutine, decoding and delivery; the workload runs in child
+// processes and is not counted by RUSAGE_SELF) for 4,000 traced execs. The
+// BPF programs run in the workload's context and are not included.
+func BenchmarkTracerCPU(b *testing.B) {
+	requirePrivileged(b)
+	const n = 4000
+	cg := newCgroup(b)
+	var cpu time.Duration
+	for range b.N {
+		var events atomic.Int64
+		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.id}},
+			func(tracep.Event) { events.Add(1) })
+		if err != nil {
+			b.Fatal(err)
+		}
+		before := selfCPU(b)
+		execWorkload(b, cg, n)
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		cpu += selfCPU(b) - before
+		if events.Load() < 2*n {
+			b.Fatalf("only %d events for %d execs", events.Load(), n)
+		}
+	}
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "tracer-cpu-s/4000execs")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "tracer-cpu-us/exec")
+}
+
+func selfCPU(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSyscallOverhead measures a cheap system call with and without an
+// exec session open: the sys_enter/sys_exit programs that catch failed
+// execs run on every system call of every process.
+func BenchmarkSyscallOverhead(b *testing.B) {
+	requirePrivileged(b)
+	cg := newCgroup(b)
+	loop := func(n int) time.Duration {
+		t0 := time.Now()
+		for range n {
+			syscall.Getppid()
+		}
+		return time.Since(t0)
+	}
+	const n = 200000
+	var base, traced time.Duration
+	for range b.N {
+		base += loop(n)
+		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.id}}, discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		traced += loop(n)
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(base.Nanoseconds())/float64(n*b.N), "untraced-ns/syscall")
+	b.ReportMetric(float64(traced.Nanoseconds())/float64(n*b.N), "traced-ns/syscall")
+}
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }

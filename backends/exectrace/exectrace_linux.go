@@ -1,0 +1,113 @@
+package exectrace
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/tracep/tracep/backends/internal/bpfcore"
+	"github.com/tracep/tracep/tracep"
+)
+
+// backend is the exec programs, loaded once per process (see bpfcore).
+var backend = &bpfcore.Backend{
+	Kind:    tracep.KindExec,
+	Spec:    loadExec,
+	Prepare: prepare,
+}
+
+// prepare sizes the per-CPU scratch map and picks the exit program the
+// kernel's sched_process_exit tracepoint suits.
+func prepare(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("possible cpus: %w", err)
+	}
+	scratch, ok := spec.Maps[execMapTpxScratch]
+	if !ok {
+		return fmt.Errorf("map %s missing", execMapTpxScratch)
+	}
+	scratch.MaxEntries = uint32(n)
+
+	if exitHasGroupDead(kernel) {
+		delete(spec.Programs, execProgTpxExitLive)
+	} else {
+		delete(spec.Programs, execProgTpxExit)
+	}
+	return nil
+}
+
+// exitHasGroupDead reports whether the sched_process_exit tracepoint passes
+// group_dead (void *, struct task_struct *, bool).
+func exitHasGroupDead(kernel *btf.Spec) bool {
+	var td *btf.Typedef
+	if err := kernel.TypeByName("btf_trace_sched_process_exit", &td); err != nil {
+		return false
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	if !ok {
+		return false
+	}
+	proto, ok := ptr.Target.(*btf.FuncProto)
+	return ok && len(proto.Params) == 3
+}
+
+// Session is a running exec trace.
+type Session struct {
+	core *bpfcore.Session
+}
+
+var _ tracep.Session = (*Session)(nil)
+
+// Start starts tracing execs, failed execs and exits in cfg.Scope. It
+// returns once the probes are attached and the scope is registered: an exec
+// caused after Start returns is observed. emit is called from the session's
+// own goroutine, one event at a time in the order the kernel produced them,
+// and never after Close returns; it must not call Close. ctx bounds the
+// start-up only.
+func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, error) {
+	if emit == nil {
+		return nil, fmt.Errorf("exec tracer: nil emit: %w", tracep.ErrInvalid)
+	}
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("exec tracer: %w", err)
+	}
+	clock := bpfcore.NewClock()
+	handle := func(rec []byte) error {
+		ev, err := Decode(rec)
+		if err != nil {
+			return err
+		}
+		ev.Time = clock.Time(ev.KTime)
+		emit(ev)
+		return nil
+	}
+	cs, err := backend.Open(ctx, bpfcore.SessionConfig{
+		Scope:     cfg.Scope,
+		RingBytes: cfg.RingBytes,
+		Param:     uint32(cfg.ArgvLimit),
+	}, handle)
+	if err != nil {
+		return nil, fmt.Errorf("exec tracer: %w", err)
+	}
+	return &Session{core: cs}, nil
+}
+
+// Close stops the trace: everything the kernel recorded before Close is
+// delivered to emit first, then the session's goroutine ends and its
+// resources are released (the programs are detached with the process's last
+// exec session). Close is idempotent. It returns a *tracep.LostError
+// (matching tracep.ErrLost) when events were lost.
+func (s *Session) Close() error {
+	return s.core.Close()
+}
+
+// Supported reports whether exec tracing can run here: nil, an error
+// matching os.ErrPermission (a *tracep.PermissionError naming the missing
+// capabilities), or one matching tracep.ErrNotSupported.
+func Supported() error {
+	return bpfcore.Supported()
+}

@@ -1,0 +1,47 @@
+package exectrace
+
+import (
+	"reflect"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+func TestNameTablesMatchUnix(t *testing.T) {
+	for n := 1; n < 256; n++ {
+		if want := unix.ErrnoName(syscall.Errno(n)); want != "" {
+			require.Equal(t, want, errnoName(n), "errno %d", n)
+		}
+	}
+	for n := 1; n < 65; n++ {
+		if want := unix.SignalName(syscall.Signal(n)); want != "" {
+			require.Equal(t, want, signalName(n), "signal %d", n)
+		}
+	}
+}
+
+// The hand-written decoder offsets must match the C layout, which bpf2go
+// mirrors in execExecRec.
+func TestRecordLayoutMatchesBPF(t *testing.T) {
+	var r execExecRec
+	require.Equal(t, uintptr(recHeaderSize), unsafe.Sizeof(r))
+	offsets := make(map[string]uintptr)
+	typ := reflect.TypeFor[execExecRec]()
+	for i := range typ.NumField() {
+		if f := typ.Field(i); f.Name != "_" {
+			offsets[f.Name] = f.Offset
+		}
+	}
+	require.Equal(t, map[string]uintptr{
+		"Ktime": offKtime, "Type": offType, "Pid": offPID, "Tid": offTID,
+		"Ppid": offPPID, "Uid": offUID, "Flags": offFlags, "CgroupId": offCgroupID,
+		"Comm": offComm, "FilenameLen": offFilenameLen, "ArgvLen": offArgvLen,
+		"ArgvSize": offArgvSize, "Status": offStatus, "RuntimeNs": offRuntime,
+	}, offsets)
+	require.Len(t, r.Comm, commLen)
+	var b execExecBuf
+	require.Equal(t, filenameMax+MaxArgvLimit, len(b.Data))
+}

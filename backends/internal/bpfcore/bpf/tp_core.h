@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tp_core.h - scope matching and per-session output shared by every tracep
+ * BPF object.
+ *
+ * Every object (the core's own, and each backend's) includes this header, so
+ * every object declares the same tp_* maps. The Go side (package bpfcore)
+ * creates them once per process and hands them to every later load as map
+ * replacements: all backends of a process share one scope table and one set
+ * of per-session ring buffers.
+ *
+ * A session owns one slot (0..TP_MAX_SLOTS-1). A slot is matched by the
+ * whole system (system_mask), or by a cgroup v2 subtree (tp_cgroups[slot] and
+ * cgroup_mask), a pid tree (a mark in the task's tp_tasks storage and
+ * pid_mask), or both. kind_mask[kind] says which backend a slot belongs to,
+ * so a backend only ever writes to its own sessions' rings.
+ *
+ * The Go mirror of these layouts lives in backends/internal/bpfcore; change
+ * both together.
+ */
+#ifndef TP_CORE_H
+#define TP_CORE_H
+
+#include "tp_vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#define TP_MAX_SLOTS 64
+#define TP_MAX_KINDS 8
+
+/* Backend kinds; must match bpfcore's kindIndex. */
+#define TP_KIND_EXEC 0
+#define TP_KIND_NET 1
+#define TP_KIND_DNS 2
+#define TP_KIND_TLS 3
+
+/* x86 thread_info.status bit set while a 32-bit syscall runs. */
+#define TP_TS_COMPAT 0x0002
+
+struct tp_scope_cfg {
+	__u64 system_mask;
+	__u64 cgroup_mask;
+	__u64 pid_mask;
+	__u64 kind_mask[TP_MAX_KINDS];
+	/* Backend-defined per-slot parameter (exec: argv byte limit). */
+	__u32 param[TP_MAX_SLOTS];
+	/* Bumped each time a slot is released, so marks left in task storage
+	 * by an earlier session of the slot stop matching. */
+	__u16 gen[TP_MAX_SLOTS];
+};
+
+/* Task-local scope mark: which pid-scoped slots this task belongs to. */
+struct tp_task_mark {
+	__u64 mask;
+	__u16 gen[TP_MAX_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tp_scope_cfg);
+} tp_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, TP_MAX_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tp_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tp_task_mark);
+} tp_tasks SEC(".maps");
+
+/* Template only: the real rings are created per session by Go, sized by
+ * the session's configuration, and stored at the session's slot. */
+struct tp_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 16);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, TP_MAX_SLOTS);
+	__type(key, __u32);
+	__array(values, struct tp_ring);
+} tp_rings SEC(".maps");
+
+/* Records the kernel could not hand over, per slot and CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TP_MAX_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tp_lost SEC(".maps");
+
+/*
+ * Per-CPU working memory. Masks built bit by bit in loops are kept here, in
+ * map memory the verifier does not track, rather than in registers or on
+ * the stack: a register that differs on each path through a 64-slot loop
+ * would make the verifier walk every combination of bits.
+ */
+struct tp_scratch {
+	/* volatile: clang must not keep them in registers across iterations. */
+	volatile __u64 mask;
+	volatile __u64 aux;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tp_scratch);
+} tp_tmp SEC(".maps");
+
+static __always_inline struct tp_scope_cfg *tp_get_cfg(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tp_cfg, &zero);
+}
+
+static __always_inline struct tp_scratch *tp_get_tmp(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tp_tmp, &zero);
+}
+
+static __always_inline void tp_lost_inc(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&tp_lost, &slot);
+
+	if (n)
+		*n += 1;
+}
+
+/*
+ * Loops over the 64 slots run through bpf_loop: the verifier checks a
+ * callback once for an unknown index, where an open-coded loop is walked
+ * iteration by iteration for every path (which cost ~100 ms of verification
+ * per program here). Callbacks stop at the highest set bit, so the usual
+ * one or two sessions cost one or two iterations.
+ */
+
+struct tp_mask_ctx {
+	__u64 mask;
+	void *data;
+	__u64 size;
+};
+
+static __attribute__((unused)) long tp_lost_cb(__u32 i, void *arg)
+{
+	struct tp_mask_ctx *c = arg;
+
+	if (i >= TP_MAX_SLOTS || !(c->mask >> i))
+		return 1;
+	if ((c->mask >> i) & 1)
+		tp_lost_inc(i);
+	return 0;
+}
+
+/* Counts one lost record for every slot in mask. */
+static __always_inline void tp_lost_mask(__u64 mask)
+{
+	struct tp_mask_ctx c = { .mask = mask };
+
+	bpf_loop(TP_MAX_SLOTS, tp_lost_cb, &c, 0);
+}
+
+/*
+ * Marks are per thread: user space marks every thread of a pid it registers
+ * and the fork follower copies the creating thread's mark to each new thread
+ * and process. Looking only at the task itself avoids loading a pointer from
+ * a BTF pointer (task->group_leader): on this kernel each such load makes
+ * the verifier scan all of vmlinux's BTF by name (~0.5 ms of load time).
+ * Elsewhere pointer chains are read with BPF_CORE_READ for the same reason.
+ */
+static __always_inline struct tp_task_mark *tp_task_mark(struct task_struct *task)
+{
+	return bpf_task_storage_get(&tp_tasks, task, 0, 0);
+}
+
+struct tp_scope_ctx {
+	struct tp_scope_cfg *cfg;
+	struct tp_scratch *tmp;
+	struct tp_task_mark *task;
+	__u64 bits;
+};
+
+static __attribute__((unused)) long tp_cgroup_cb(__u32 i, void *arg)
+{
+	struct tp_scope_ctx *c = arg;
+
+	if (i >= TP_MAX_SLOTS || !(c->bits >> i))
+		return 1;
+	if (((c->bits >> i) & 1) && bpf_current_task_under_cgroup(&tp_cgroups, i) == 1)
+		c->tmp->mask |= 1ULL << i;
+	return 0;
+}
+
+static __attribute__((unused)) long tp_pid_cb(__u32 i, void *arg)
+{
+	struct tp_scope_ctx *c = arg;
+
+	if (i >= TP_MAX_SLOTS || !(c->bits >> i))
+		return 1;
+	if (((c->bits >> i) & 1) && c->task->gen[i] == c->cfg->gen[i])
+		c->tmp->mask |= 1ULL << i;
+	return 0;
+}
+
+/*
+ * tp_scope_mask returns the slots of backend kind that want events caused by
+ * the current task.
+ */
+static __always_inline __u64 tp_scope_mask(struct tp_scope_cfg *cfg, int kind)
+{
+	struct tp_scope_ctx c = { .cfg = cfg };
+	__u64 want;
+
+	if (kind < 0 || kind >= TP_MAX_KINDS)
+		return 0;
+	want = cfg->kind_mask[kind];
+	if (!want)
+		return 0;
+	c.tmp = tp_get_tmp();
+	if (!c.tmp)
+		return 0;
+	c.tmp->mask = cfg->system_mask & want;
+
+	c.bits = cfg->cgroup_mask & want;
+	if (c.bits)
+		bpf_loop(TP_MAX_SLOTS, tp_cgroup_cb, &c, 0);
+
+	c.bits = cfg->pid_mask & want;
+	if (c.bits) {
+		c.task = tp_task_mark(bpf_get_current_task_btf());
+		if (c.task) {
+			c.bits &= c.task->mask;
+			if (c.bits)
+				bpf_loop(TP_MAX_SLOTS, tp_pid_cb, &c, 0);
+		}
+	}
+	return c.tmp->mask;
+}
+
+/* tp_output copies data to the ring of slot, counting a failure as lost. */
+static __always_inline void tp_output(__u32 slot, void *data, __u64 size)
+{
+	void *ring = bpf_map_lookup_elem(&tp_rings, &slot);
+
+	if (!ring || bpf_ringbuf_output(ring, data, size, 0))
+		tp_lost_inc(slot);
+}
+
+static __attribute__((unused)) long tp_output_cb(__u32 i, void *arg)
+{
+	struct tp_mask_ctx *c = arg;
+
+	if (i >= TP_MAX_SLOTS || !(c->mask >> i))
+		return 1;
+	if ((c->mask >> i) & 1)
+		tp_output(i, c->data, c->size);
+	return 0;
+}
+
+/*
+ * tp_output_mask copies size bytes at data to the ring of every slot in
+ * mask. data must be a map value or stack memory the callback may read.
+ */
+#define tp_output_mask(m, d, s)                                         \
+	({                                                              \
+		struct tp_mask_ctx __c = { .mask = (m), .data = (d), .size = (s) }; \
+		bpf_loop(TP_MAX_SLOTS, tp_output_cb, &__c, 0);          \
+	})
+
+#endif /* TP_CORE_H */

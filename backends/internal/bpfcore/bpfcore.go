@@ -1,0 +1,79 @@
+package bpfcore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+// MaxSlots is how many sessions, over all backends, a process can have open
+// at once. It matches TP_MAX_SLOTS in bpf/tp_core.h.
+const MaxSlots = 64
+
+// Capability names what loading and attaching BPF programs requires.
+const Capability = "CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)"
+
+// ErrNoSlot is returned when MaxSlots sessions are already open.
+var ErrNoSlot = errors.New("no free session slot")
+
+// MinRingBytes is the smallest ring buffer a session may ask for.
+const MinRingBytes = 64 << 10
+
+// kindIndex maps a backend kind to its TP_KIND_* index in bpf/tp_core.h.
+func kindIndex(k tracep.Kind) (int, error) {
+	switch k {
+	case tracep.KindExec:
+		return 0, nil
+	case tracep.KindNet:
+		return 1, nil
+	case tracep.KindDNS:
+		return 2, nil
+	case tracep.KindTLS:
+		return 3, nil
+	}
+	return 0, fmt.Errorf("kind %q has no kernel backend: %w", k, tracep.ErrInvalid)
+}
+
+// RingSize returns n rounded up to a power of two of at least MinRingBytes,
+// the sizes a BPF ring buffer accepts.
+func RingSize(n int) (int, error) {
+	if n < 0 {
+		return 0, fmt.Errorf("ring size %d: %w", n, tracep.ErrInvalid)
+	}
+	if n > 1<<30 {
+		return 0, fmt.Errorf("ring size %d above 1 GiB: %w", n, tracep.ErrInvalid)
+	}
+	size := MinRingBytes
+	for size < n {
+		size <<= 1
+	}
+	return size, nil
+}
+
+// SessionConfig configures one session of a backend.
+type SessionConfig struct {
+	// Scope selects the processes whose events reach the session.
+	Scope tracep.Scope
+	// RingBytes is the size of the session's ring buffer, a power of two of
+	// at least MinRingBytes (see RingSize).
+	RingBytes int
+	// Param is handed to the backend's programs as the slot's parameter
+	// (tp_cfg.param); its meaning is the backend's.
+	Param uint32
+}
+
+func (c SessionConfig) validate() error {
+	if c.RingBytes < MinRingBytes || c.RingBytes&(c.RingBytes-1) != 0 {
+		return fmt.Errorf("ring size %d is not a power of two of at least %d: %w", c.RingBytes, MinRingBytes, tracep.ErrInvalid)
+	}
+	if c.Scope.CgroupID != 0 && c.Scope.CgroupID == ^uint64(0) {
+		return fmt.Errorf("cgroup id %d: %w", c.Scope.CgroupID, tracep.ErrInvalid)
+	}
+	for _, pid := range c.Scope.PIDs {
+		if pid <= 0 {
+			return fmt.Errorf("scope pid %d: %w", pid, tracep.ErrInvalid)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,306 @@
+package bpfcore
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+// Backend describes one tracer's BPF objects. A backend package declares a
+// single Backend as a package-level variable; its programs are loaded and
+// attached by the first session of the process, detached when the last
+// one closes, and kept loaded for the next.
+//
+// The backend's C code includes bpf/tp_core.h and must not define other
+// maps whose names start with "tp_".
+type Backend struct {
+	// Kind is the kind of events the backend reports; it selects the
+	// backend's TP_KIND_* index.
+	Kind tracep.Kind
+	// Spec returns a fresh copy of the backend's collection spec, usually
+	// the load function bpf2go generated.
+	Spec func() (*ebpf.CollectionSpec, error)
+	// Prepare, when set, adjusts the spec before it is loaded (for example
+	// sizing per-CPU maps, or choosing programs by the kernel's types).
+	Prepare func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error
+
+	// Guarded by theCore.mu.
+	coll  *ebpf.Collection
+	specs map[string]*ebpf.ProgramSpec // of coll's programs, to attach them again
+	links []link.Link
+	users int
+}
+
+// core is the process-wide state: the shared maps, the fork follower, the
+// slot table and the rings installed at each slot.
+type core struct {
+	mu    sync.Mutex
+	spec  *ebpf.CollectionSpec
+	cache *btf.Cache       // kernel BTF, shared by every load while anything is loaded
+	maps  *ebpf.Collection // the tp_* maps
+	fork  *ebpf.Collection // the fork follower, once loaded
+	links []link.Link
+	cfg   coreTpScopeCfg // mirror of tp_cfg[0]
+	slots [MaxSlots]*Session
+	// rings[i] is the ring installed at slot i in tp_rings. It stays there
+	// after its session closes, for the next session of the same size:
+	// every update of an array-of-maps from user space waits for an RCU
+	// grace period (5-20 ms here), creating the ring takes ~1 ms.
+	rings [MaxSlots]*ebpf.Map
+	// spare is a ring being installed in the background, so that the next
+	// session finds one ready.
+	spare *spareRing
+	users int
+	ncpu  int
+	// loaded lists the backends whose programs are loaded, attached or not.
+	loaded []*Backend
+	// idle detaches what no session uses, Linger after the last use.
+	idle *time.Timer
+}
+
+type spareRing struct {
+	slot int
+	size int
+	done chan spareResult
+}
+
+type spareResult struct {
+	ring *ebpf.Map
+	err  error
+}
+
+var theCore core
+
+// loadMaps creates the shared maps. It needs no kernel BTF, so a ring can
+// be installed while the programs load.
+//
+// RLIMIT_MEMLOCK is left alone: every kernel with the features used here
+// (bpf_loop, task storage in tracing programs: 5.17+) charges BPF memory to
+// the memory cgroup instead (5.11+).
+func (c *core) loadMaps() error {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("possible cpus: %w", err)
+	}
+	spec, err := loadCore()
+	if err != nil {
+		return err
+	}
+	mapsOnly := spec.Copy()
+	mapsOnly.Programs = nil
+	maps, err := ebpf.NewCollection(mapsOnly)
+	if err != nil {
+		return wrapErr("create bpf maps", err)
+	}
+	c.spec, c.maps, c.ncpu = spec, maps, ncpu
+	c.cache = btf.NewCache()
+	c.cfg = coreTpScopeCfg{}
+	return nil
+}
+
+// loadFork loads and attaches the fork follower.
+func (c *core) loadFork() error {
+	coll, err := ebpf.NewCollectionWithOptions(c.spec, ebpf.CollectionOptions{
+		Cache:           c.cache,
+		MapReplacements: c.replacements(c.spec),
+	})
+	if err != nil {
+		return wrapErr("load core bpf programs", err)
+	}
+	c.fork = coll
+	if err := c.attachFork(); err != nil {
+		coll.Close()
+		c.fork = nil
+		return err
+	}
+	return nil
+}
+
+// attachFork attaches the loaded fork follower.
+func (c *core) attachFork() error {
+	l, err := link.AttachTracing(link.TracingOptions{Program: c.fork.Programs[coreProgTpcFork]})
+	if err != nil {
+		return wrapErr("attach sched_process_fork", err)
+	}
+	c.links = []link.Link{l}
+	return nil
+}
+
+// detach detaches the fork follower and keeps everything loaded.
+func (c *core) detach() {
+	closeLinks(c.links)
+	c.links = nil
+}
+
+// Linger is how long programs stay attached after their last session
+// closes. Attaching a tracepoint program waits for RCU grace periods (6-15
+// ms for the exec tracer here) and loading costs ~30 ms, so a test binary
+// running trace after trace keeps them attached and loaded: an idle
+// attached program costs each traced event (and, for the syscall exit
+// hook, each system call) a few dozen nanoseconds for this long, and
+// detached ones cost nothing. Their memory goes with the process.
+const Linger = 2 * time.Second
+
+// scheduleDetach arms the idle timer. Called with c.mu held.
+func (c *core) scheduleDetach() {
+	if c.idle == nil {
+		c.idle = time.AfterFunc(Linger, func() { DetachIdle() })
+		return
+	}
+	c.idle.Reset(Linger)
+}
+
+// detachIdle detaches every loaded backend no session uses, and the fork
+// follower when no session is open. Called with c.mu held.
+func (c *core) detachIdle() {
+	for _, b := range c.loaded {
+		if b.users == 0 {
+			b.detach()
+		}
+	}
+	if c.users == 0 {
+		c.detach()
+	}
+}
+
+// DetachIdle detaches now, rather than after Linger, the programs that no
+// session uses; they stay loaded for the next session. Tests use it to
+// check that nothing stays attached.
+func DetachIdle() {
+	c := &theCore
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.detachIdle()
+}
+
+// replacements returns the core's maps for every tp_* map of spec.
+func (c *core) replacements(spec *ebpf.CollectionSpec) map[string]*ebpf.Map {
+	repl := make(map[string]*ebpf.Map)
+	for name := range spec.Maps {
+		if m, ok := c.maps.Maps[name]; ok && strings.HasPrefix(name, "tp_") {
+			repl[name] = m
+		}
+	}
+	return repl
+}
+
+// writeCfg publishes c.cfg to the kernel.
+func (c *core) writeCfg() error {
+	if err := c.maps.Maps[coreMapTpCfg].Put(uint32(0), &c.cfg); err != nil {
+		return fmt.Errorf("update scope config: %w", err)
+	}
+	return nil
+}
+
+// loadBackend loads b's programs against the core's maps and attaches them.
+func (c *core) loadBackend(b *Backend) error {
+	spec, err := b.Spec()
+	if err != nil {
+		return fmt.Errorf("%s bpf spec: %w", b.Kind, err)
+	}
+	if b.Prepare != nil {
+		kernel, err := c.cache.Kernel()
+		if err != nil {
+			return wrapErr("kernel btf", err)
+		}
+		if err := b.Prepare(spec, kernel); err != nil {
+			return fmt.Errorf("prepare %s bpf spec: %w", b.Kind, err)
+		}
+	}
+	for name := range spec.Maps {
+		if _, ok := c.maps.Maps[name]; strings.HasPrefix(name, "tp_") && !ok {
+			return fmt.Errorf("%s bpf spec: map %s unknown to the core (stale tp_core.h?)", b.Kind, name)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Cache:           c.cache,
+		MapReplacements: c.replacements(spec),
+	})
+	if err != nil {
+		return wrapErr(fmt.Sprintf("load %s bpf programs", b.Kind), err)
+	}
+	b.coll, b.specs = coll, spec.Programs
+	if err := b.attach(); err != nil {
+		coll.Close()
+		b.coll, b.specs = nil, nil
+		return err
+	}
+	c.loaded = append(c.loaded, b)
+	return nil
+}
+
+// attach attaches b's loaded programs.
+func (b *Backend) attach() error {
+	names := make([]string, 0, len(b.coll.Programs))
+	for name := range b.coll.Programs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var links []link.Link
+	for _, name := range names {
+		l, err := attach(b.coll.Programs[name], b.specs[name])
+		if err != nil {
+			closeLinks(links)
+			return err
+		}
+		links = append(links, l)
+	}
+	b.links = links
+	return nil
+}
+
+// detach detaches b's programs and keeps them loaded.
+func (b *Backend) detach() {
+	closeLinks(b.links)
+	b.links = nil
+}
+
+// attach attaches one program by its type: tp_btf programs to their
+// tracepoint, raw_tp programs by name.
+func attach(prog *ebpf.Program, spec *ebpf.ProgramSpec) (link.Link, error) {
+	switch {
+	case spec.Type == ebpf.Tracing && spec.AttachType == ebpf.AttachTraceRawTp:
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		return l, wrapErr("attach "+spec.AttachTo, err)
+	case spec.Type == ebpf.RawTracepoint:
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: spec.AttachTo, Program: prog})
+		return l, wrapErr("attach "+spec.AttachTo, err)
+	}
+	return nil, fmt.Errorf("attach %s: program type %s: %w", spec.Name, spec.Type, tracep.ErrNotSupported)
+}
+
+func closeLinks(links []link.Link) {
+	for _, l := range links {
+		_ = l.Close()
+	}
+}
+
+// LinkIDs returns the ids of the BPF links this process holds for tracep,
+// for tests and diagnostics: those of open sessions and those lingering
+// after the last one (see Linger and DetachIdle).
+func LinkIDs() []link.ID {
+	c := &theCore
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ids []link.ID
+	add := func(ls []link.Link) {
+		for _, l := range ls {
+			if info, err := l.Info(); err == nil {
+				ids = append(ids, info.ID)
+			}
+		}
+	}
+	add(c.links)
+	for _, b := range c.loaded {
+		add(b.links)
+	}
+	return ids
+}

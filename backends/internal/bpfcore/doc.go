@@ -1,0 +1,98 @@
+// Package bpfcore is the Linux BPF machinery shared by tracep's kernel
+// backends (exec today; net, dns and tls later): scopes enforced in the
+// kernel, objects loaded once per process, one ring buffer per session, loss
+// accounting and the kernel-clock conversion.
+//
+// # Why these hooks
+//
+// The kernels tracep targets may lack kprobes (CONFIG_KPROBES unset) and
+// refuse fentry/fexit (ftrace is locked down), so every program here is a
+// BTF-typed raw tracepoint (tp_btf): they load without tracefs, attach and
+// detach in well under a millisecond, and read kernel structs with CO-RE
+// relocations resolved against /sys/kernel/btf/vmlinux.
+//
+// # Sessions and slots
+//
+// A [Session] owns one of [MaxSlots] slots. Its ring buffer serves it alone
+// and sits at its slot in an array-of-maps (tp_rings), so every session has
+// its own ring, its own reader goroutine and its own loss counter (tp_lost,
+// per slot and CPU). A BPF program computes, for the task that caused an
+// event, the mask of slots whose scope matches (tp_scope_mask in
+// bpf/tp_core.h) and copies the record to each of those rings.
+//
+// # Scopes
+//
+// A slot is matched in the kernel by the whole system, by a cgroup v2 subtree,
+// or by a pid tree (a cgroup and pids together select their union):
+//
+//   - cgroup: the cgroup's directory fd is stored at the slot in a
+//     BPF_MAP_TYPE_CGROUP_ARRAY and tested with bpf_current_task_under_cgroup,
+//     which matches the cgroup and every cgroup below it. On this kernel the
+//     verifier accepts that helper, bpf_get_current_ancestor_cgroup_id and
+//     bpf_task_storage_get in tp_btf, raw_tp and tracepoint programs alike;
+//     the cgroup array needs no walk over ancestors and costs one cheap call
+//     per cgroup-scoped session. The fd comes from the id through
+//     open_by_handle_at on the cgroup2 mount (found in /proc/self/mountinfo),
+//     or a walk of the hierarchy without CAP_DAC_READ_SEARCH.
+//   - pids: every thread of each pid gets a mark in task-local storage
+//     (tp_tasks, written from user space through a pidfd). The fork follower
+//     (tp_btf/sched_process_fork) copies the creating task's mark to each new
+//     process and thread before it first runs, so a child that execs a
+//     microsecond after fork is in scope, and so is a grandchild whose parent
+//     has exited. The kernel frees the mark with the task: a reused pid never
+//     inherits it. Marks carry a per-slot generation, so a slot's next
+//     session ignores marks an earlier one left on still-running tasks.
+//
+// Activity outside every scope costs a map lookup and a few comparisons.
+//
+// # Shared objects
+//
+// The first session of a process creates the tp_* maps, loads and attaches
+// the fork follower and its backend's programs; a backend's objects reuse the
+// core's maps through map replacements, and all loads share one decoded copy
+// of the kernel's BTF. Later sessions create a ring buffer, or reuse one,
+// and register their scope: about 0.5 ms here against 25-35 ms for the first
+// (half of which is decoding kernel BTF). A backend's programs are detached
+// when its last session closes, and the core when the process's last session
+// closes: nothing stays attached while idle, at the price of paying the
+// first-session cost again for the next one.
+//
+// Every update of an array-of-maps from user space waits for an RCU grace
+// period (5-20 ms here). So a ring stays installed at its slot after its
+// session closes, for the next session asking for that size; the first
+// session's ring is installed while the programs load, and a spare ring of
+// the same size is installed in the background for the next session. Each
+// costs its size in memory until the process's last session closes.
+//
+// # Records and loss
+//
+// Programs build a record in a per-CPU scratch buffer and copy exactly its
+// length with bpf_ringbuf_output: a fixed large reservation per record loses
+// events long before the ring is full of data. Every failed copy (ring full,
+// missing ring, failed allocation) is counted per slot; [Session.Close]
+// returns the total as a *tracep.LostError.
+//
+// # Reading
+//
+// A session's goroutine reads its ring. After a wakeup it lets records
+// accumulate for [Coalesce] (10 ms) before blocking again: a goroutine wakeup
+// per record cost ~85 µs of tracer CPU per exec here, batching brings that to
+// ~13 µs. A record arriving after a quiet period is delivered at once.
+//
+// # Close
+//
+// Close first removes the slot from every mask, so nothing new is produced
+// for it, then flushes the reader: every record the kernel committed before
+// that point is handed to the session's handler before Close returns. Then
+// the reader goroutine ends and Close waits for it.
+//
+// # Verifier notes
+//
+// Loops over the 64 slots go through bpf_loop: open-coded, the verifier walks
+// each iteration on every path, and a mask or length kept in a register and
+// refined differently on each branch made the exec program exceed the
+// 1M-instruction limit; with callbacks each program verifies in a few hundred
+// instructions. Loading a pointer field from a BTF pointer (task->mm, say)
+// makes this kernel's verifier scan all of vmlinux's BTF by name, about
+// 0.5 ms per access, so pointer chains are read with BPF_CORE_READ instead.
+package bpfcore
