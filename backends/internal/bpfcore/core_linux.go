@@ -31,6 +31,14 @@ type Backend struct {
 	// Prepare, when set, adjusts the spec before it is loaded (for example
 	// sizing per-CPU maps, or choosing programs by the kernel's types).
 	Prepare func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error
+	// Attach, when set, attaches the loaded programs instead of the
+	// default, which attaches every tp_btf and raw_tp program to its
+	// tracepoint. Backends with other hooks (cgroup sock_addr programs on
+	// the root cgroup, uprobes) use it. It is called with the core locked,
+	// when the first session opens and again after an idle detach; the
+	// links it returns are closed on detach. On error it must close what
+	// it attached.
+	Attach func(coll *ebpf.Collection) ([]link.Link, error)
 
 	// Guarded by theCore.mu.
 	coll  *ebpf.Collection
@@ -239,6 +247,14 @@ func (c *core) loadBackend(b *Backend) error {
 
 // attach attaches b's loaded programs.
 func (b *Backend) attach() error {
+	if b.Attach != nil {
+		links, err := b.Attach(b.coll)
+		if err != nil {
+			return err
+		}
+		b.links = links
+		return nil
+	}
 	names := make([]string, 0, len(b.coll.Programs))
 	for name := range b.coll.Programs {
 		names = append(names, name)
