@@ -3,6 +3,7 @@ package harness
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"path"
 	"sort"
 	"strconv"
@@ -19,6 +20,9 @@ import (
 // event's payload ("filename", "argv", "errno" for exec), of its process
 // ("pid", "ppid", "comm", "uid") and dotted paths into nested objects
 // ("answers.data"); a field holding a list matches when any element does.
+// A pattern that is an address prefix, such as 127.0.0.0/8, 10.0.0.0/8:443
+// or [2001:db8::/32]:443, matches addresses (and "addr:port" values) by
+// CIDR instead, with the port when one is given.
 // Two keys are derived for exec events: "prog", the base name of the
 // executed file, and "args", the whole argv shell-quoted and joined by
 // spaces. In a glob, * matches any run of characters (slashes included) and
@@ -94,7 +98,7 @@ func (m Matcher) Match(ev tracep.Event) bool {
 	for _, t := range m.Terms {
 		any := false
 		for _, v := range fields[t.Key] {
-			if Glob(t.Pattern, v) {
+			if matchValue(t.Pattern, v) {
 				any = true
 				break
 			}
@@ -185,6 +189,59 @@ func flatten(out map[string][]string, prefix string, v any) {
 		out[prefix] = append(out[prefix], strconv.FormatBool(x))
 	case nil:
 	}
+}
+
+// matchValue matches one field value: by CIDR when the pattern is a prefix
+// (optionally with a port) and the value an address, else by Glob.
+func matchValue(pattern, v string) bool {
+	if prefix, port, ok := parseCIDRPattern(pattern); ok {
+		return matchCIDR(prefix, port, v)
+	}
+	return Glob(pattern, v)
+}
+
+// parseCIDRPattern parses "10.0.0.0/8", "10.0.0.0/8:443", "::1/128",
+// "[2001:db8::/32]:443"; a port of "*" or none matches any port.
+func parseCIDRPattern(p string) (netip.Prefix, string, bool) {
+	if !strings.Contains(p, "/") {
+		return netip.Prefix{}, "", false
+	}
+	addr, port := p, ""
+	if strings.HasPrefix(p, "[") {
+		i := strings.Index(p, "]")
+		if i < 0 {
+			return netip.Prefix{}, "", false
+		}
+		addr = p[1:i]
+		port = strings.TrimPrefix(p[i+1:], ":")
+	} else if i := strings.LastIndex(p, ":"); i > strings.LastIndex(p, "/") && !strings.Contains(p[:i], ":") {
+		addr, port = p[:i], p[i+1:] // IPv4 with a port; an IPv6 prefix needs brackets to carry one
+	}
+	prefix, err := netip.ParsePrefix(addr)
+	if err != nil {
+		return netip.Prefix{}, "", false
+	}
+	if port == "*" {
+		port = ""
+	}
+	return prefix.Masked(), port, true
+}
+
+func matchCIDR(prefix netip.Prefix, port, v string) bool {
+	var addr netip.Addr
+	vport := ""
+	if ap, err := netip.ParseAddrPort(v); err == nil {
+		addr, vport = ap.Addr(), strconv.Itoa(int(ap.Port()))
+	} else if a, err := netip.ParseAddr(v); err == nil {
+		addr = a
+	} else {
+		return false
+	}
+	addr = addr.Unmap() // a v4-mapped address matches its IPv4 prefix
+	if !prefix.Contains(addr) {
+		return false
+	}
+	return port == "" || port == vport
 }
 
 // Glob reports whether s matches pattern, where * matches any run of

@@ -135,3 +135,26 @@ func (f *fakeT) Fatalf(format string, args ...any) {
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+func TestMatchCIDR(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, value string
+		want           bool
+	}{
+		{"127.0.0.0/8", "127.0.0.1:443", true},
+		{"127.0.0.0/8:443", "127.0.0.1:443", true},
+		{"127.0.0.0/8:443", "127.0.0.1:80", false},
+		{"127.0.0.0/8:*", "127.0.0.9:80", true},
+		{"10.0.0.0/8", "127.0.0.1:443", false},
+		{"127.0.0.0/8", "[::ffff:127.0.0.1]:53", true},
+		{"::1/128", "[::1]:53", true},
+		{"[2001:db8::/32]:443", "[2001:db8::10]:443", true},
+		{"[2001:db8::/32]:443", "[2001:db8::10]:80", false},
+		{"2001:db8::/32", "192.0.2.1:443", false},
+		{"192.0.2.0/24", "192.0.2.10", true},
+		{"192.0.2.0/24", "example.test", false},
+		{"not/a/prefix", "not/a/prefix", true}, // falls back to a glob
+	} {
+		require.Equal(t, tc.want, matchValue(tc.pattern, tc.value), "%s ~ %s", tc.pattern, tc.value)
+	}
+}
