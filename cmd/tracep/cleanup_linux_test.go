@@ -155,3 +155,38 @@ func TestIntegrationSIGKILLLeftoversRemovedAtNextStart(t *testing.T) {
 	require.NoDirExists(t, dir)
 	require.True(t, processGone(sleeper), "the orphaned command was killed")
 }
+
+// tracep exec -p follows the given process and its descendants, and
+// nothing else.
+func TestIntegrationExecPIDScope(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "tracing")
+	// The target blocks on its stdin until the tracer is armed.
+	target := exec.Command("sh", "-c", "read line; /bin/echo inside-token; sh -c '/bin/echo grandchild-token'")
+	in, err := target.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, target.Start())
+	t.Cleanup(func() { target.Process.Kill(); target.Wait() })
+
+	tracer := exec.Command(tracepBin, "exec", "-f", "-p", strconv.Itoa(target.Process.Pid))
+	var out strings.Builder
+	tracer.Stdout = &out
+	errs, err := tracer.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, tracer.Start())
+	t.Cleanup(func() { tracer.Process.Kill(); tracer.Wait() })
+	line, err := bufio.NewReader(errs).ReadString('\n')
+	require.NoError(t, err)
+	require.Contains(t, line, "tracing pid "+strconv.Itoa(target.Process.Pid)+" and descendants")
+
+	// An outsider runs at the same time.
+	require.NoError(t, exec.Command("/bin/echo", "outside-token").Run())
+	_, err = in.Write([]byte("go\n"))
+	require.NoError(t, err)
+	require.NoError(t, target.Wait())
+
+	require.NoError(t, tracer.Process.Signal(syscall.SIGINT))
+	require.NoError(t, tracer.Wait(), "SIGINT ends a -p trace cleanly")
+	require.Regexp(t, `(?m)^[0-9]+ /bin/echo inside-token$`, out.String())
+	require.Regexp(t, `(?m)^[0-9]+ /bin/echo grandchild-token$`, out.String())
+	require.NotContains(t, out.String(), "outside-token")
+}

@@ -89,6 +89,10 @@ func runExec(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "tracep exec: %v\n", err)
 		return exitError
 	}
+	if !a.has('Q') {
+		// Said once the probes are armed: from here on nothing is missed.
+		fmt.Fprintf(e.stderr, "tracep exec: tracing %s; Ctrl-C to stop\n", describeScope(pids))
+	}
 	<-e.ctx.Done()
 	code := exitOK
 	if err := s.Close(); err != nil {
@@ -270,4 +274,15 @@ func readEnviron(pid int32) []string {
 		return nil
 	}
 	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+}
+
+func describeScope(pids []int) string {
+	if len(pids) == 0 {
+		return "the whole system"
+	}
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = strconv.Itoa(p)
+	}
+	return "pid " + strings.Join(s, ",") + " and descendants"
 }
