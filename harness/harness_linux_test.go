@@ -94,7 +94,10 @@ func TestIntegrationTraceDaemonisedGrandchild(t *testing.T) {
 // and the trace does not wait for it.
 func TestIntegrationTraceKillsLeftovers(t *testing.T) {
 	start := time.Now()
-	c := harness.Trace(t, exec.Command("sh", "-c", "sleep 600 & exit 0"), harness.Kinds(tracep.KindExec))
+	// The command exits once sleep has really exec'd (its comm says so), so
+	// the kill cannot interrupt the exec itself.
+	script := `sleep 600 & until [ "$(cat /proc/$!/comm)" = sleep ]; do :; done; exit 0`
+	c := harness.Trace(t, exec.Command("sh", "-c", script), harness.Kinds(tracep.KindExec))
 	require.Less(t, time.Since(start), 60*time.Second)
 	sleep := c.RequireExec(t, "sleep", "600")
 	m, err := harness.ParseMatcher(fmt.Sprintf("exec op=exit pid=%d signal=SIGKILL", sleep.Proc.PID))

@@ -23,6 +23,8 @@ import (
 // A pattern that is an address prefix, such as 127.0.0.0/8, 10.0.0.0/8:443
 // or [2001:db8::/32]:443, matches addresses (and "addr:port" values) by
 // CIDR instead, with the port when one is given.
+// DNS names ("name") and TLS server names ("sni") are compared in lower
+// case without a trailing dot; "text" is a TLS event's plaintext as text.
 // Two keys are derived for exec events: "prog", the base name of the
 // executed file, and "args", the whole argv shell-quoted and joined by
 // spaces. In a glob, * matches any run of characters (slashes included) and
@@ -137,8 +139,16 @@ func Fields(ev tracep.Event) map[string][]string {
 		add("", toAny(ev.Net))
 	case ev.DNS != nil:
 		add("", toAny(ev.DNS))
+		// Names compare as DNS does: case-insensitively, without the root dot.
+		out["name"] = []string{canonicalName(ev.DNS.Name)}
 	case ev.TLS != nil:
 		add("", toAny(ev.TLS))
+		if ev.TLS.SNI != "" {
+			out["sni"] = []string{canonicalName(ev.TLS.SNI)}
+		}
+		// The plaintext as text, for patterns such as data=*token*; the
+		// JSON field itself is base64.
+		out["text"] = []string{string(ev.TLS.Data)}
 	case ev.CA != nil:
 		add("", toAny(ev.CA))
 	}

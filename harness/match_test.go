@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"path"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -54,7 +55,7 @@ func TestParseMatcher(t *testing.T) {
 }
 
 func execEvent(pid, ppid int32, filename string, argv ...string) tracep.Event {
-	return tracep.Event{Kind: tracep.KindExec, Proc: tracep.Proc{PID: pid, PPID: ppid, Comm: "x"},
+	return tracep.Event{Kind: tracep.KindExec, Proc: tracep.Proc{PID: pid, PPID: ppid, Comm: path.Base(filename)},
 		Exec: &tracep.Exec{Op: tracep.ExecOpExec, Filename: filename, Argv: argv}}
 }
 
@@ -100,7 +101,7 @@ func TestExecQueries(t *testing.T) {
 	require.Len(t, c.FindExecs("s?", "*;*"), 1)
 
 	tree := c.ExecTree()
-	require.Contains(t, tree, "  pid=10 ppid=1 x exec /bin/sh: sh -c 'uname; true'\n")
+	require.Contains(t, tree, "  pid=10 ppid=1 sh exec /bin/sh: sh -c 'uname; true'\n")
 	require.Contains(t, tree, "    pid=11 ppid=10  exec /usr/local/bin/uname failed: ENOENT\n")
 	require.Contains(t, tree, `evil $'\x1b[2J'`, "control characters are escaped")
 	require.NotContains(t, tree, "\x1b")
