@@ -54,8 +54,8 @@ type Policy struct {
 
 // Rule is one allow or deny line of a Policy.
 type Rule struct {
-	Line    int    // 1-based line in the policy file
-	Allow   bool   // allow or deny
+	Line    int  // 1-based line in the policy file
+	Allow   bool // allow or deny
 	Matcher Matcher
 	Text    string // the line as written
 }
