@@ -44,7 +44,58 @@ type Term struct {
 // ParseMatcher parses "kind term..." or "term..." (any kind), with terms
 // separated by spaces, e.g. "exec prog=curl args=*example.test*".
 func ParseMatcher(s string) (Matcher, error) {
-	return ParseMatcherArgs(strings.Fields(s))
+	fields, err := splitFields(s)
+	if err != nil {
+		return Matcher{}, err
+	}
+	return ParseMatcherArgs(fields)
+}
+
+// splitFields splits s at spaces outside quotes; single quotes keep
+// everything literally, double quotes allow \" and \\ inside:
+// args='/usr/bin/id -u' is one field.
+func splitFields(s string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	inField := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t':
+			if inField {
+				out = append(out, cur.String())
+				cur.Reset()
+				inField = false
+			}
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, fmt.Errorf("unterminated ' in %q: %w", s, tracep.ErrInvalid)
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+			inField = true
+		case c == '"':
+			i++
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+			if i >= len(s) {
+				return nil, fmt.Errorf("unterminated \" in %q: %w", s, tracep.ErrInvalid)
+			}
+			inField = true
+		default:
+			cur.WriteByte(c)
+			inField = true
+		}
+	}
+	if inField {
+		out = append(out, cur.String())
+	}
+	return out, nil
 }
 
 // ParseMatcherArgs is ParseMatcher for arguments already split, as script

@@ -159,3 +159,13 @@ func TestMatchCIDR(t *testing.T) {
 		require.Equal(t, tc.want, matchValue(tc.pattern, tc.value), "%s ~ %s", tc.pattern, tc.value)
 	}
 }
+
+func TestSplitFields(t *testing.T) {
+	got, err := splitFields(`exec args='/usr/bin/id -u'  name="a \"b\" c" x=it's'`)
+	require.NoError(t, err)
+	require.Equal(t, []string{"exec", "args=/usr/bin/id -u", `name=a "b" c`, "x=its"}, got)
+	_, err = splitFields("a='open")
+	require.ErrorIs(t, err, tracep.ErrInvalid)
+	_, err = splitFields(`a="open`)
+	require.ErrorIs(t, err, tracep.ErrInvalid)
+}

@@ -74,13 +74,19 @@ func ParsePolicy(r io.Reader) (*Policy, error) {
 	for s.Scan() {
 		n++
 		line := strings.TrimSpace(s.Text())
-		if i := strings.Index(line, "#"); i >= 0 {
-			line = strings.TrimSpace(line[:i])
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if i := strings.Index(line, " #"); i >= 0 {
+			line = strings.TrimSpace(line[:i]) // a trailing comment
 		}
 		if line == "" {
 			continue
 		}
-		fields := strings.Fields(line)
+		fields, err := splitFields(line)
+		if err != nil {
+			return nil, fmt.Errorf("policy line %d: %w", n, err)
+		}
 		switch fields[0] {
 		case "allow", "deny":
 			if len(fields) < 2 {

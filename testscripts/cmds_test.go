@@ -76,10 +76,22 @@ func commands() []scriptCmd {
 		},
 		{
 			name:    "events",
-			args:    "[-f file] [kind]",
+			args:    "[-f file] [-normalize] [kind]",
 			summary: "print traced events, one line each, to stdout",
-			detail:  "Prints each event (of kind, if given) as harness.Describe renders it, for stdout and cmp assertions.",
-			run:     cmdEvents,
+			detail: "Prints each event (of kind, if given) as harness.Describe renders it, for stdout assertions. " +
+				"With -normalize it prints the stable golden form of harness.Normalize instead (processes as p1, p2 in " +
+				"tree order, no pids, ports, times or ids, $WORK for the script's directory), for a golden compare with " +
+				"cmp stdout file.golden, which go test ./testscripts -update rewrites in the archive.",
+			run: cmdEvents,
+		},
+		{
+			name:    "policy",
+			args:    "[-f file] policy-file",
+			summary: "check the traced events against a policy",
+			detail: "Passes when the events obey the policy (see harness.Policy: allow and deny rules with matchers, " +
+				"first match wins, and require connect-from-dns / sni-from-dns); with !, when at least one event " +
+				"violates it. The violations, each with its event, reason and process chain, go to stdout.",
+			run: cmdPolicy,
 		},
 	}
 }

@@ -148,9 +148,10 @@ func cmdEvents(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	fs := flag.NewFlagSet("events", flag.ContinueOnError)
 	file := fs.String("f", defaultEventsFile, "events file")
+	normalize := fs.Bool("normalize", false, "print the normalised golden form")
 	fs.SetOutput(ts.Stderr())
 	if err := fs.Parse(args); err != nil {
-		ts.Fatalf("usage: events [-f file] [kind]")
+		ts.Fatalf("usage: events [-f file] [-normalize] [kind]")
 	}
 	evs := readEvents(ts, *file)
 	if fs.NArg() > 0 {
@@ -158,7 +159,41 @@ func cmdEvents(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		evs = ofKind(evs, k)
 	}
+	if *normalize {
+		fmt.Fprint(ts.Stdout(), harness.Normalize(evs, ts.Getenv("WORK"), "$WORK"))
+		return
+	}
 	fmt.Fprint(ts.Stdout(), describeAll(evs))
+}
+
+// cmdPolicy checks the events against a policy file.
+func cmdPolicy(ts *testscript.TestScript, neg bool, args []string) {
+	fs := flag.NewFlagSet("policy", flag.ContinueOnError)
+	file := fs.String("f", defaultEventsFile, "events file")
+	fs.SetOutput(ts.Stderr())
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		ts.Fatalf("usage: policy [-f file] policy-file")
+	}
+	p, err := harness.ReadPolicyFile(ts.MkAbs(fs.Arg(0)))
+	ts.Check(err)
+	vs := p.Check(readEvents(ts, *file))
+	for _, v := range vs {
+		fmt.Fprintf(ts.Stdout(), "%s\n", v)
+	}
+	switch {
+	case neg && len(vs) == 0:
+		ts.Fatalf("policy: no violation of %s", fs.Arg(0))
+	case !neg && len(vs) > 0:
+		ts.Fatalf("policy: %d violation(s) of %s:\n%s", len(vs), fs.Arg(0), describeViolations(vs))
+	}
+}
+
+func describeViolations(vs []harness.Violation) string {
+	var b strings.Builder
+	for _, v := range vs {
+		b.WriteString("  " + v.String() + "\n")
+	}
+	return b.String()
 }
 
 func readEvents(ts *testscript.TestScript, file string) []tracep.Event {
