@@ -60,6 +60,7 @@ func commands() []command {
 	return []command{
 		{"exec", "trace per-process exec syscalls", runExec},
 		{"ca", "fetch a host's TLS CA chain", runCA},
+		{"run", "run a command under every tracer; check a policy", runRun},
 		{"demo", "run the built-in demo in a hermetic fake internet", runDemo},
 	}
 }

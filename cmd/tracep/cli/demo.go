@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,14 +15,14 @@ const demoHelp = `usage: tracep demo [-j]
 
 Run tracep's built-in demo: a throwaway network namespace serving a fake
 internet (DNS, HTTP and HTTPS for example.test, with its own CA) and, inside
-it, a small workload traced from its first instruction. Nothing leaves the
-namespace. Needs root.
+it, a small workload traced by every tracer the host supports, as tracep run
+does, from its first instruction. Nothing leaves the namespace. Needs root.
 
   -j   print the events as JSON lines instead of the process tree
 `
 
 // demoScript is the built-in workload. $TRACEP is this binary.
-const demoScript = `"$TRACEP" ca -fetch-root -o "$TMPDIR/example.test-ca.pem" example.test; uname -sr; ` +
+const demoScript = `"$TRACEP" ca -fetch-root -o "$TMPDIR/example.test-ca.pem" example.test; uname -sr; getent hosts example.test; ` +
 	`if command -v curl >/dev/null; then curl -sS https://example.test/; fi`
 
 func runDemo(e *env, args []string) int {
@@ -50,10 +49,8 @@ func runDemo(e *env, args []string) int {
 	defer n.Close()
 
 	out, _ := openSink("", e.stdout, false)
-	p := &execPrinter{out: out, a: &clusterArgs{set: map[byte]bool{'t': true}}, json: a.has('j'), depth: map[int32]int{}, stderr: e.stderr}
-	if p.json {
-		p.enc = tracep.NewEncoder(jsonWriter{out})
-	}
+	p := newRunPrinter(out, a.has('j'))
+	kinds, _ := runKinds("")
 	var events strings.Builder
 	cmd := exec.Command("/bin/sh", "-c", demoScript)
 	tmp, err := os.MkdirTemp("", "tracep-demo-")
@@ -64,20 +61,27 @@ func runDemo(e *env, args []string) int {
 	defer os.RemoveAll(tmp)
 	cmd.Env = append(os.Environ(), "TRACEP="+self, "TMPDIR="+tmp)
 	cmd.Stdout, cmd.Stderr = &events, &events
-	c, err := harness.Run(context.WithoutCancel(e.ctx), cmd, harness.InNet(n),
-		harness.Kinds(tracep.KindExec), harness.OnEvent(p.print))
+	c, err := harness.Run(e.ctx, cmd, harness.InNet(n), harness.Kinds(kinds...), harness.OnEvent(p.print))
 	if c == nil {
 		fmt.Fprintf(e.stderr, "tracep demo: %v\n", err)
 		return exitError
 	}
-	if !p.json {
+	if !a.has('j') {
 		fmt.Fprintf(e.stdout, "\n== the workload's own output\n%s", events.String())
-		fmt.Fprintf(e.stdout, "\n%d events, armed in %v, %d lost; workload exit status %d\n",
-			len(c.Events), c.Arm.Round(10_000), c.Lost, c.ExitCode)
+		fmt.Fprintf(e.stdout, "\n%d events (%s), armed in %v, %d lost; workload exit status %d\n",
+			len(c.Events), kindList(kinds), c.Arm.Round(10_000), c.Lost, c.ExitCode)
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tracep demo: %v\n", err)
 		return exitError
 	}
 	return c.ExitCode
+}
+
+func kindList(ks []tracep.Kind) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
 }

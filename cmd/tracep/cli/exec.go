@@ -115,6 +115,12 @@ func (w jsonWriter) Write(b []byte) (int, error) { w.s.write(b); return len(b), 
 // streaming events to print, and returns the command's exit status (128+n
 // for a signal, as a shell does). It reports setup errors on stderr.
 func runTracedCommand(e *env, verb string, argv []string, kinds []tracep.Kind, print func(tracep.Event)) int {
+	return runTracedCommandCapture(e, verb, argv, kinds, print, nil)
+}
+
+// runTracedCommandCapture is runTracedCommand that also hands the whole
+// capture to done, when the trace ran.
+func runTracedCommandCapture(e *env, verb string, argv []string, kinds []tracep.Kind, print func(tracep.Event), done func(*harness.Capture)) int {
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tracep %s: %v\n", verb, err)
@@ -132,6 +138,9 @@ func runTracedCommand(e *env, verb string, argv []string, kinds []tracep.Kind, p
 	if c == nil {
 		fmt.Fprintf(e.stderr, "tracep %s: %v\n", verb, err)
 		return exitError
+	}
+	if done != nil {
+		done(c)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		// The command ran: report what went wrong with the trace, but keep
