@@ -165,6 +165,12 @@ func serverName(host string) string {
 }
 
 func verify(peer []*x509.Certificate, host string, roots *x509.CertPool) error {
+	if roots == nil {
+		var err error
+		if roots, err = systemRootsFor(peer); err != nil {
+			return fmt.Errorf("load system roots: %w", err)
+		}
+	}
 	inter := x509.NewCertPool()
 	for _, c := range peer[1:] {
 		inter.AddCert(c)
