@@ -37,8 +37,11 @@ unit:
 fuzz:
 	@if [ "$(FUZZTIME)" != "0" ]; then ci/fuzz.sh $(FUZZTIME); fi
 
-# Benchmarks print their figures (ns/op and custom metrics); see README.md.
-bench:
+# The tracer table (ci/bench: each tracer as a process on fixed workloads,
+# medians of BENCH_RUNS runs), then the Go benchmarks' figures. See README.md.
+BENCH_RUNS ?= 5
+bench: build
+	$(GO) run ./ci/bench -tracep $(BIN) -runs $(BENCH_RUNS)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
 
 # Regenerate the committed bpf2go output (needs clang and bpftool).
