@@ -83,6 +83,7 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 		sessions = append(sessions, s)
 	}
 	capture := &Capture{CgroupID: cg.ID(), Arm: time.Since(start)}
+	backends.ReleaseLoadCaches()
 
 	startInCgroup(cmd, cg.FD())
 	if cfg.net != nil {

@@ -2,6 +2,7 @@ package bpfcore
 
 import (
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -52,7 +53,7 @@ type Backend struct {
 type core struct {
 	mu    sync.Mutex
 	spec  *ebpf.CollectionSpec
-	cache *btf.Cache       // kernel BTF, shared by every load while anything is loaded
+	cache *btf.Cache       // kernel BTF for loads; nil after ReleaseCache
 	maps  *ebpf.Collection // the tp_* maps
 	fork  *ebpf.Collection // the fork follower, once loaded
 	links []link.Link
@@ -109,15 +110,37 @@ func (c *core) loadMaps() error {
 		return wrapErr("create bpf maps", err)
 	}
 	c.spec, c.maps, c.ncpu = spec, maps, ncpu
-	c.cache = btf.NewCache()
 	c.cfg = coreTpScopeCfg{}
 	return nil
+}
+
+// btfCache returns the kernel BTF cache, made anew after ReleaseCache.
+func (c *core) btfCache() *btf.Cache {
+	if c.cache == nil {
+		c.cache = btf.NewCache()
+	}
+	return c.cache
+}
+
+// ReleaseCache drops the parsed kernel BTF kept for loading programs and
+// returns the memory to the system. Parsed BTF is most of a tracer's memory
+// (some 15 MB of its resident set) and is needed only while loading: call
+// this once tracing is armed. A later load parses BTF again (~10-20 ms).
+func ReleaseCache() {
+	c := &theCore
+	c.mu.Lock()
+	had := c.cache != nil
+	c.cache = nil
+	c.mu.Unlock()
+	if had {
+		debug.FreeOSMemory()
+	}
 }
 
 // loadFork loads and attaches the fork follower.
 func (c *core) loadFork() error {
 	coll, err := ebpf.NewCollectionWithOptions(c.spec, ebpf.CollectionOptions{
-		Cache:           c.cache,
+		Cache:           c.btfCache(),
 		MapReplacements: c.replacements(c.spec),
 	})
 	if err != nil {
@@ -215,7 +238,7 @@ func (c *core) loadBackend(b *Backend) error {
 		return fmt.Errorf("%s bpf spec: %w", b.Kind, err)
 	}
 	if b.Prepare != nil {
-		kernel, err := c.cache.Kernel()
+		kernel, err := c.btfCache().Kernel()
 		if err != nil {
 			return wrapErr("kernel btf", err)
 		}
@@ -229,7 +252,7 @@ func (c *core) loadBackend(b *Backend) error {
 		}
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		Cache:           c.cache,
+		Cache:           c.btfCache(),
 		MapReplacements: c.replacements(spec),
 	})
 	if err != nil {

@@ -14,3 +14,6 @@ import (
 func Supported() error {
 	return fmt.Errorf("bpf backends on %s: %w", runtime.GOOS, tracep.ErrNotSupported)
 }
+
+// ReleaseCache does nothing off Linux.
+func ReleaseCache() {}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 )
@@ -68,8 +69,19 @@ func commands() []command {
 // Main runs the command line and exits with its status.
 func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// TRACEP_CPUPROFILE=file writes a CPU profile of the run, for
+	// measuring the tracers themselves.
+	if f := os.Getenv("TRACEP_CPUPROFILE"); f != "" {
+		if out, err := os.Create(f); err == nil {
+			if pprof.StartCPUProfile(out) == nil {
+				defer out.Close()
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	code := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
+	pprof.StopCPUProfile()
 	os.Exit(code)
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tracep/tracep/backends"
 	"github.com/tracep/tracep/backends/exectrace"
 	"github.com/tracep/tracep/harness"
 	"github.com/tracep/tracep/tracep"
@@ -89,6 +90,7 @@ func runExec(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "tracep exec: %v\n", err)
 		return exitError
 	}
+	backends.ReleaseLoadCaches()
 	if !a.has('Q') {
 		// Said once the probes are armed: from here on nothing is missed.
 		fmt.Fprintf(e.stderr, "tracep exec: tracing %s; Ctrl-C to stop\n", describeScope(pids))
