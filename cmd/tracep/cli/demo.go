@@ -62,6 +62,7 @@ func runDemo(e *env, args []string) int {
 	cmd.Env = append(os.Environ(), "TRACEP="+self, "TMPDIR="+tmp)
 	cmd.Stdout, cmd.Stderr = &events, &events
 	c, err := harness.Run(e.ctx, cmd, harness.InNet(n), harness.Kinds(kinds...), harness.OnEvent(p.print))
+	out.close() // the events first, then the rest
 	if c == nil {
 		fmt.Fprintf(e.stderr, "tracep demo: %v\n", err)
 		return exitError
