@@ -6,13 +6,14 @@ import (
 
 	"github.com/tracep/tracep/backends/exectrace"
 	"github.com/tracep/tracep/backends/internal/bpfcore"
+	"github.com/tracep/tracep/backends/nettrace"
 	"github.com/tracep/tracep/tracep"
 )
 
 // Kinds returns the kinds that have a kernel tracer, in the order a trace
 // starts them.
 func Kinds() []tracep.Kind {
-	return []tracep.Kind{tracep.KindExec}
+	return []tracep.Kind{tracep.KindExec, tracep.KindNet}
 }
 
 // Supported reports whether kind k can be traced here: nil, or an error
@@ -21,6 +22,8 @@ func Supported(k tracep.Kind) error {
 	switch k {
 	case tracep.KindExec:
 		return exectrace.Supported()
+	case tracep.KindNet:
+		return nettrace.Supported()
 	}
 	return fmt.Errorf("%s tracer: %w", k, tracep.ErrNotSupported)
 }
@@ -31,6 +34,12 @@ func Start(ctx context.Context, k tracep.Kind, scope tracep.Scope, emit func(tra
 	switch k {
 	case tracep.KindExec:
 		s, err := exectrace.Start(ctx, exectrace.Config{Scope: scope}, emit)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case tracep.KindNet:
+		s, err := nettrace.Start(ctx, nettrace.Config{Scope: scope, States: true}, emit)
 		if err != nil {
 			return nil, err
 		}

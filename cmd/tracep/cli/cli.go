@@ -59,6 +59,7 @@ type command struct {
 // commands lists the commands in the order the usage shows them.
 func commands() []command {
 	return []command{
+		{"net", "trace per-process network connections", runNet},
 		{"exec", "trace per-process exec syscalls", runExec},
 		{"ca", "fetch a host's TLS CA chain", runCA},
 		{"run", "run a command under every tracer; check a policy", runRun},

@@ -1,0 +1,204 @@
+package nettrace_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tracep/tracep/backends/internal/bpfcore"
+	"github.com/tracep/tracep/backends/nettrace"
+	"github.com/tracep/tracep/tracep"
+)
+
+// counter counts a session's events without keeping them.
+type counter struct {
+	connects, all atomic.Int64
+}
+
+func (c *counter) emit(ev tracep.Event) {
+	c.all.Add(1)
+	if ev.Net.Op == tracep.NetOpConnect {
+		c.connects.Add(1)
+	}
+}
+
+// cpuTime is the CPU time (user and system) this process has used, its
+// children excluded: the tracer's own cost, since the BPF programs run in
+// the traced processes.
+func cpuTime(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkConnects1000 measures the tracer's CPU for 1,000 loopback
+// connections made back to back by a child process (to a listener of its
+// own, closed at once on both ends), and requires that none is lost. Each
+// connection gives four events: connect, accept and both closes.
+func BenchmarkConnects1000(b *testing.B) {
+	requirePrivileged(b)
+	// The workload alone, for its wall time (ns/op) without tracing.
+	b.Run("untraced", func(b *testing.B) {
+		cg := newCgroup(b)
+		for range b.N {
+			if out, err := helperCmd(cg, "selfconnect", "1000").CombinedOutput(); err != nil {
+				b.Fatalf("workload: %v: %s", err, out)
+			}
+		}
+	})
+	for _, scope := range []string{"cgroup", "system"} {
+		b.Run(scope, func(b *testing.B) {
+			const n = 1000
+			cg := newCgroup(b)
+			var cpu time.Duration
+			var events int64
+			for range b.N {
+				var c counter
+				cfg := nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}
+				if scope == "system" {
+					cfg.Scope = tracep.Scope{}
+				}
+				s, err := nettrace.Start(context.Background(), cfg, c.emit)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cmd := helperCmd(cg, "selfconnect", strconv.Itoa(n))
+				c0 := cpuTime(b)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("workload: %v: %s", err, out)
+				}
+				err = s.Close()
+				cpu += cpuTime(b) - c0
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got := c.connects.Load(); got < n {
+					b.Fatalf("%d of %d connects reported", got, n)
+				}
+				events += c.all.Load()
+			}
+			b.ReportMetric(cpu.Seconds()/float64(b.N), "tracer-cpu-s/1000conn")
+			b.ReportMetric(float64(events)/float64(b.N), "events/1000conn")
+		})
+	}
+}
+
+// BenchmarkMaxRate drives loopback connections from more and more
+// processes at once and reports the highest rate reached with no event
+// lost, with the tracer's CPU per connection at that rate.
+func BenchmarkMaxRate(b *testing.B) {
+	requirePrivileged(b)
+	const per = 5000
+	cg := newCgroup(b)
+	best, bestCPU := 0.0, 0.0
+	for range b.N {
+		for _, workers := range []int{1, 2, 4, 8} {
+			var c counter
+			s, err := nettrace.Start(context.Background(), nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.emit)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c0 := cpuTime(b)
+			t0 := time.Now()
+			var wg sync.WaitGroup
+			errs := make([]error, workers)
+			for i := range workers {
+				wg.Go(func() {
+					out, err := helperCmd(cg, "selfconnect", strconv.Itoa(per)).CombinedOutput()
+					if err != nil {
+						errs[i] = fmt.Errorf("%v: %s", err, out)
+					}
+				})
+			}
+			wg.Wait()
+			wall := time.Since(t0)
+			err = s.Close()
+			cpu := cpuTime(b) - c0
+			if err := errors.Join(errs...); err != nil {
+				b.Fatal(err)
+			}
+			total := workers * per
+			rate := float64(total) / wall.Seconds()
+			var lost *tracep.LostError
+			switch {
+			case errors.As(err, &lost):
+				b.Logf("%d workers: %.0f conn/s, %d events lost", workers, rate, lost.Count)
+				continue
+			case err != nil:
+				b.Fatal(err)
+			}
+			if got := c.connects.Load(); got != int64(total) {
+				b.Fatalf("%d workers: %d of %d connects reported", workers, got, total)
+			}
+			b.Logf("%d workers: %.0f conn/s, no loss, tracer %.1f µs CPU per connection", workers, rate, cpu.Seconds()*1e6/float64(total))
+			if rate > best {
+				best, bestCPU = rate, cpu.Seconds()*1e6/float64(total)
+			}
+		}
+	}
+	b.ReportMetric(best, "conn/s-lossless")
+	b.ReportMetric(bestCPU, "tracer-µs/conn")
+}
+
+func discard(tracep.Event) {}
+
+// BenchmarkArmFirst measures Start when no session is open in the process
+// and the programs are not loaded yet... or, after the first iteration,
+// loaded but detached: attaching two tracepoints and six cgroup hooks to
+// the root cgroup and registering a scope. Close is reported separately.
+func BenchmarkArmFirst(b *testing.B) {
+	requirePrivileged(b)
+	cg := newCgroup(b)
+	var arm, cls time.Duration
+	for range b.N {
+		bpfcore.DetachIdle()
+		t0 := time.Now()
+		s, err := nettrace.Start(context.Background(), nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		arm += t1.Sub(t0)
+		cls += time.Since(t1)
+	}
+	b.ReportMetric(float64(arm.Microseconds())/1000/float64(b.N), "arm-ms")
+	b.ReportMetric(float64(cls.Microseconds())/1000/float64(b.N), "close-ms")
+}
+
+// BenchmarkArmLater measures Start while another session keeps the hooks
+// attached: a ring buffer and a scope registration.
+func BenchmarkArmLater(b *testing.B) {
+	requirePrivileged(b)
+	cg := newCgroup(b)
+	keep, err := nettrace.Start(context.Background(), nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer keep.Close()
+	var arm time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		s, err := nettrace.Start(context.Background(), nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		arm += time.Since(t0)
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(arm.Microseconds())/1000/float64(b.N), "arm-ms")
+}

@@ -1,0 +1,271 @@
+package nettrace
+
+import (
+	"encoding/json"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+// rec builds a raw record the way the BPF programs lay it out.
+type rec struct {
+	ktime, cookie, duration, sent, received uint64
+	cgroup                                  uint64
+	pid, tid, ppid, uid                     uint32
+	comm                                    string
+	op, proto, dir, state                   byte
+	family, flags                           uint16
+	err                                     int32
+	sport, dport                            uint16
+	saddr, daddr                            []byte
+}
+
+func (r rec) bytes() []byte {
+	b := make([]byte, recSize)
+	le.PutUint64(b[offKtime:], r.ktime)
+	le.PutUint64(b[offCookie:], r.cookie)
+	le.PutUint64(b[offDuration:], r.duration)
+	le.PutUint64(b[offBytesSent:], r.sent)
+	le.PutUint64(b[offBytesReceived:], r.received)
+	le.PutUint64(b[offCgroupID:], r.cgroup)
+	le.PutUint32(b[offPID:], r.pid)
+	le.PutUint32(b[offTID:], r.tid)
+	le.PutUint32(b[offPPID:], r.ppid)
+	le.PutUint32(b[offUID:], r.uid)
+	copy(b[offComm:offComm+commLen], r.comm)
+	b[offOp], b[offProto], b[offDir], b[offState] = r.op, r.proto, r.dir, r.state
+	le.PutUint16(b[offFamily:], r.family)
+	le.PutUint16(b[offFlags:], r.flags)
+	le.PutUint32(b[offErr:], uint32(r.err))
+	le.PutUint16(b[offSport:], r.sport)
+	le.PutUint16(b[offDport:], r.dport)
+	copy(b[offSaddr:offSaddr+16], r.saddr)
+	copy(b[offDaddr:offDaddr+16], r.daddr)
+	return b
+}
+
+func v4(s string) []byte { a := netip.MustParseAddr(s).As4(); return a[:] }
+func v6(s string) []byte { a := netip.MustParseAddr(s).As16(); return a[:] }
+
+// connect4 is a typical record: curl connecting to 192.0.2.10:443.
+func connect4() rec {
+	return rec{
+		ktime: 123456789, cookie: 42, cgroup: 7,
+		pid: 1000, tid: 1001, ppid: 999, uid: 0, comm: "curl",
+		op: opConnect, proto: protoTCP, dir: dirOut,
+		family: afInet, sport: 40000, dport: 443,
+		saddr: v4("10.0.0.1"), daddr: v4("192.0.2.10"),
+	}
+}
+
+func TestDecode(t *testing.T) {
+	proc := tracep.Proc{PID: 1000, TID: 1001, PPID: 999, Comm: "curl", CgroupID: 7}
+	tests := []struct {
+		name string
+		rec  func() rec
+		want tracep.Net
+		proc *tracep.Proc // nil: proc above
+	}{
+		{
+			name: "tcp connect v4",
+			rec:  connect4,
+			want: tracep.Net{Op: "connect", Proto: "tcp", Dir: "out",
+				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
+		},
+		{
+			name: "tcp connect v6",
+			rec: func() rec {
+				r := connect4()
+				r.family, r.saddr, r.daddr = afInet6, v6("2001:db8::1"), v6("2001:db8::10")
+				return r
+			},
+			want: tracep.Net{Op: "connect", Proto: "tcp", Dir: "out",
+				Src: netip.MustParseAddrPort("[2001:db8::1]:40000"), Dst: netip.MustParseAddrPort("[2001:db8::10]:443")},
+		},
+		{
+			name: "v4-mapped addresses are unmapped",
+			rec: func() rec {
+				r := connect4()
+				r.family, r.saddr, r.daddr = afInet6, v6("::ffff:127.0.0.1"), v6("::ffff:127.0.0.2")
+				return r
+			},
+			want: tracep.Net{Op: "connect", Proto: "tcp", Dir: "out",
+				Src: netip.MustParseAddrPort("127.0.0.1:40000"), Dst: netip.MustParseAddrPort("127.0.0.2:443")},
+		},
+		{
+			name: "connect failed before any packet",
+			rec: func() rec {
+				r := connect4()
+				r.err, r.sport, r.saddr = 101, 0, v4("0.0.0.0")
+				return r
+			},
+			want: tracep.Net{Op: "connect", Proto: "tcp", Dir: "out", Errno: "ENETUNREACH",
+				Src: netip.MustParseAddrPort("0.0.0.0:0"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
+		},
+		{
+			name: "accept",
+			rec: func() rec {
+				r := connect4()
+				r.op, r.dir = opAccept, dirIn
+				r.saddr, r.sport, r.daddr, r.dport = v4("192.0.2.99"), 51000, v4("10.0.0.1"), 8080
+				return r
+			},
+			want: tracep.Net{Op: "accept", Proto: "tcp", Dir: "in",
+				Src: netip.MustParseAddrPort("192.0.2.99:51000"), Dst: netip.MustParseAddrPort("10.0.0.1:8080")},
+		},
+		{
+			name: "accept without owner",
+			rec: func() rec {
+				r := connect4()
+				r.op, r.dir, r.flags = opAccept, dirIn, flagNoOwner
+				return r
+			},
+			want: tracep.Net{Op: "accept", Proto: "tcp", Dir: "in",
+				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
+			proc: &tracep.Proc{},
+		},
+		{
+			name: "udp send from the wildcard",
+			rec: func() rec {
+				r := connect4()
+				r.op, r.proto = opSend, protoUDP
+				r.saddr, r.sport, r.daddr, r.dport = v4("0.0.0.0"), 53000, v4("127.0.0.1"), 53
+				return r
+			},
+			want: tracep.Net{Op: "send", Proto: "udp", Dir: "out",
+				Src: netip.MustParseAddrPort("0.0.0.0:53000"), Dst: netip.MustParseAddrPort("127.0.0.1:53")},
+		},
+		{
+			name: "state",
+			rec: func() rec {
+				r := connect4()
+				r.op, r.state = opState, 1
+				return r
+			},
+			want: tracep.Net{Op: "state", Proto: "tcp", Dir: "out", State: "ESTABLISHED",
+				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
+		},
+		{
+			name: "unknown state number",
+			rec: func() rec {
+				r := connect4()
+				r.op, r.state = opState, 200
+				return r
+			},
+			want: tracep.Net{Op: "state", Proto: "tcp", Dir: "out", State: "STATE200",
+				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
+		},
+		{
+			name: "close with duration, bytes and errno",
+			rec: func() rec {
+				r := connect4()
+				r.op, r.duration, r.sent, r.received, r.err = opClose, 1500000000, 120, 4096, 111
+				return r
+			},
+			want: tracep.Net{Op: "close", Proto: "tcp", Dir: "out", Errno: "ECONNREFUSED",
+				Duration: 1500 * time.Millisecond, BytesSent: 120, BytesReceived: 4096,
+				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
+		},
+		{
+			name: "udp close of an unconnected socket has no destination",
+			rec: func() rec {
+				r := connect4()
+				r.op, r.proto, r.flags, r.duration = opClose, protoUDP, flagNoDst, 5
+				r.saddr, r.daddr, r.dport = v4("0.0.0.0"), nil, 0
+				return r
+			},
+			want: tracep.Net{Op: "close", Proto: "udp", Dir: "out", Duration: 5,
+				Src: netip.MustParseAddrPort("0.0.0.0:40000")},
+		},
+		{
+			name: "huge duration saturates",
+			rec: func() rec {
+				r := connect4()
+				r.op, r.duration = opClose, 1<<63+5
+				return r
+			},
+			want: tracep.Net{Op: "close", Proto: "tcp", Dir: "out", Duration: time.Duration(1<<63 - 1),
+				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
+		},
+		{
+			name: "comm fills its field",
+			rec: func() rec {
+				r := connect4()
+				r.comm = "0123456789abcdef"
+				return r
+			},
+			want: tracep.Net{Op: "connect", Proto: "tcp", Dir: "out",
+				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
+			proc: &tracep.Proc{PID: 1000, TID: 1001, PPID: 999, Comm: "0123456789abcdef", CgroupID: 7},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := Decode(tt.rec().bytes())
+			require.NoError(t, err)
+			require.Equal(t, tracep.KindNet, ev.Kind)
+			require.Equal(t, uint64(123456789), ev.KTime)
+			want := proc
+			if tt.proc != nil {
+				want = *tt.proc
+			}
+			require.Equal(t, want, ev.Proc)
+			require.Equal(t, tt.want, *ev.Net)
+		})
+	}
+}
+
+func TestDecodeMalformed(t *testing.T) {
+	tests := []struct {
+		name string
+		b    func() []byte
+	}{
+		{"empty", func() []byte { return nil }},
+		{"short", func() []byte { return connect4().bytes()[:recSize-1] }},
+		{"long", func() []byte { return append(connect4().bytes(), 0) }},
+		{"op 0", func() []byte { r := connect4(); r.op = 0; return r.bytes() }},
+		{"op 6", func() []byte { r := connect4(); r.op = 6; return r.bytes() }},
+		{"proto icmp", func() []byte { r := connect4(); r.proto = 1; return r.bytes() }},
+		{"dir 3", func() []byte { r := connect4(); r.dir = 3; return r.bytes() }},
+		{"family unix", func() []byte { r := connect4(); r.family = 1; return r.bytes() }},
+		{"unknown flag", func() []byte { r := connect4(); r.flags = 4; return r.bytes() }},
+		{"negative errno", func() []byte { r := connect4(); r.err = -1; return r.bytes() }},
+		{"state 0", func() []byte { r := connect4(); r.op = opState; return r.bytes() }},
+		{"no destination on a connect", func() []byte { r := connect4(); r.flags = flagNoDst; return r.bytes() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode(tt.b())
+			require.ErrorIs(t, err, ErrMalformed)
+		})
+	}
+}
+
+// A decoded event survives the JSON lines schema unchanged, the unconnected
+// UDP close (no destination) included.
+func TestDecodeJSONRoundTrip(t *testing.T) {
+	r := connect4()
+	r.op, r.proto, r.flags = opClose, protoUDP, flagNoDst
+	for _, b := range [][]byte{connect4().bytes(), r.bytes()} {
+		ev, err := Decode(b)
+		require.NoError(t, err)
+		ev.Schema = tracep.SchemaVersion
+		ev.Time = time.Unix(1700000000, 0).UTC()
+		js, err := json.Marshal(ev)
+		require.NoError(t, err)
+		var back tracep.Event
+		require.NoError(t, json.Unmarshal(js, &back))
+		require.Equal(t, ev, back)
+	}
+}
+
+func TestStateName(t *testing.T) {
+	require.Equal(t, "SYN_SENT", StateName(2))
+	require.Equal(t, "CLOSE", StateName(7))
+	require.Equal(t, "STATE0", StateName(0))
+	require.Equal(t, "STATE99", StateName(99))
+}

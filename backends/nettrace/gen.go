@@ -1,0 +1,7 @@
+package nettrace
+
+// The generated net_x86_bpfel.{go,o} are committed, so building needs no
+// clang; `make generate` (go generate ./backends/...) rebuilds them and needs
+// clang, llvm-strip and the libbpf headers (libbpf-dev).
+
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go@v0.22.0 -target amd64 -tags linux -cc clang -cflags "-O2 -g -Wall -Werror" -type net_rec -type tpn_ctl net bpf/net.bpf.c -- -I../internal/bpfcore/bpf -I./bpf

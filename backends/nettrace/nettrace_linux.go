@@ -1,0 +1,341 @@
+package nettrace
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/tracep/tracep/backends/internal/bpfcore"
+	"github.com/tracep/tracep/tracep"
+)
+
+// Capability names what the net programs need: cgroup socket hooks are
+// network administration on top of what tracing programs need.
+const Capability = "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or CAP_SYS_ADMIN)"
+
+// backend is the net programs, loaded once per process (see bpfcore).
+var backend = &bpfcore.Backend{
+	Kind:   tracep.KindNet,
+	Spec:   loadNet,
+	Attach: attach,
+}
+
+// cgroupHooks are the programs attached to the root cgroup, with their
+// attach types.
+var cgroupHooks = []struct {
+	prog   string
+	attach ebpf.AttachType
+}{
+	{netProgTpnConnect4, ebpf.AttachCGroupInet4Connect},
+	{netProgTpnConnect6, ebpf.AttachCGroupInet6Connect},
+	{netProgTpnSendmsg4, ebpf.AttachCGroupUDP4Sendmsg},
+	{netProgTpnSendmsg6, ebpf.AttachCGroupUDP6Sendmsg},
+	{netProgTpnRelease, ebpf.AttachCgroupInetSockRelease},
+	{netProgTpnSockops, ebpf.AttachCGroupSockOps},
+}
+
+// tracepoints are the tp_btf programs.
+var tracepoints = []string{netProgTpnState, netProgTpnSysExit, netProgTpnSendLength}
+
+// attach attaches the loaded programs: the tracepoints first, so that a
+// flow the cgroup hooks open is followed from its start, then the cgroup
+// hooks on the root of the cgroup v2 hierarchy, where they see every socket
+// of the system, whatever its cgroup and network namespace. Links (not
+// legacy attachments) leave other programs on the root cgroup untouched.
+func attach(coll *ebpf.Collection) (_ []link.Link, err error) {
+	slotsMap.Store(coll.Maps[netMapTpnSlots])
+	ctlMap.Store(coll.Maps[netMapTpnControl])
+	// Flows still open when the programs were last detached never saw
+	// their end: forget them.
+	if err := clearMap(coll.Maps[netMapTpnFlows]); err != nil {
+		return nil, err
+	}
+	root, err := bpfcore.Cgroup2Mount()
+	if err != nil {
+		return nil, err
+	}
+	var links []link.Link
+	defer func() {
+		if err != nil {
+			for _, l := range links {
+				_ = l.Close()
+			}
+		}
+	}()
+	for _, name := range tracepoints {
+		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[name]})
+		if err != nil {
+			return nil, wrapErr("attach "+name, err)
+		}
+		links = append(links, l)
+	}
+	for _, h := range cgroupHooks {
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: h.attach, Program: coll.Programs[h.prog]})
+		if err != nil {
+			return nil, wrapErr(fmt.Sprintf("attach %s to cgroup %s", h.prog, root), err)
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}
+
+// clearMap deletes every entry of a hash map keyed by uint64 that nothing
+// is writing to.
+func clearMap(m *ebpf.Map) error {
+	var keys []uint64
+	var next uint64
+	err := m.NextKey(nil, &next)
+	for err == nil {
+		keys = append(keys, next)
+		err = m.NextKey(next, &next)
+	}
+	if !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("read flow table: %w", err)
+	}
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clear flow table: %w", err)
+		}
+	}
+	return nil
+}
+
+func wrapErr(op string, err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return &tracep.PermissionError{Op: op, Capability: Capability, Err: err}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// slotsMap is tpn_slots once the programs are loaded: the start time of
+// the net session at each slot, which the programs compare with a flow's
+// to keep flows of a slot's earlier session away from its next one.
+var slotsMap atomic.Pointer[ebpf.Map]
+
+// ctlMap is tpn_ctl once the programs are loaded.
+var ctlMap atomic.Pointer[ebpf.Map]
+
+// opening serialises the start and end of net sessions: the start times of
+// the free slots are written before a session takes one, so a slot is
+// never enabled with an older session's time.
+var opening struct {
+	sync.Mutex
+	busy   [bpfcore.MaxSlots]bool // slots held by open net sessions
+	states uint64                 // slots whose session wants state changes
+}
+
+// writeStates publishes opening.states. Called with opening held.
+func writeStates() error {
+	m := ctlMap.Load()
+	if m == nil {
+		return nil
+	}
+	if err := m.Put(uint32(0), netTpnCtl{StatesMask: opening.states}); err != nil {
+		return fmt.Errorf("write session options: %w", err)
+	}
+	return nil
+}
+
+// stampFreeSlots sets the start time of every slot no net session holds to
+// now. Called with opening held. Before the first load the map does not
+// exist and will start zeroed, with no earlier flows to screen out.
+func stampFreeSlots() error {
+	m := slotsMap.Load()
+	if m == nil {
+		return nil
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return fmt.Errorf("clock: %w", err)
+	}
+	now := uint64(ts.Nano())
+	var keys []uint32
+	var vals []uint64
+	for i, busy := range opening.busy {
+		if !busy {
+			keys = append(keys, uint32(i))
+			vals = append(vals, now)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := m.BatchUpdate(keys, vals, nil); err != nil {
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			return fmt.Errorf("write session start times: %w", err)
+		}
+		for i, k := range keys {
+			if err := m.Put(k, vals[i]); err != nil {
+				return fmt.Errorf("write session start times: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Session is a running network trace.
+type Session struct {
+	core *bpfcore.Session
+	once sync.Once
+	err  error
+}
+
+var _ tracep.Session = (*Session)(nil)
+
+// Start starts tracing the TCP and UDP flows of cfg.Scope. It returns once
+// the hooks are attached and the scope is registered: a flow opened after
+// Start returns is observed. emit is called from the session's own
+// goroutine, one event at a time in the order the kernel produced them, and
+// never after Close returns; it must not call Close. ctx bounds the
+// start-up only.
+func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, error) {
+	if emit == nil {
+		return nil, fmt.Errorf("net tracer: nil emit: %w", tracep.ErrInvalid)
+	}
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("net tracer: %w", err)
+	}
+	if err := checkCaps(); err != nil {
+		return nil, fmt.Errorf("net tracer: %w", err)
+	}
+	clock := bpfcore.NewClock()
+	handle := func(rec []byte) error {
+		ev, err := Decode(rec)
+		if err != nil {
+			return err
+		}
+		ev.Time = clock.Time(ev.KTime)
+		emit(ev)
+		return nil
+	}
+
+	opening.Lock()
+	defer opening.Unlock()
+	if err := stampFreeSlots(); err != nil {
+		return nil, fmt.Errorf("net tracer: %w", err)
+	}
+	cs, err := backend.Open(ctx, bpfcore.SessionConfig{
+		Scope:     cfg.Scope,
+		RingBytes: cfg.RingBytes,
+		Param:     cfg.param(),
+	}, handle)
+	if err != nil {
+		return nil, fmt.Errorf("net tracer: %w", err)
+	}
+	opening.busy[cs.Slot()] = true
+	if cfg.States {
+		// Until this is written, which is right away, the session gets
+		// its flows' opening and closing events but no state changes.
+		opening.states |= 1 << cs.Slot()
+		if err := writeStates(); err != nil {
+			_ = cs.Close()
+			opening.busy[cs.Slot()] = false
+			opening.states &^= 1 << cs.Slot()
+			return nil, fmt.Errorf("net tracer: %w", err)
+		}
+	}
+	return &Session{core: cs}, nil
+}
+
+// Close stops the trace: everything the kernel recorded before Close is
+// delivered to emit first, then the session's goroutine ends and its
+// resources are released (the hooks are detached with the process's last
+// net session, after bpfcore.Linger). Close is idempotent. It returns a
+// *tracep.LostError (matching tracep.ErrLost) when events were lost.
+func (s *Session) Close() error {
+	s.once.Do(func() {
+		// Held across the core's Close, which frees the slot: a Start
+		// must not take the slot before it counts as free here, or the
+		// slot would keep this session's start time.
+		opening.Lock()
+		s.err = s.core.Close()
+		slot := s.core.Slot()
+		opening.busy[slot] = false
+		if opening.states&(1<<slot) != 0 {
+			opening.states &^= 1 << slot
+			if err := writeStates(); err != nil && s.err == nil {
+				s.err = err
+			}
+		}
+		opening.Unlock()
+	})
+	return s.err
+}
+
+// Capability bits (linux/capability.h).
+const (
+	capNetAdmin = 12
+	capSysAdmin = 21
+	capPerfmon  = 38
+	capBPF      = 39
+)
+
+func checkCaps() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	if has(capSysAdmin) || (has(capBPF) && has(capPerfmon) && has(capNetAdmin)) {
+		return nil
+	}
+	return &tracep.PermissionError{Op: "load net bpf programs", Capability: Capability, Err: unix.EPERM}
+}
+
+var (
+	supportedOnce sync.Once
+	supportedErr  error
+)
+
+// Supported reports whether network tracing can run here: nil, an error
+// matching os.ErrPermission (a *tracep.PermissionError naming the missing
+// capabilities), or one matching tracep.ErrNotSupported (no cgroup v2, no
+// cgroup socket hooks, no BTF for the TCP state tracepoint).
+func Supported() error {
+	// Ours first: they include the core's and name network administration.
+	if err := checkCaps(); err != nil {
+		return err
+	}
+	if err := bpfcore.Supported(); err != nil {
+		return err
+	}
+	supportedOnce.Do(func() { supportedErr = probe() })
+	return supportedErr
+}
+
+func probe() error {
+	if _, err := bpfcore.Cgroup2Mount(); err != nil {
+		return err
+	}
+	for _, pt := range []ebpf.ProgramType{ebpf.CGroupSockAddr, ebpf.SockOps, ebpf.CGroupSock} {
+		if err := features.HaveProgramType(pt); err != nil {
+			if errors.Is(err, ebpf.ErrNotSupported) {
+				return fmt.Errorf("program type %s: %w: %w", pt, tracep.ErrNotSupported, err)
+			}
+			return wrapErr(fmt.Sprintf("probe program type %s", pt), err)
+		}
+	}
+	// The tracepoints' BTF types, looked up as names in the string table
+	// rather than by parsing the whole of the kernel's BTF (~15 MB kept).
+	raw, err := os.ReadFile("/sys/kernel/btf/vmlinux")
+	if err != nil {
+		return fmt.Errorf("kernel btf: %w: %w", tracep.ErrNotSupported, err)
+	}
+	for _, tp := range []string{"inet_sock_set_state", "sys_exit", "sock_send_length"} {
+		if !bytes.Contains(raw, []byte("\x00btf_trace_"+tp+"\x00")) {
+			return fmt.Errorf("tracepoint %s: %w", tp, tracep.ErrNotSupported)
+		}
+	}
+	return nil
+}

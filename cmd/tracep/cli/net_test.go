@@ -1,0 +1,563 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tracep/tracep/backends/nettrace"
+	"github.com/tracep/tracep/harness/testenv"
+	"github.com/tracep/tracep/tracep"
+)
+
+func TestNetUsage(t *testing.T) {
+	code, out, _ := run("net", "-h")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "usage: tracep net")
+	for _, bad := range [][]string{{"-Z"}, {"-p", "abc"}, {"-p", "0"}, {"-i", "x"}, {"-o"}} {
+		code, _, errOut := run(append([]string{"net"}, bad...)...)
+		require.Equal(t, exitUsage, code, "%q", bad)
+		require.NotEmpty(t, errOut)
+	}
+	_, _, errOut := run("net", "-Z")
+	require.Contains(t, errOut, "unknown flag -Z")
+	code, _, errOut = run("net", "-p", "2147483646")
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "-p 2147483646: no such process")
+}
+
+// testPrinter renders events with the given flags into a buffer.
+func testPrinter(t *testing.T, color bool, flags ...string) (*netPrinter, *bytes.Buffer) {
+	t.Helper()
+	spec := clusterSpec{bools: "46cjOQrtuU", values: "opi", cmd: true}
+	a, err := spec.parse(flags)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	out, err := openSink("", &buf, color)
+	require.NoError(t, err)
+	t.Cleanup(func() { out.close() })
+	p := newNetPrinter(out, a, io.Discard)
+	t.Cleanup(p.close)
+	return p, &buf
+}
+
+func flush(t *testing.T, p *netPrinter) {
+	t.Helper()
+	require.NoError(t, p.out.close())
+}
+
+func netEv(pid int32, comm string, n tracep.Net) tracep.Event {
+	return tracep.Event{Kind: tracep.KindNet, Proc: tracep.Proc{PID: pid, Comm: comm}, Net: &n}
+}
+
+var (
+	curlConnect = netEv(930, "curl", tracep.Net{Op: "connect", Proto: "tcp", Dir: "out",
+		Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")})
+	dnsSend = netEv(930, "curl", tracep.Net{Op: "send", Proto: "udp", Dir: "out",
+		Src: netip.MustParseAddrPort("0.0.0.0:55189"), Dst: netip.MustParseAddrPort("127.0.0.1:53")})
+	serverAccept = netEv(77, "server", tracep.Net{Op: "accept", Proto: "tcp", Dir: "in",
+		Src: netip.MustParseAddrPort("192.0.2.99:51000"), Dst: netip.MustParseAddrPort("10.0.0.1:8080")})
+	orphanAccept = netEv(0, "", tracep.Net{Op: "accept", Proto: "tcp", Dir: "in",
+		Src: netip.MustParseAddrPort("192.0.2.99:51001"), Dst: netip.MustParseAddrPort("10.0.0.1:8080")})
+	v6Connect = netEv(930, "curl", tracep.Net{Op: "connect", Proto: "tcp", Dir: "out",
+		Src: netip.MustParseAddrPort("[2001:db8::1]:40000"), Dst: netip.MustParseAddrPort("[2001:db8::10]:443")})
+	stateEv = netEv(930, "curl", tracep.Net{Op: "state", Proto: "tcp", Dir: "out", State: "ESTABLISHED",
+		Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")})
+	closeEv = netEv(930, "curl", tracep.Net{Op: "close", Proto: "tcp", Dir: "out", Duration: 1234 * time.Millisecond,
+		BytesSent: 120, BytesReceived: 4096,
+		Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")})
+	refusedEv = netEv(930, "curl", tracep.Net{Op: "close", Proto: "tcp", Dir: "out", Errno: "ECONNREFUSED",
+		Src: netip.MustParseAddrPort("127.0.0.1:40001"), Dst: netip.MustParseAddrPort("127.0.0.1:1")})
+	udpCloseEv = netEv(930, "curl", tracep.Net{Op: "close", Proto: "udp", Dir: "out", Duration: time.Millisecond,
+		Src: netip.MustParseAddrPort("0.0.0.0:55189")})
+)
+
+func TestNetFormat(t *testing.T) {
+	tests := []struct {
+		name  string
+		flags []string
+		evs   []tracep.Event
+		want  string
+	}{
+		{"connect", nil, []tracep.Event{curlConnect},
+			"  930 curl         TCP  10.0.0.1:40000           → 192.0.2.10:443\n"},
+		{"udp send", nil, []tracep.Event{dnsSend},
+			"  930 curl         UDP  0.0.0.0:55189            → 127.0.0.1:53\n"},
+		{"inbound: the peer is the source", nil, []tracep.Event{serverAccept},
+			"   77 server       TCP  192.0.2.99:51000         ← 10.0.0.1:8080\n"},
+		{"no owner", nil, []tracep.Event{orphanAccept},
+			"    ? ?            TCP  192.0.2.99:51001         ← 10.0.0.1:8080\n"},
+		{"ipv6 in brackets", nil, []tracep.Event{v6Connect},
+			"  930 curl         TCP  [2001:db8::1]:40000      → [2001:db8::10]:443\n"},
+		{"states need -U", nil, []tracep.Event{stateEv}, ""},
+		{"state", []string{"-U"}, []tracep.Event{stateEv},
+			"  930 curl         TCP  10.0.0.1:40000           ⇒ 192.0.2.10:443           ESTABLISHED\n"},
+		{"closes need -t", nil, []tracep.Event{closeEv}, ""},
+		{"close", []string{"-t"}, []tracep.Event{closeEv},
+			"  930 curl         TCP  10.0.0.1:40000           × 192.0.2.10:443           1.234s tx=120 rx=4096\n"},
+		{"a failed connect's close shows without -t", nil, []tracep.Event{refusedEv},
+			"  930 curl         TCP  127.0.0.1:40001          × 127.0.0.1:1              0.000s ECONNREFUSED\n"},
+		{"unconnected udp close", []string{"-t"}, []tracep.Event{udpCloseEv},
+			"  930 curl         UDP  0.0.0.0:55189            × *                        0.001s\n"},
+		{"-O hides inbound", []string{"-O"}, []tracep.Event{serverAccept, orphanAccept, curlConnect},
+			"  930 curl         TCP  10.0.0.1:40000           → 192.0.2.10:443\n"},
+		{"-4", []string{"-4"}, []tracep.Event{v6Connect, curlConnect},
+			"  930 curl         TCP  10.0.0.1:40000           → 192.0.2.10:443\n"},
+		{"-6", []string{"-6"}, []tracep.Event{v6Connect, curlConnect},
+			"  930 curl         TCP  [2001:db8::1]:40000      → [2001:db8::10]:443\n"},
+		{"-4 -6 shows nothing", []string{"-46"}, []tracep.Event{v6Connect, curlConnect}, ""},
+		{"control characters in comm are escaped", nil,
+			[]tracep.Event{netEv(5, "a\x1b[31mb", *curlConnect.Net)},
+			"    5 a\\x1b[31mb   TCP  10.0.0.1:40000           → 192.0.2.10:443\n"},
+		{"a long address widens its column for good", []string{"-t"}, []tracep.Event{
+			netEv(1, "x", tracep.Net{Op: "close", Proto: "tcp", Dir: "out",
+				Src: netip.MustParseAddrPort("[2001:db8:1111:2222:3333:4444:5555:6666]:40000"), Dst: netip.MustParseAddrPort("[2001:db8::10]:443")}),
+			closeEv},
+			"    1 x            TCP  [2001:db8:1111:2222:3333:4444:5555:6666]:40000 × [2001:db8::10]:443       0.000s\n" +
+				"  930 curl         TCP  10.0.0.1:40000                                 × 192.0.2.10:443           1.234s tx=120 rx=4096\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, buf := testPrinter(t, false, tt.flags...)
+			for _, ev := range tt.evs {
+				p.print(ev)
+			}
+			flush(t, p)
+			require.Equal(t, tt.want, buf.String())
+		})
+	}
+}
+
+func TestNetFormatColour(t *testing.T) {
+	p, buf := testPrinter(t, true, "-t")
+	p.print(curlConnect)
+	p.print(orphanAccept)
+	p.print(closeEv)
+	flush(t, p)
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	require.Len(t, lines, 3)
+	require.Equal(t, "\x1b[33m  930\x1b[0m \x1b[96mcurl        \x1b[0m \x1b[2mTCP \x1b[0m \x1b[32m10.0.0.1:40000          \x1b[0m \x1b[36m→\x1b[0m \x1b[33m192.0.2.10:443\x1b[0m", lines[0])
+	require.Equal(t, "\x1b[2m    ?\x1b[0m \x1b[2m?           \x1b[0m", lines[1][:len("\x1b[2m    ?\x1b[0m \x1b[2m?           \x1b[0m")])
+	require.Contains(t, lines[2], "\x1b[31m×\x1b[0m")
+	require.Contains(t, lines[2], "\x1b[36m1.234s tx=120 rx=4096\x1b[0m")
+	// Without colour, the plain text is the same line.
+	require.Equal(t, "  930 curl         TCP  10.0.0.1:40000           → 192.0.2.10:443", stripANSI(lines[0]))
+}
+
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+func stripANSI(s string) string { return ansi.ReplaceAllString(s, "") }
+
+func TestNetUser(t *testing.T) {
+	p, buf := testPrinter(t, false, "-u")
+	p.print(curlConnect)
+	p.print(orphanAccept)
+	flush(t, p)
+	lines := strings.Split(buf.String(), "\n")
+	require.Equal(t, "  930 curl         root TCP  10.0.0.1:40000           → 192.0.2.10:443", lines[0])
+	require.True(t, strings.HasPrefix(lines[1], "    ? ?            TCP"), "no user without an owner: %q", lines[1])
+}
+
+// JSON lines carry the events as the backend decoded them and read back
+// with the project's decoder.
+func TestNetJSON(t *testing.T) {
+	p, buf := testPrinter(t, false, "-j", "-t")
+	evs := []tracep.Event{curlConnect, dnsSend, orphanAccept, closeEv, udpCloseEv, stateEv}
+	for _, ev := range evs {
+		p.print(ev)
+	}
+	flush(t, p)
+	back, err := tracep.ReadAll(buf)
+	require.NoError(t, err)
+	require.Len(t, back, 5, "the state change needs -U")
+	for i, ev := range back {
+		require.Equal(t, uint64(i+1), ev.Seq)
+		want := evs[i]
+		want.Seq, want.Schema = ev.Seq, tracep.SchemaVersion
+		require.Equal(t, want, ev)
+	}
+}
+
+// -r never delays a line: a slow lookup's answer shows on later lines.
+func TestNetReverseDNS(t *testing.T) {
+	release := make(chan struct{})
+	var calls sync.Map
+	lookup := func(ctx context.Context, addr string) ([]string, error) {
+		calls.Store(addr, true)
+		select {
+		case <-release:
+			return []string{"example.test."}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	r := newReverseDNS(lookup)
+	a := netip.MustParseAddr("192.0.2.10")
+	require.Empty(t, r.name(a), "the first sight starts a lookup and returns at once")
+	require.Empty(t, r.name(a), "pending")
+	close(release)
+	r.wg.Wait()
+	require.Equal(t, "example.test", r.name(a))
+	require.Empty(t, r.name(netip.IPv4Unspecified()))
+	_, asked := calls.Load("0.0.0.0")
+	require.False(t, asked)
+	r.close()
+	r.close()
+
+	// Lookups in flight are bounded; an address refused for that is asked
+	// again later; close cancels what runs.
+	block := func(ctx context.Context, addr string) ([]string, error) { <-ctx.Done(); return nil, ctx.Err() }
+	r = newReverseDNS(block)
+	for i := range rdnsMaxInFlight + 5 {
+		r.name(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}))
+	}
+	require.Len(t, r.names, rdnsMaxInFlight)
+	r.close()
+	require.Empty(t, r.name(netip.MustParseAddr("10.9.9.9")), "nothing starts after close")
+}
+
+func TestWithDescendants(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "sleep 30 & echo $!; wait")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	var child int
+	_, err = fmt.Fscan(stdout, &child)
+	require.NoError(t, err)
+	defer func() {
+		if p, err := os.FindProcess(child); err == nil {
+			_ = p.Kill()
+		}
+	}()
+	got := withDescendants([]int{cmd.Process.Pid})
+	require.Contains(t, got, cmd.Process.Pid)
+	require.Contains(t, got, child)
+	require.Nil(t, withDescendants(nil))
+}
+
+// The live tests: tracep net as a user runs it, as root.
+
+func requireNetTracing(t *testing.T) {
+	t.Helper()
+	testenv.SkipUnlessRoot(t, "tracing the network")
+	if err := nettrace.Supported(); err != nil {
+		testenv.SkipIfUnprivileged(t, err)
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+}
+
+// netClient is a python3 program connecting to the address in argv[1] once
+// per remaining argument's count, printing its pid and local ports.
+const netClient = `
+import os, socket, sys
+print("pid", os.getpid(), flush=True)
+host, port = sys.argv[1].rsplit(":", 1)
+for _ in range(int(sys.argv[2])):
+    c = socket.create_connection((host, int(port)))
+    print("port", c.getsockname()[1], flush=True)
+    c.close()
+`
+
+// CMD mode: the command's connects are printed with its pid, closes with a
+// duration under -t, and its exit status is passed on.
+func TestIntegrationNetCommand(t *testing.T) {
+	requireNetTracing(t)
+	ln := listen(t)
+	var out, errOut syncBuffer // the command writes to them too
+	code := Run(context.Background(), []string{"net", "-t", "python3", "-c", netClient + "sys.exit(3)", ln.String(), "2"},
+		strings.NewReader(""), &out, &errOut)
+	require.Equal(t, 3, code, "stderr: %s", errOut.String())
+	pid, ports := parseClient(t, out.String())
+	require.Len(t, ports, 2)
+	for _, port := range ports {
+		src := fmt.Sprintf("127.0.0.1:%d", port)
+		require.Regexp(t, fmt.Sprintf(`(?m)^ *%d python3 +TCP +%s +→ %s$`, pid, regexp.QuoteMeta(src), regexp.QuoteMeta(ln.String())), out.String())
+		require.Regexp(t, fmt.Sprintf(`(?m)^ *%d python3 +TCP +%s +× %s +[0-9]+\.[0-9]{3}s`, pid, regexp.QuoteMeta(src), regexp.QuoteMeta(ln.String())), out.String())
+	}
+	require.NotContains(t, out.String(), "\x1b[", "no colour into a buffer")
+}
+
+// -j output reads back with the project's decoder; a refused connect is
+// reported with its errno.
+func TestIntegrationNetJSON(t *testing.T) {
+	requireNetTracing(t)
+	ln := listen(t)
+	closed := closedAddr(t)
+	var out, errOut syncBuffer
+	code := Run(context.Background(), []string{"net", "-j", "python3", "-c", netClient + `
+try:
+    socket.create_connection(("127.0.0.1", ` + strconv.Itoa(int(closed.Port())) + `))
+except ConnectionRefusedError:
+    pass
+`, ln.String(), "1"}, strings.NewReader(""), &out, &errOut)
+	require.Equal(t, 0, code, "stderr: %s", errOut.String())
+	var stdout, jsonl strings.Builder
+	for _, l := range strings.SplitAfter(out.String(), "\n") {
+		if strings.HasPrefix(l, "{") {
+			jsonl.WriteString(l)
+		} else {
+			stdout.WriteString(l)
+		}
+	}
+	pid, ports := parseClient(t, stdout.String())
+	evs, err := tracep.ReadAll(strings.NewReader(jsonl.String()))
+	require.NoError(t, err)
+	var connected, refused bool
+	for _, ev := range evs {
+		require.Equal(t, tracep.KindNet, ev.Kind)
+		require.Equal(t, pid, ev.Proc.PID)
+		n := ev.Net
+		if n.Op == tracep.NetOpConnect && n.Dst == ln && n.Src.Port() == ports[0] {
+			connected = true
+		}
+		if n.Op == tracep.NetOpClose && n.Dst == closed && n.Errno == "ECONNREFUSED" {
+			refused = true
+		}
+	}
+	require.True(t, connected, "%s", jsonl.String())
+	require.True(t, refused, "%s", jsonl.String())
+}
+
+// -p traces a running process (and what it forks) and nothing else; an
+// inbound connection shows ← with the accepting server's pid.
+func TestIntegrationNetPID(t *testing.T) {
+	requireNetTracing(t)
+	ln := listen(t)
+	// A server that waits for a line on stdin, then connects to ln from a
+	// child process and accepts one connection of its own.
+	server := exec.Command("python3", "-c", `
+import os, socket, subprocess, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print("listen", s.getsockname()[1], flush=True)
+sys.stdin.readline()
+subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('127.0.0.1', `+strconv.Itoa(int(ln.Port()))+`)).close()"], check=True)
+a, _ = s.accept(); a.close()
+`)
+	gate, err := server.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := server.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, server.Start())
+	defer server.Process.Kill()
+	var word string
+	var port int
+	_, err = fmt.Fscan(stdout, &word, &port)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	armed := make(chan struct{})
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Ctrl-C to stop") {
+				close(armed)
+			}
+		}
+	}()
+	var out bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- Run(ctx, []string{"net", "-p", strconv.Itoa(server.Process.Pid)}, strings.NewReader(""), &out, pw)
+	}()
+	select {
+	case <-armed:
+	case code := <-done:
+		t.Fatalf("tracep net exited %d before arming", code)
+	}
+
+	// Not traced: a connection from this test process.
+	own, err := net.Dial("tcp", ln.String())
+	require.NoError(t, err)
+	ownSrc := own.LocalAddr().String()
+	own.Close()
+	// Traced: the server's child connecting, then a client connecting to the server.
+	_, err = gate.Write([]byte("go\n"))
+	require.NoError(t, err)
+	client, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	require.NoError(t, err)
+	clientSrc := client.LocalAddr().String()
+	require.NoError(t, server.Wait())
+	client.Close()
+	cancel()
+	require.Equal(t, exitOK, <-done)
+	pw.Close()
+
+	text := out.String()
+	require.Regexp(t, fmt.Sprintf(`(?m)^ *[0-9]+ python3 +TCP +127\.0\.0\.1:[0-9]+ +→ %s$`, regexp.QuoteMeta(ln.String())), text)
+	require.Regexp(t, fmt.Sprintf(`(?m)^ *%d python3 +TCP +%s +← 127\.0\.0\.1:%d$`, server.Process.Pid, regexp.QuoteMeta(clientSrc), port), text)
+	require.NotContains(t, text, ownSrc, "a connection from outside the traced tree")
+	require.Len(t, strings.Split(strings.TrimSpace(text), "\n"), 2, "%s", text)
+}
+
+// syncBuffer is a bytes.Buffer that tracep and the command it runs can
+// both write to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func listen(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+func closedAddr(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ap := netip.MustParseAddrPort(ln.Addr().String())
+	require.NoError(t, ln.Close())
+	return ap
+}
+
+func parseClient(t *testing.T, out string) (int32, []uint16) {
+	t.Helper()
+	var pid int32
+	var ports []uint16
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			continue
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "pid":
+			pid = int32(n)
+		case "port":
+			ports = append(ports, uint16(n))
+		}
+	}
+	require.NotZero(t, pid, "no pid in %q", out)
+	return pid, ports
+}
+
+// BenchmarkNetCLI1000 measures tracep net -t as a user runs it, writing to
+// a file, while a python3 process makes 1,000 loopback connections to a
+// listener of its own (four lines each: connect, accept, two closes): the
+// CPU this process spends (the tracer: decoding, formatting, writing),
+// children excluded.
+func BenchmarkNetCLI1000(b *testing.B) {
+	testenv.SkipUnlessRoot(b, "tracing the network")
+	if _, err := exec.LookPath("python3"); err != nil {
+		b.Skip("python3 not installed")
+	}
+	const workload = `
+import socket, sys, threading
+sys.stdin.readline()
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4096)
+def serve():
+    while True:
+        a, _ = s.accept(); a.close()
+threading.Thread(target=serve, daemon=True).start()
+for _ in range(1000):
+    socket.create_connection(s.getsockname()).close()
+`
+	out := filepath.Join(b.TempDir(), "net.log")
+	var cpu time.Duration
+	for range b.N {
+		cmd := exec.Command("python3", "-c", workload)
+		gate, err := cmd.StdinPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		armed := make(chan struct{})
+		pr, pw := io.Pipe()
+		go func() {
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), "Ctrl-C to stop") {
+					close(armed)
+				}
+			}
+		}()
+		done := make(chan int)
+		go func() {
+			done <- Run(ctx, []string{"net", "-t", "-o", out, "-p", strconv.Itoa(cmd.Process.Pid)}, strings.NewReader(""), io.Discard, pw)
+		}()
+		<-armed
+		c0 := selfCPU(b)
+		if _, err := gate.Write([]byte("go\n")); err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		if code := <-done; code != exitOK {
+			b.Fatalf("tracep net exited %d", code)
+		}
+		cpu += selfCPU(b) - c0
+		pw.Close()
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n := strings.Count(string(data), " → "); n < 1000*b.N {
+		b.Fatalf("%d connect lines for %d connections", n, 1000*b.N)
+	}
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "tracer-cpu-s/1000conn")
+}
+
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
