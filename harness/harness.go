@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,8 +43,18 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	}
 	kinds := cfg.kinds
 	if len(kinds) == 0 {
-		kinds = backends.Kinds()
+		var err error
+		if kinds, err = supportedKinds(); err != nil {
+			return nil, err
+		}
 	}
+
+	// Each tracer of a trace takes one of the kernel side's session slots;
+	// wait for enough of them rather than fail when many traces run at once.
+	if err := slots.acquire(ctx, len(kinds)); err != nil {
+		return nil, err
+	}
+	defer slots.release(len(kinds))
 
 	cg, err := cgroup.New()
 	if err != nil {
@@ -171,4 +182,22 @@ func unjoin(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// supportedKinds returns the kinds this host can trace now; when it can
+// trace none, the first kind's reason (a missing privilege, typically).
+func supportedKinds() ([]tracep.Kind, error) {
+	var kinds []tracep.Kind
+	var first error
+	for _, k := range backends.Kinds() {
+		if err := backends.Supported(k); err != nil {
+			first = cmp.Or(first, err)
+			continue
+		}
+		kinds = append(kinds, k)
+	}
+	if len(kinds) == 0 {
+		return nil, first
+	}
+	return kinds, nil
 }

@@ -20,7 +20,7 @@ type config struct {
 }
 
 // Kinds narrows the trace to these kinds; by default every kind the host
-// can trace is traced.
+// can trace (backends.Supported) is traced, and one it cannot is skipped.
 func Kinds(kinds ...tracep.Kind) Option {
 	return func(c *config) { c.kinds = append([]tracep.Kind(nil), kinds...) }
 }
