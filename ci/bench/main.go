@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/tracep/tracep/harness/testnet"
-	"github.com/tracep/tracep/tracep"
 )
 
 func main() {
@@ -37,7 +36,8 @@ func main() {
 
 // result is one run of one workload.
 type result struct {
-	cpu      time.Duration // tracer utime+stime
+	cpu      time.Duration // tracer utime+stime, start to exit
+	restCPU  time.Duration // of which spent before the workload started (loading, arming)
 	peakRSS  int64         // KiB
 	restRSS  int64         // KiB, armed and idle
 	threads  int           // at rest
@@ -88,8 +88,8 @@ func run(bin string, runs, scale int, only string) error {
 	}
 	fmt.Printf("tracep benchmark: %s, %d CPUs, %s, kernel %s; median of %d runs (range in brackets), scale %d×\n\n",
 		runtime.GOARCH, runtime.NumCPU(), cpuModel(), kernelRelease(), runs, scale)
-	fmt.Println("| tracer | workload | tracer CPU | peak RSS | RSS at rest | threads | events captured / expected | lost | arm time |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| tracer | workload | tracer CPU, whole run | of which during the workload | peak RSS | RSS at rest | threads | events captured / expected | lost | arm time |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, w := range workloads() {
 		if len(want) > 0 && !slices.Contains(want, w.name) {
 			continue
@@ -110,15 +110,16 @@ func run(bin string, runs, scale int, only string) error {
 func printRow(w workload, rs []result, scale int) {
 	desc := strings.ReplaceAll(w.desc, "N×", strconv.Itoa(scale)+"×")
 	if w.oneoff {
-		fmt.Printf("| %s | %s | %s per fetch | %s | – | – | %s | – | wall %s per fetch |\n", w.name, desc,
+		fmt.Printf("| %s | %s | %s per fetch | – | %s | – | – | %s | – | wall %s per fetch |\n", w.name, desc,
 			spread(rs, func(r result) float64 { return r.cpu.Seconds() * 1000 }, "%.1f ms"),
 			spread(rs, func(r result) float64 { return float64(r.peakRSS) / 1024 }, "%.1f MB"),
 			counts(rs),
 			spread(rs, func(r result) float64 { return r.wall.Seconds() * 1000 }, "%.1f ms"))
 		return
 	}
-	fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w.name, desc,
+	fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w.name, desc,
 		spread(rs, func(r result) float64 { return r.cpu.Seconds() }, "%.3f s"),
+		spread(rs, func(r result) float64 { return (r.cpu - r.restCPU).Seconds() }, "%.3f s"),
 		spread(rs, func(r result) float64 { return float64(r.peakRSS) / 1024 }, "%.1f MB"),
 		spread(rs, func(r result) float64 { return float64(r.restRSS) / 1024 }, "%.1f MB"),
 		spread(rs, func(r result) float64 { return float64(r.threads) }, "%.0f"),
@@ -159,8 +160,9 @@ func counts(rs []result) string {
 }
 
 // daemon runs `tracep args... -p PID` against a gated workload and measures
-// it; count counts the workload's events in the tracer's JSON output.
-func (b *bench) daemon(args []string, script string, inNet bool, expected int, count func([]tracep.Event) int) (result, error) {
+// it; count counts the workload's events in the tracer's output, which is
+// the default human form (what a user runs), written to a file.
+func (b *bench) daemon(args []string, script string, inNet bool, expected int, count func(out []byte) int) (result, error) {
 	var r result
 	r.expected = expected
 	wl := exec.Command("/bin/sh", "-c", "read go; "+script)
@@ -179,9 +181,9 @@ func (b *bench) daemon(args []string, script string, inNet bool, expected int, c
 	}
 	defer wl.Process.Kill()
 
-	out := filepath.Join(b.tmp, "events.jsonl")
+	out := filepath.Join(b.tmp, "events.txt")
 	os.Remove(out)
-	targs := append(append([]string{}, args...), "-j", "-o", out, "-p", strconv.Itoa(wl.Process.Pid))
+	targs := append(append([]string{}, args...), "-o", out, "-p", strconv.Itoa(wl.Process.Pid))
 	tr := exec.Command(b.bin, targs...)
 	errPipe, err := tr.StderrPipe()
 	if err != nil {
@@ -203,6 +205,7 @@ func (b *bench) daemon(args []string, script string, inNet bool, expected int, c
 	}
 	go io.Copy(os.Stderr, errPipe)
 	r.restRSS, r.threads = status(tr.Process.Pid)
+	r.restCPU = schedCPU(tr.Process.Pid)
 
 	w0 := time.Now()
 	if _, err := stdin.Write([]byte("go\n")); err != nil {
@@ -222,21 +225,34 @@ func (b *bench) daemon(args []string, script string, inNet bool, expected int, c
 	if werr != nil {
 		return r, fmt.Errorf("tracer: %w", werr)
 	}
-	f, err := os.Open(out)
+	data, err := os.ReadFile(out)
 	if err != nil {
 		return r, err
 	}
-	defer f.Close()
-	evs, err := tracep.ReadAll(f)
-	if err != nil {
-		return r, err
-	}
-	r.captured = count(evs)
+	r.captured = count(data)
 	r.lost = uint64(max(0, r.expected-r.captured))
 	return r, nil
 }
 
 func (b *bench) start(c *exec.Cmd) error { return b.net.Start(c) }
+
+// schedCPU is the CPU time pid's threads have used so far, from
+// /proc/PID/task/*/schedstat (nanoseconds, unlike stat's clock ticks).
+func schedCPU(pid int) time.Duration {
+	paths, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var total time.Duration
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(data)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			total += time.Duration(ns)
+		}
+	}
+	return total
+}
 
 // status reads VmRSS (KiB) and Threads of pid.
 func status(pid int) (rss int64, threads int) {

@@ -2,17 +2,17 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os/exec"
-	"strings"
+	"regexp"
 	"syscall"
 	"time"
-
-	"github.com/tracep/tracep/tracep"
 )
 
 func workloads() []workload {
 	return []workload{
 		{name: "exec", desc: "N×4,000 execs of /bin/true", run: benchExec},
+		{name: "net", desc: "N×1,000 TCP connects to a loopback listener, each closed at once", run: benchNet},
 		{name: "ca", desc: "N×50 fetches against the local HTTPS server", run: benchCA, oneoff: true, inNet: true},
 	}
 }
@@ -20,14 +20,9 @@ func workloads() []workload {
 func benchExec(b *bench, scale int) (result, error) {
 	n := 4000 * scale
 	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do /bin/true bench-exec; i=$((i+1)); done`, n)
-	return b.daemon([]string{"exec", "-f"}, script, false, n, func(evs []tracep.Event) int {
-		c := 0
-		for _, ev := range evs {
-			if ev.Exec != nil && ev.Exec.Op == tracep.ExecOpExec && strings.Join(ev.Exec.Argv, " ") == "/bin/true bench-exec" {
-				c++
-			}
-		}
-		return c
+	line := regexp.MustCompile(`(?m)^[0-9]+ /bin/true bench-exec$`)
+	return b.daemon([]string{"exec", "-f"}, script, false, n, func(out []byte) int {
+		return len(line.FindAllIndex(out, -1))
 	})
 }
 
@@ -49,4 +44,30 @@ func benchCA(b *bench, scale int) (result, error) {
 	r.wall /= time.Duration(n)
 	r.cpu /= time.Duration(n)
 	return r, nil
+}
+
+func benchNet(b *bench, scale int) (result, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return result{}, err
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	n := 1000 * scale
+	script := fmt.Sprintf(`python3 -c 'import socket
+for i in range(%d):
+    s = socket.create_connection(("127.0.0.1", %d)); s.close()'`, n, port)
+	line := regexp.MustCompile(fmt.Sprintf(`(?m)^ *[0-9]+ python3 .*→ 127\.0\.0\.1:%d\b`, port))
+	return b.daemon([]string{"net"}, script, false, n, func(out []byte) int {
+		return len(line.FindAllIndex(out, -1))
+	})
 }
