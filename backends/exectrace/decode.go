@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -101,7 +102,7 @@ func Decode(rec []byte) (tracep.Event, error) {
 		ev.Exec = &tracep.Exec{
 			Op:       tracep.ExecOpFail,
 			Filename: filename,
-			Errno:    errnoName(int(status)),
+			Errno:    bpfcore.ErrnoName(int(status)),
 		}
 	case recExit:
 		if fnLen != 0 || argvLen != 0 {
