@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/tracep/tracep/backends/dnstrace"
 	"github.com/tracep/tracep/backends/exectrace"
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/backends/nettrace"
@@ -13,7 +14,7 @@ import (
 // Kinds returns the kinds that have a kernel tracer, in the order a trace
 // starts them.
 func Kinds() []tracep.Kind {
-	return []tracep.Kind{tracep.KindExec, tracep.KindNet}
+	return []tracep.Kind{tracep.KindExec, tracep.KindNet, tracep.KindDNS}
 }
 
 // Supported reports whether kind k can be traced here: nil, or an error
@@ -24,6 +25,8 @@ func Supported(k tracep.Kind) error {
 		return exectrace.Supported()
 	case tracep.KindNet:
 		return nettrace.Supported()
+	case tracep.KindDNS:
+		return dnstrace.Supported()
 	}
 	return fmt.Errorf("%s tracer: %w", k, tracep.ErrNotSupported)
 }
@@ -40,6 +43,12 @@ func Start(ctx context.Context, k tracep.Kind, scope tracep.Scope, emit func(tra
 		return s, nil
 	case tracep.KindNet:
 		s, err := nettrace.Start(ctx, nettrace.Config{Scope: scope, States: true}, emit)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case tracep.KindDNS:
+		s, err := dnstrace.Start(ctx, dnstrace.Config{Scope: scope}, emit)
 		if err != nil {
 			return nil, err
 		}

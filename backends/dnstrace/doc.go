@@ -1,13 +1,66 @@
 // Package dnstrace reports the DNS queries of a scope and their responses as
-// tracep.DNS events.
+// tracep.DNS events: one event per query, with its response (answers,
+// response code, TC bit, latency) or, when none came, as unanswered.
 //
-// The tracer that captures DNS messages from the kernel (UDP payloads and
-// TCP segments on port 53) belongs to this package but is added separately.
-// What is here is its pure, portable part: a DNS wire-format parser, a
-// reassembler for DNS over TCP, and a table that pairs responses with
-// queries. None of it does I/O or reads a clock, and none of it panics,
-// loops or allocates beyond a bound proportional to its input, whatever
-// that input holds.
+// Start traces a scope (the whole system, a cgroup v2 subtree, a pid tree)
+// and needs Linux and root. The rest is pure and portable: a DNS
+// wire-format parser, a reassembler for DNS over TCP, and a table that
+// pairs responses with queries. None of it does I/O or reads a clock, and
+// none of it panics, loops or allocates beyond a bound proportional to its
+// input, whatever that input holds.
+//
+// # Capture
+//
+// Two cgroup_skb programs (egress and ingress) attached to the root of the
+// cgroup v2 hierarchy see the packets of every socket of the machine, in
+// every network namespace, and copy those from or to a DNS port (53 by
+// default, Config.Ports) to the ring of each session that wants them: a
+// UDP message (after defragmentation on the way in, before fragmentation
+// on the way out, so always whole, up to Config.SnapLen octets) or a TCP
+// segment. Other traffic costs three header loads and a bitmap test per
+// packet in the kernel and nothing in user space: a tracer process spent
+// 4-14 ms of CPU for 1,200 lookups made while another process flooded
+// 50,000 UDP datagrams on the same loopback (BenchmarkLookupsUnderFlood).
+//
+// # Attribution
+//
+// A message belongs to the process that owns the socket sending or
+// receiving it, decided where that process is known to be the one
+// running: in the thread that sends a UDP datagram (sendmsg, sendmmsg) or
+// a TCP connect's SYN, and in the thread that binds a socket to a DNS port
+// (a server; the TCP connections it accepts inherit the owner). The owner
+// and the sessions whose scope it is in are kept in the socket's local
+// storage, so a response, which arrives in softirq context while some
+// unrelated task runs, is attributed to the process that asked, and a
+// server running outside the traced scope (the test process serving the
+// hermetic network's DNS) never lends its packets to the client. Ports,
+// addresses and names are never looked up after the fact. A socket whose
+// owner is unknown (connected before the programs were attached) is
+// reported without a process, to whole-system sessions only.
+//
+// Loopback shows a message twice when both ends are traced: leaving the
+// client's socket and arriving at the server's. The matcher reports the
+// query once, attributed to the first socket that carried it (the
+// client's), and the second copy of the response finds nothing to answer.
+//
+// What is not seen: a lookup answered from /etc/hosts, or made over a
+// local socket to systemd-resolved, nscd or another caching daemon, is no
+// DNS packet of the program (the daemon's own upstream queries are the
+// daemon's); DNS over TLS or HTTPS; IPv6 packets with extension headers.
+// No DNS event for a lookup means no DNS packet of the traced processes.
+//
+// # Events
+//
+// A TCP stream is followed per socket and direction by sequence number
+// (retransmissions skipped, a gap resetting the reassembler), so a TCP
+// retry after a truncated UDP answer (TC set, reported as such) is
+// reported whole. Queries wait Config.Timeout for their response and are
+// then reported unanswered, as are those still waiting at Close. A message
+// the parser rejects is counted (Stats.Malformed) and not reported. The
+// kernel's losses (a full ring) are counted and returned by Close as a
+// *tracep.LostError. tracep.DNS has no EDNS fields: the response code
+// includes the EDNS extended code (BADVERS), and the rest of Message.EDNS
+// is not carried by events.
 //
 // # Parsing
 //

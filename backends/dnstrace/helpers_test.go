@@ -1,0 +1,44 @@
+package dnstrace
+
+import "encoding/binary"
+
+// encodeRecord is decodeRecord's inverse, for tests and fuzzing.
+func encodeRecord(r record) []byte {
+	b := make([]byte, recHeaderSize+len(r.Payload))
+	le := binary.LittleEndian
+	le.PutUint64(b[offKTime:], r.KTime)
+	le.PutUint64(b[offCookie:], r.Cookie)
+	le.PutUint64(b[offCgroupID:], r.Owner.CgroupID)
+	le.PutUint32(b[offPID:], r.Owner.PID)
+	le.PutUint32(b[offTID:], r.Owner.TID)
+	le.PutUint32(b[offPPID:], r.Owner.PPID)
+	le.PutUint32(b[offUID:], r.Owner.UID)
+	copy(b[offComm:offComm+16], r.Owner.Comm[:])
+	le.PutUint32(b[offSeq:], r.Seq)
+	le.PutUint32(b[offLen:], r.Len)
+	le.PutUint32(b[offCapLen:], uint32(len(r.Payload)))
+	le.PutUint16(b[offSport:], r.Src.Port())
+	le.PutUint16(b[offDport:], r.Dst.Port())
+	if r.Src.Addr().Is4() {
+		b[offFamily] = 4
+		a, d := r.Src.Addr().As4(), r.Dst.Addr().As4()
+		copy(b[offSaddr:], a[:])
+		copy(b[offDaddr:], d[:])
+	} else {
+		b[offFamily] = 6
+		a, d := r.Src.Addr().As16(), r.Dst.Addr().As16()
+		copy(b[offSaddr:], a[:])
+		copy(b[offDaddr:], d[:])
+	}
+	b[offProto] = r.Proto
+	b[offDir] = dirIngress
+	if r.Egress {
+		b[offDir] = dirEgress
+	}
+	if r.NoOwner {
+		b[offFlags] = recNoOwner
+	}
+	b[offTCPFlags] = r.TCPFlags
+	copy(b[recHeaderSize:], r.Payload)
+	return b
+}

@@ -1,0 +1,351 @@
+package dnstrace
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+var (
+	client = netip.MustParseAddrPort("127.0.0.1:40000")
+	server = netip.MustParseAddrPort("127.0.0.1:53")
+	t0     = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+)
+
+const ms = int64(time.Millisecond)
+
+func testOwner(pid uint32, comm string) owner {
+	o := owner{CgroupID: 77, PID: pid, TID: pid + 1, PPID: 1, UID: 1000}
+	copy(o.Comm[:], comm)
+	return o
+}
+
+// udp returns the record of a UDP message from src to dst at time at (ms).
+func udp(at int64, src, dst netip.AddrPort, egress bool, msg []byte) record {
+	return record{KTime: uint64(at * ms), Cookie: 1, Owner: testOwner(100, "dig"), Seq: 0, Len: uint32(len(msg)),
+		Proto: protoUDP, Egress: egress, Src: src, Dst: dst, Payload: msg}
+}
+
+func queryMsg(id uint16, name string, typ uint16) []byte {
+	return newMsg(id, fRD, 1, 0, 0, 0).name(name).q(typ).bytes()
+}
+
+func withID(msg []byte, id uint16) []byte {
+	out := append([]byte(nil), msg...)
+	binary.BigEndian.PutUint16(out, id)
+	return out
+}
+
+// testTracker returns a tracker with a 1 s timeout and the events it emits.
+func testTracker(maxPending int) (*tracker, *[]tracep.Event) {
+	var evs []tracep.Event
+	clock := func(k uint64) time.Time { return t0.Add(time.Duration(k)) }
+	return newTracker(time.Second, maxPending, clock, func(ev tracep.Event) { evs = append(evs, ev) }), &evs
+}
+
+func (t *tracker) feedAll(rs ...record) {
+	for i := range rs {
+		t.feed(&rs[i])
+	}
+}
+
+func TestTrackerUDP(t *testing.T) {
+	tr, evs := testTracker(0)
+	q := queryMsg(0xbeef, "www.example.test", TypeA)
+	resp := typicalA()
+	tr.feedAll(
+		udp(10, client, server, true, q),  // the client sends
+		udp(10, client, server, false, q), // the server receives: the same query
+		udp(13, server, client, true, resp),
+		udp(13, server, client, false, resp), // the second copy finds nothing
+	)
+	require.Len(t, *evs, 1)
+	ev := (*evs)[0]
+	require.Equal(t, tracep.KindDNS, ev.Kind)
+	require.Equal(t, uint64(10*ms), ev.KTime, "the query's time")
+	require.Equal(t, t0.Add(10*time.Millisecond), ev.Time)
+	require.Equal(t, tracep.Proc{PID: 100, TID: 101, PPID: 1, UID: 1000, Comm: "dig", CgroupID: 77}, ev.Proc)
+	require.Equal(t, &tracep.DNS{
+		ID: 0xbeef, Name: "www.example.test", Type: "A", Transport: "udp", Client: client, Server: server,
+		RCode: "NOERROR", Answered: true, Latency: 3 * time.Millisecond,
+		Answers: []tracep.DNSRecord{
+			{Name: "www.example.test", Type: "A", TTL: 300, Data: "192.0.2.1"},
+			{Name: "www.example.test", Type: "A", TTL: 300, Data: "192.0.2.2"},
+		},
+	}, ev.DNS)
+	require.Equal(t, Stats{Records: 4, Messages: 4, Answered: 1, Duplicates: 1, Unmatched: 1}, tr.stats)
+}
+
+// Responses are matched by addresses, ports, ID and question, not ID alone:
+// a response with the right ID to another client, for another name or
+// from another server does not answer the query.
+func TestTrackerNotByIDAlone(t *testing.T) {
+	tr, evs := testTracker(0)
+	resp := typicalA()
+	other := netip.MustParseAddrPort("127.0.0.1:40001")
+	tr.feedAll(
+		udp(1, client, server, true, queryMsg(0xbeef, "www.example.test", TypeA)),
+		udp(2, server, other, false, resp),
+		udp(2, netip.MustParseAddrPort("127.0.0.2:53"), client, false, resp),
+		udp(2, server, client, false, response("other.test", TypeA, 0, 0, 0, 0).bytes()),
+		udp(2, server, client, false, response("www.example.test", TypeAAAA, 0, 0, 0, 0).bytes()),
+	)
+	require.Empty(t, *evs)
+	require.Equal(t, uint64(4), tr.stats.Unmatched)
+	tr.feedAll(udp(3, server, client, false, response("WWW.EXAMPLE.test", TypeA, 0, 0, 0, 0).bytes()))
+	require.Len(t, *evs, 1, "the name compares without regard to case")
+	require.Equal(t, "www.example.test", (*evs)[0].DNS.Name, "as the client spelled it")
+}
+
+func TestTrackerUnanswered(t *testing.T) {
+	tr, evs := testTracker(2)
+	tr.feedAll(udp(0, client, server, true, queryMsg(1, "a.test", TypeA)))
+	tr.expire(999 * ms)
+	require.Empty(t, *evs, "not yet")
+	tr.expire(1000 * ms)
+	require.Len(t, *evs, 1)
+	require.Equal(t, "a.test", (*evs)[0].DNS.Name)
+	require.False(t, (*evs)[0].DNS.Answered)
+	require.Empty(t, (*evs)[0].DNS.RCode)
+	require.Equal(t, uint64(0), (*evs)[0].KTime)
+
+	// A full table reports its oldest query at once.
+	tr.feedAll(
+		udp(2000, client, server, true, queryMsg(2, "b.test", TypeA)),
+		udp(2001, client, server, true, queryMsg(3, "c.test", TypeA)),
+		udp(2002, client, server, true, queryMsg(4, "d.test", TypeA)),
+	)
+	require.Len(t, *evs, 2)
+	require.Equal(t, "b.test", (*evs)[1].DNS.Name)
+	// Close reports the rest.
+	tr.drain()
+	require.Len(t, *evs, 4)
+	require.Equal(t, uint64(4), tr.stats.Unanswered)
+	require.Zero(t, tr.match.Len())
+}
+
+// A truncated UDP answer is an answered event with Truncated; the TCP
+// retry, split over segments however the stack likes, is reported whole.
+func TestTrackerTruncatedThenTCP(t *testing.T) {
+	tr, evs := testTracker(0)
+	q := queryMsg(0xbeef, "www.example.test", TypeA)
+	tc := response("www.example.test", TypeA, 0, 0, 0, 0).bytes()
+	binary.BigEndian.PutUint16(tc[2:], fQR|fTC|fRD|fRA)
+	tr.feedAll(udp(1, client, server, true, q), udp(2, server, client, false, tc))
+
+	tcpClient := netip.MustParseAddrPort("127.0.0.1:40002")
+	framed := func(m []byte) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(m))), m...) }
+	seg := func(at int64, egress bool, seq uint32, flags uint8, payload []byte) record {
+		r := udp(at, tcpClient, server, egress, payload)
+		if !egress {
+			r.Src, r.Dst = server, tcpClient
+		}
+		r.Proto, r.Cookie, r.Seq, r.TCPFlags = protoTCP, 9, seq, flags
+		return r
+	}
+	fq, fr := framed(q), framed(typicalA())
+	tr.feedAll(
+		seg(3, true, 1000, 0, fq[:1]),                       // the length prefix split
+		seg(3, true, 1001, 0, fq[1:]),                       // the rest of the query
+		seg(4, true, 1000, 0, fq),                           // a retransmission: nothing new
+		seg(5, false, 5000, 0, fr[:20]),                     // the response in two segments,
+		seg(5, false, 5010, 0, fr[10:30]),                   // overlapping,
+		seg(6, false, 5030, tcpFIN, fr[30:]),                // the last with FIN
+		seg(7, false, 5030+uint32(len(fr)-30), tcpFIN, nil), // a bare FIN of a closed stream
+	)
+	require.Len(t, *evs, 2)
+	udpEv, tcpEv := (*evs)[0].DNS, (*evs)[1].DNS
+	require.True(t, udpEv.Truncated)
+	require.True(t, udpEv.Answered)
+	require.Equal(t, "udp", udpEv.Transport)
+	require.Empty(t, udpEv.Answers)
+	require.Equal(t, "tcp", tcpEv.Transport)
+	require.False(t, tcpEv.Truncated)
+	require.Len(t, tcpEv.Answers, 2)
+	require.Equal(t, 3*time.Millisecond, tcpEv.Latency, "from the segment completing the query to the one completing the response")
+	require.NotContains(t, tr.streams, streamKey{9, false}, "the FIN ended the response's stream")
+	require.Contains(t, tr.streams, streamKey{9, true}, "the query's stream goes on")
+	require.Zero(t, tr.stats.StreamErrors)
+	require.Zero(t, tr.stats.Duplicates, "a retransmitted segment is skipped by its sequence number")
+
+	// A gap restarts the stream: the message cut by it is lost, the next
+	// one (starting at a segment boundary) is read.
+	a, b := seg(10, true, 100, 0, framed(queryMsg(7, "a.test", TypeA))[:5]), seg(11, true, 200, 0, framed(queryMsg(8, "b.test", TypeA)))
+	a.Cookie, b.Cookie = 10, 10
+	tr.feedAll(a, b)
+	require.Equal(t, uint64(1), tr.stats.StreamErrors)
+	require.Equal(t, 1, tr.match.Len(), "b.test only")
+	tr.drain()
+	require.Equal(t, "b.test", (*evs)[2].DNS.Name)
+}
+
+// A UDP message longer than the snap length is decoded as far as it was
+// captured; one malformed on the wire is rejected whole.
+func TestTrackerSnapAndMalformed(t *testing.T) {
+	tr, evs := testTracker(0)
+	q := queryMsg(0xbeef, "www.example.test", TypeA)
+	resp := typicalA()
+	cut := udp(2, server, client, false, resp[:len(resp)-20])
+	cut.Len = uint32(len(resp))
+	tr.feedAll(udp(1, client, server, true, q), cut)
+	require.Len(t, *evs, 1)
+	require.Len(t, (*evs)[0].DNS.Answers, 1, "the complete records before the cut")
+	require.Equal(t, uint64(1), tr.stats.SnapTruncated)
+	require.Zero(t, tr.stats.Malformed)
+
+	// The same bytes, not cut by the capture: malformed, not reported.
+	tr.feedAll(udp(3, client, server, true, q), udp(4, server, client, false, resp[:len(resp)-20]))
+	require.Len(t, *evs, 1)
+	require.Equal(t, uint64(1), tr.stats.Malformed)
+	tr.drain()
+	require.Len(t, *evs, 2)
+	require.False(t, (*evs)[1].DNS.Answered, "its query is reported unanswered")
+}
+
+// A crafted response whose answer's owner is a compression pointer to
+// itself, fed through the capture's decoding path (raw record, tracker),
+// is rejected at once; so is a query whose name is a pointer loop.
+func TestTrackerPointerLoop(t *testing.T) {
+	tr, evs := testTracker(0)
+	q := queryMsg(0xbeef, "loop.test", TypeA)
+	loop := response("loop.test", TypeA, 0, 1, 0, 0).bytes()
+	self := len(loop)
+	loop = (&builder{b: loop}).ptr(self).rr(TypeA, ClassIN, 1, func(b *builder) { b.u8(192, 0, 2, 1) }).bytes()
+	selfQ := newMsg(1, 0, 1, 0, 0, 0).ptr(12).q(TypeA).bytes()
+	cycle := newMsg(2, 0, 1, 0, 0, 0).labels("a").ptr(16).u8(0).ptr(12).q(TypeA).bytes()
+
+	start := time.Now()
+	for _, r := range []record{
+		udp(1, client, server, true, q),
+		udp(2, server, client, false, loop),
+		udp(3, client, server, true, selfQ),
+		udp(3, client, server, true, cycle),
+	} {
+		raw := encodeRecord(r)
+		got, err := decodeRecord(raw)
+		require.NoError(t, err)
+		tr.feed(&got)
+	}
+	require.Less(t, time.Since(start), time.Second, "bounded time")
+	require.Empty(t, *evs)
+	require.Equal(t, uint64(3), tr.stats.Malformed)
+	_, err := Parse(loop)
+	require.ErrorContains(t, err, "compression pointer")
+	tr.drain()
+	require.Len(t, *evs, 1, "loop.test was asked and never validly answered")
+	require.False(t, (*evs)[0].DNS.Answered)
+}
+
+func TestTrackerNoOwner(t *testing.T) {
+	tr, evs := testTracker(0)
+	r := udp(1, client, server, false, queryMsg(5, "x.test", TypeA))
+	r.NoOwner = true
+	tr.feedAll(r, udp(2, server, client, true, withID(response("x.test", TypeA, RCodeNXDomain, 0, 0, 0).bytes(), 5)))
+	require.Len(t, *evs, 1)
+	require.Zero(t, (*evs)[0].Proc)
+	require.Equal(t, "NXDOMAIN", (*evs)[0].DNS.RCode)
+}
+
+func TestTrackerStreamBound(t *testing.T) {
+	tr, _ := testTracker(0)
+	for i := range maxStreams + 10 {
+		r := udp(int64(i), client, server, true, []byte{0, 40, 1})
+		r.Proto, r.Cookie = protoTCP, uint64(i)
+		tr.feed(&r)
+	}
+	require.Len(t, tr.streams, maxStreams)
+	_, ok := tr.streams[streamKey{0, true}]
+	require.False(t, ok, "the stream idle the longest went first")
+	tr.expire(int64(maxStreams+10)*ms + streamIdle + 1)
+	require.Empty(t, tr.streams)
+}
+
+func TestDecodeRecord(t *testing.T) {
+	r := record{KTime: 1, Cookie: 2, Owner: testOwner(3, "curl"), Seq: 4, Len: 5, Proto: protoTCP, Egress: true, TCPFlags: tcpFIN,
+		Src: netip.MustParseAddrPort("[2001:db8::1]:5353"), Dst: netip.MustParseAddrPort("[::1]:53"), Payload: []byte("hello")}
+	got, err := decodeRecord(encodeRecord(r))
+	require.NoError(t, err)
+	require.Equal(t, r, got)
+	require.Equal(t, "curl", got.Owner.proc().Comm)
+
+	r.Src, r.Dst, r.Proto, r.Egress, r.NoOwner = client, server, protoUDP, false, true
+	got, err = decodeRecord(encodeRecord(r))
+	require.NoError(t, err)
+	require.Equal(t, r, got)
+
+	good := encodeRecord(r)
+	for name, mutate := range map[string]func([]byte) []byte{
+		"short":      func(b []byte) []byte { return b[:recHeaderSize-1] },
+		"caplen":     func(b []byte) []byte { b[offCapLen]++; return b },
+		"over len":   func(b []byte) []byte { b[offLen] = 1; return b },
+		"protocol":   func(b []byte) []byte { b[offProto] = 1; return b },
+		"direction":  func(b []byte) []byte { b[offDir] = 3; return b },
+		"family":     func(b []byte) []byte { b[offFamily] = 5; return b },
+		"extra byte": func(b []byte) []byte { return append(b, 0) },
+	} {
+		_, err := decodeRecord(mutate(append([]byte(nil), good...)))
+		require.ErrorIs(t, err, errRecord, name)
+	}
+}
+
+// FuzzRecords feeds arbitrary records, UDP and TCP, through the decoding
+// path: nothing panics and the state stays bounded.
+func FuzzRecords(f *testing.F) {
+	f.Add(uint8(protoUDP), uint32(0), typicalA())
+	f.Add(uint8(protoUDP), uint32(0), queryMsg(1, "a.test", TypeA))
+	f.Add(uint8(protoTCP), uint32(7), append([]byte{0, byte(len(typicalA()))}, typicalA()...))
+	f.Add(uint8(protoTCP), uint32(0), []byte{0xff, 0xff, 1, 2, 3})
+	f.Add(uint8(protoUDP), uint32(0), cnameChain())
+	tr, _ := testTracker(64)
+	n := int64(0)
+	f.Fuzz(func(t *testing.T, proto uint8, seq uint32, payload []byte) {
+		n++
+		r := udp(n, client, server, n%2 == 0, payload)
+		if n%3 == 0 {
+			r.Src, r.Dst = r.Dst, r.Src
+		}
+		if proto%2 == 0 {
+			r.Proto, r.Seq, r.Cookie = protoTCP, seq, uint64(n%5)
+		}
+		raw := encodeRecord(r)
+		got, err := decodeRecord(raw)
+		require.NoError(t, err)
+		tr.feed(&got)
+		tr.expire(n * ms)
+		require.LessOrEqual(t, tr.match.Len(), 64)
+		require.LessOrEqual(t, len(tr.streams), maxStreams)
+		for _, s := range tr.streams {
+			require.LessOrEqual(t, s.r.Buffered(), 2+MaxMessageSize)
+		}
+	})
+}
+
+// BenchmarkTrackerLookup is the user-space cost of one lookup: its query
+// and its response as raw records, decoded, parsed and matched.
+func BenchmarkTrackerLookup(b *testing.B) {
+	tr, evs := testTracker(0)
+	q := encodeRecord(udp(0, client, server, true, queryMsg(0xbeef, "www.example.test", TypeA)))
+	r := encodeRecord(udp(0, server, client, false, typicalA()))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		binary.BigEndian.PutUint16(q[recHeaderSize:], uint16(i))
+		binary.BigEndian.PutUint16(r[recHeaderSize:], uint16(i))
+		for _, raw := range [][]byte{q, r} {
+			rec, err := decodeRecord(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr.feed(&rec)
+		}
+		*evs = (*evs)[:0]
+	}
+	if tr.stats.Answered != uint64(b.N) {
+		b.Fatalf("%d answered of %d", tr.stats.Answered, b.N)
+	}
+}

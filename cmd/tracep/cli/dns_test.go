@@ -1,0 +1,259 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tracep/tracep/harness/testenv"
+	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/tracep"
+)
+
+func dnsEv(pid int32, comm, typ, name, rcode string, answers ...tracep.DNSRecord) tracep.Event {
+	return tracep.Event{
+		Kind:  tracep.KindDNS,
+		KTime: 123,
+		Time:  time.Date(2026, 11, 27, 10, 11, 12, 0, time.Local),
+		Proc:  tracep.Proc{PID: pid, PPID: 1, Comm: comm, CgroupID: 9},
+		DNS: &tracep.DNS{ID: 7, Name: name, Type: typ, Transport: "udp",
+			Client: netip.MustParseAddrPort("127.0.0.1:40000"), Server: netip.MustParseAddrPort("127.0.0.1:53"),
+			RCode: rcode, Answered: rcode != "", Answers: answers, Latency: 35783 * time.Microsecond},
+	}
+}
+
+func rec(typ, data string) tracep.DNSRecord {
+	return tracep.DNSRecord{Name: "x", Type: typ, TTL: 60, Data: data}
+}
+
+// printWith parses flags, prints evs and returns the output.
+func printWith(t *testing.T, color bool, args []string, evs ...tracep.Event) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := &env{ctx: context.Background(), stdout: &out, stderr: &errOut}
+	o, _, ok := parseDNSFlags(e, args)
+	require.True(t, ok, errOut.String())
+	p := newDNSPrinter(&sink{w: &out, color: color}, o)
+	for _, ev := range evs {
+		p.print(ev)
+	}
+	return out.String()
+}
+
+func TestDNSFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		code     int
+		stdout   string
+		stderr   string
+		parsedOK bool
+	}{
+		{args: []string{"-h"}, code: exitOK, stdout: "USAGE"},
+		{args: []string{"--help"}, code: exitOK, stdout: "USAGE"},
+		{args: []string{"-Z"}, code: exitUsage, stderr: "flag provided but not defined: -Z"},
+		{args: []string{"-cj"}, code: exitUsage, stderr: "flag provided but not defined: -cj"},
+		{args: []string{"-p", "12x"}, code: exitUsage, stderr: "-p: invalid PID: 12x"},
+		{args: []string{"-p", "-3"}, code: exitUsage, stderr: "-p: invalid PID: -3"},
+		{args: []string{"-ports", "53,70000"}, code: exitUsage, stderr: "-ports: invalid port: 70000"},
+		{args: []string{"-ports", "0"}, code: exitUsage, stderr: "-ports: invalid port: 0"},
+		{args: []string{"-T", "A,NOPE"}, code: exitUsage, stderr: "-T: unknown query type NOPE"},
+		{args: []string{"-timeout", "0"}, code: exitUsage, stderr: "must be positive"},
+		{args: []string{"-p", "1", "--", "true"}, code: exitUsage, stderr: "-p and CMD exclude each other"},
+		{args: []string{"-timeout", "2", "true"}, code: exitUsage, stderr: "not CMD"},
+		{args: []string{"-T", "a,TYPE65", "-ports", "53, 5353", "-timeout", "1.5", "-p", "0,1"}, parsedOK: true},
+		{args: []string{"-j", "--", "sh", "-c", "x"}, parsedOK: true},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			e := &env{ctx: context.Background(), stdout: &out, stderr: &errOut}
+			o, code, ok := parseDNSFlags(e, tc.args)
+			require.Equal(t, tc.parsedOK, ok, errOut.String())
+			if ok {
+				return
+			}
+			require.Nil(t, o)
+			require.Equal(t, tc.code, code)
+			require.Contains(t, out.String(), tc.stdout)
+			require.Contains(t, errOut.String(), tc.stderr)
+		})
+	}
+
+	var out, errOut bytes.Buffer
+	o, _, ok := parseDNSFlags(&env{ctx: context.Background(), stdout: &out, stderr: &errOut},
+		[]string{"-T", "a,TYPE65", "-ports", "53, 5353", "-timeout", "1.5", "-p", "0,1", "-n", "curl,dig", "-d", "Example"})
+	require.True(t, ok)
+	require.Equal(t, map[string]bool{"A": true, "TYPE65": true}, o.types)
+	require.Equal(t, []uint16{53, 5353}, o.ports)
+	require.Equal(t, 1500*time.Millisecond, o.timeout)
+	require.Equal(t, []int{1}, o.pids)
+	require.True(t, o.unattributed)
+	require.Equal(t, map[string]bool{"curl": true, "dig": true}, o.names)
+
+	o, _, ok = parseDNSFlags(&env{ctx: context.Background(), stdout: &out, stderr: &errOut}, []string{"-j", "--", "sh", "-c", "x"})
+	require.True(t, ok)
+	require.Equal(t, []string{"sh", "-c", "x"}, o.cmd)
+}
+
+func TestDNSText(t *testing.T) {
+	a := dnsEv(4242, "curl", "A", "cname.test", "NOERROR",
+		rec("CNAME", "www.example.test"), rec("A", "192.0.2.10"), rec("MX", "10 mail.example.test"),
+		rec("SRV", "1 2 443 srv.test"), rec("TXT", `"v=1" "a\"b\\c\027d"`), rec("NS", "ns1.test"),
+		rec("PTR", "host.test"), rec("HTTPS", "1 . alpn=h2"))
+	nx := dnsEv(17, "a-very-long-process-name", "AAAA", "nxdomain.test", "NXDOMAIN")
+	tc := dnsEv(18, "dig", "A", "tc.test", "NOERROR")
+	tc.DNS.Truncated = true
+	lost := dnsEv(19, "dig", "A", "silent.test", "")
+	none := dnsEv(0, "", "A", "who.test", "NOERROR", rec("A", "192.0.2.1"))
+	evil := dnsEv(20, "x\x1b[31m", "TXT", `evil\027[2J.test`, "NOERROR", rec("TXT", `"\027[2J"`))
+
+	out := printWith(t, false, nil, a, nx, tc, lost, none, evil)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	require.Equal(t, []string{
+		`4242     curl             A      cname.test                                  → CNAME:www.example.test 192.0.2.10 MX:mail.example.test SRV:srv.test v=1 a"b\\c\x1bd NS:ns1.test host.test HTTPS:1 . alpn=h2  35.8ms`,
+		`17       a-very-long-pr…  AAAA   nxdomain.test                               → NXDOMAIN  35.8ms`,
+		`18       dig              A      tc.test                                     → [TC]  35.8ms`,
+		`19       dig              A      silent.test                                 → NOANSWER`,
+		`0        ?                A      who.test                                    → 192.0.2.1  35.8ms`,
+		`20       x\x1b[31m        TXT    evil\027[2J.test                            → \x1b[2J  35.8ms`,
+	}, lines)
+
+	out = printWith(t, false, []string{"-f", "-t"}, a)
+	require.True(t, strings.HasPrefix(out, "10:11:12  4242  curl  A  cname.test  → CNAME:www.example.test 192.0.2.10 "), out)
+
+	// Colour codes wrap the padded columns, so they line up.
+	out = printWith(t, true, nil, nx)
+	require.Equal(t, "\x1b[33m17     \x1b[0m  \x1b[96ma-very-long-pr…\x1b[0m  \x1b[35mAAAA \x1b[0m  \x1b[32mnxdomain.test                             \x1b[0m  \x1b[90m→ \x1b[0m\x1b[31mNXDOMAIN\x1b[0m  \x1b[90m35.8ms\x1b[0m\n", out)
+
+	require.Equal(t, "cname.test\n", printWith(t, false, []string{"-q"}, a))
+	require.Equal(t, "evil\\027[2J.test\n", printWith(t, false, []string{"-q"}, evil))
+}
+
+func TestDNSFilters(t *testing.T) {
+	evs := []tracep.Event{
+		dnsEv(1, "curl", "A", "Example.TEST", "NOERROR"),
+		dnsEv(2, "dig", "AAAA", "other.test", "NOERROR"),
+		dnsEv(0, "", "TXT", "x.example.test", "NOERROR"),
+	}
+	names := func(args ...string) string { return printWith(t, false, append([]string{"-q"}, args...), evs...) }
+	require.Equal(t, "Example.TEST\nother.test\nx.example.test\n", names())
+	require.Equal(t, "Example.TEST\nx.example.test\n", names("-d", "example"), "-d ignores case")
+	require.Equal(t, "other.test\n", names("-n", "dig,wget"))
+	require.Equal(t, "Example.TEST\nx.example.test\n", names("-T", "a,txt"))
+	require.Equal(t, "x.example.test\n", names("-p", "0"), "-p 0 keeps the unattributed")
+	require.Equal(t, "Example.TEST\n", names("-d", "EXAMPLE", "-T", "A"), "filters AND")
+}
+
+func TestDNSJSON(t *testing.T) {
+	a := dnsEv(4242, "curl", "A", "cname.test", "NOERROR", rec("CNAME", "www.example.test"), rec("A", "192.0.2.10"))
+	nx := dnsEv(0, "", "A", "nxdomain.test", "NXDOMAIN")
+	nx.DNS.Latency = 12 * time.Millisecond
+	lost := dnsEv(5, "dig", "A", "silent.test", "")
+	out := printWith(t, false, []string{"-j"}, a, nx, lost)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	require.Len(t, lines, 3)
+	require.True(t, strings.HasPrefix(lines[0], `{"answers":["CNAME:www.example.test","192.0.2.10"],"latency_ms":35.783,"name":"curl","pid":4242,"query":"cname.test","rcode":"NOERROR","type":"A","schema":1,"seq":1,"kind":"dns",`), lines[0])
+	require.True(t, strings.HasPrefix(lines[1], `{"answers":null,"latency_ms":12,"name":"?","pid":0,"query":"nxdomain.test","rcode":"NXDOMAIN","type":"A","schema":1,"seq":2,`), lines[1])
+	require.True(t, strings.HasPrefix(lines[2], `{"answers":null,"latency_ms":0,"name":"dig","pid":5,"query":"silent.test","rcode":"NOANSWER","type":"A",`), lines[2])
+
+	// Each line is one JSON object that both the reference's consumers and
+	// tracep's decoder read.
+	for _, l := range lines {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		for _, k := range []string{"answers", "latency_ms", "name", "pid", "query", "rcode", "type", "schema", "seq", "kind", "proc", "dns"} {
+			require.Contains(t, m, k)
+		}
+	}
+	got, err := tracep.ReadAll(strings.NewReader(out))
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	a.Schema, a.Seq = 1, 1
+	require.Equal(t, a.DNS, got[0].DNS)
+	require.Equal(t, a.Proc, got[0].Proc)
+	require.True(t, a.Time.Equal(got[0].Time))
+
+	out = printWith(t, false, []string{"-j", "-t"}, a)
+	require.Contains(t, out, `"type":"A","schema":1`)
+	require.Regexp(t, `"ts":"2026-11-27T10:11:12(\.0+)?[-+Z]`, out)
+}
+
+func TestTXTStrings(t *testing.T) {
+	require.Equal(t, []string{"v=spf1 -all", "second"}, txtStrings(`"v=spf1 -all" "second"`))
+	require.Equal(t, []string{`a"b\c`, "\x1b", ""}, txtStrings(`"a\"b\\c" "\027" ""`))
+	require.Nil(t, txtStrings(""))
+}
+
+// dnsOutBuffer is a bytes.Buffer safe for a writer and a reader goroutine,
+// which signals when text containing want has been written.
+type dnsOutBuffer struct {
+	mu   sync.Mutex
+	b    bytes.Buffer
+	want string
+	seen chan struct{}
+}
+
+func (s *dnsOutBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.b.Write(p)
+	if s.seen != nil && strings.Contains(s.b.String(), s.want) {
+		close(s.seen)
+		s.seen = nil
+	}
+	return n, err
+}
+
+func (s *dnsOutBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// -p traces a running process and what it starts afterwards, not others.
+func TestIntegrationDNSPIDs(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "tracep dns")
+	n, err := testnet.New(nil)
+	require.NoError(t, err)
+	defer n.Close()
+	sh := n.Command("sh", "-c", "read x; getent hosts example.test")
+	stdin, err := sh.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, n.Start(sh))
+	defer sh.Process.Kill()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out dnsOutBuffer
+	errOut := &dnsOutBuffer{want: "Ctrl-C to stop", seen: make(chan struct{})}
+	armed := errOut.seen
+	done := make(chan int)
+	go func() {
+		done <- Run(ctx, []string{"dns", "-j", "-p", strconv.Itoa(sh.Process.Pid)}, strings.NewReader(""), &out, errOut)
+	}()
+	select {
+	case <-armed:
+	case code := <-done:
+		t.Fatalf("tracep dns exited %d: %s", code, errOut.String())
+	}
+	require.NoError(t, n.Run(n.Command("getent", "hosts", "v4.test")), "an outsider")
+	_, err = stdin.Write([]byte("go\n"))
+	require.NoError(t, err)
+	require.NoError(t, sh.Wait())
+	cancel()
+	require.Equal(t, exitOK, <-done, errOut.String())
+
+	evs, err := tracep.ReadAll(strings.NewReader(out.String()))
+	require.NoError(t, err)
+	require.Len(t, evs, 1, out.String())
+	require.Equal(t, "example.test", evs[0].DNS.Name)
+	require.Equal(t, "getent", evs[0].Proc.Comm)
+	require.Equal(t, int32(sh.Process.Pid), evs[0].Proc.PPID)
+}
