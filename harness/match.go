@@ -149,9 +149,13 @@ func (m Matcher) Match(ev tracep.Event) bool {
 	}
 	fields := Fields(ev)
 	for _, t := range m.Terms {
+		pattern := t.Pattern
+		if t.Key == "name" || t.Key == "sni" {
+			pattern = canonicalName(pattern) // as the values are
+		}
 		any := false
 		for _, v := range fields[t.Key] {
-			if matchValue(t.Pattern, v) {
+			if matchValue(pattern, v) {
 				any = true
 				break
 			}

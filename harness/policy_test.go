@@ -87,7 +87,7 @@ func TestPolicyCheck(t *testing.T) {
 }
 
 func TestPolicyNames(t *testing.T) {
-	p, err := ParsePolicy(strings.NewReader("allow dns name=*.example.test\nallow dns name=localhost\n"))
+	p, err := ParsePolicy(strings.NewReader("allow dns name=*.Example.TEST.\nallow dns name=localhost\n"))
 	require.NoError(t, err)
 	for name, ok := range map[string]bool{
 		"a.example.test":         true,
