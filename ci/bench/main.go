@@ -60,6 +60,9 @@ type bench struct {
 	bin string
 	net *testnet.Net
 	tmp string
+	// onRelease, when set, runs as the workload is released (a flood of
+	// unrelated traffic, say).
+	onRelease func()
 }
 
 func run(bin string, runs, scale int, only string) error {
@@ -208,6 +211,9 @@ func (b *bench) daemon(args []string, script string, inNet bool, expected int, c
 	r.restCPU = schedCPU(tr.Process.Pid)
 
 	w0 := time.Now()
+	if b.onRelease != nil {
+		b.onRelease()
+	}
 	if _, err := stdin.Write([]byte("go\n")); err != nil {
 		return r, err
 	}

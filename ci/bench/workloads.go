@@ -13,6 +13,7 @@ func workloads() []workload {
 	return []workload{
 		{name: "exec", desc: "N×4,000 execs of /bin/true", run: benchExec},
 		{name: "net", desc: "N×1,000 TCP connects to a loopback listener, each closed at once", run: benchNet},
+		{name: "dns", desc: "N×1,200 lookups (glibc, in the hermetic network) while another process floods 50,000 UDP packets on loopback", run: benchDNS, inNet: true},
 		{name: "ca", desc: "N×50 fetches against the local HTTPS server", run: benchCA, oneoff: true, inNet: true},
 	}
 }
@@ -69,5 +70,58 @@ for i in range(%d):
 	line := regexp.MustCompile(fmt.Sprintf(`(?m)^ *[0-9]+ python3 .*→ 127\.0\.0\.1:%d\b`, port))
 	return b.daemon([]string{"net"}, script, false, n, func(out []byte) int {
 		return len(line.FindAllIndex(out, -1))
+	})
+}
+
+func benchDNS(b *bench, scale int) (result, error) {
+	n := 1200 * scale
+	// The flood: 50,000 unrelated UDP datagrams on the host's loopback,
+	// sent by this process (outside the traced tree) during the workload.
+	sink, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return result{}, err
+	}
+	defer sink.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := sink.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	conn, err := net.Dial("udp", sink.LocalAddr().String())
+	if err != nil {
+		return result{}, err
+	}
+	defer conn.Close()
+	stop := make(chan struct{})
+	flooded := make(chan struct{})
+	b.onRelease = func() {
+		go func() {
+			defer close(flooded)
+			payload := make([]byte, 100)
+			for i := 0; i < 50000*scale; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				conn.Write(payload)
+			}
+		}()
+	}
+	defer func() { close(stop); <-flooded; b.onRelease = nil }()
+	script := fmt.Sprintf(`python3 -c 'import socket
+for i in range(%d):
+    try: socket.gethostbyname("h%%d.example.test" %% i)
+    except OSError: pass'`, n)
+	line := regexp.MustCompile(`(?m)h[0-9]+\.example\.test`)
+	return b.daemon([]string{"dns"}, script, true, n, func(out []byte) int {
+		seen := map[string]bool{}
+		for _, m := range line.FindAll(out, -1) {
+			seen[string(m)] = true
+		}
+		return len(seen)
 	})
 }
