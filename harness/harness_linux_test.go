@@ -194,3 +194,45 @@ func BenchmarkTraceOverhead(b *testing.B) {
 	b.ReportMetric(float64(traced.Microseconds())/1000/float64(b.N), "traced-ms")
 	b.ReportMetric(float64((traced-plain).Microseconds())/1000/float64(b.N), "added-ms")
 }
+
+// BenchmarkTraceBuild compares `go build` of a small module (recompiling
+// its main package and linking: a few dozen processes) traced by every
+// tracer with the same build untraced.
+func BenchmarkTraceBuild(b *testing.B) {
+	harness.Trace(b, exec.Command("true")) // skip without root; load once
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		b.Skip("needs the go command")
+	}
+	dir := b.TempDir()
+	cache := b.TempDir()
+	require.NoError(b, os.WriteFile(dir+"/go.mod", []byte("module example.test/hello\n\ngo 1.22\n"), 0o644))
+	build := func(i int) *exec.Cmd {
+		src := fmt.Sprintf("package main\n\nimport (\n\t\"fmt\"\n\t\"net/http\"\n)\n\nfunc main() { fmt.Println(%d, http.StatusOK) }\n", i)
+		require.NoError(b, os.WriteFile(dir+"/main.go", []byte(src), 0o644))
+		cmd := exec.Command(goBin, "build", "-o", dir+"/hello", ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOCACHE="+cache, "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
+		return cmd
+	}
+	out, err := build(-1).CombinedOutput() // warm the cache with the dependencies
+	require.NoError(b, err, "%s", out)
+	var plain, traced time.Duration
+	var events int
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		out, err := build(2 * i).CombinedOutput()
+		require.NoError(b, err, "%s", out)
+		plain += time.Since(start)
+		start = time.Now()
+		c := harness.Trace(b, build(2*i+1))
+		traced += time.Since(start)
+		require.Zero(b, c.ExitCode)
+		events += len(c.Events)
+	}
+	b.ReportMetric(plain.Seconds()/float64(b.N), "plain-s")
+	b.ReportMetric(traced.Seconds()/float64(b.N), "traced-s")
+	b.ReportMetric(100*(traced-plain).Seconds()/plain.Seconds(), "overhead-%")
+	b.ReportMetric(float64(events)/float64(b.N), "events")
+}

@@ -130,6 +130,10 @@ type fakeT struct {
 }
 
 func (f *fakeT) Helper() {}
+func (f *fakeT) Fatal(args ...any) {
+	f.failed = true
+	f.msg = fmt.Sprint(args...)
+}
 func (f *fakeT) Fatalf(format string, args ...any) {
 	f.failed = true
 	f.msg = sprintf(format, args...)
