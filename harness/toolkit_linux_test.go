@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/harness/testenv"
+	"github.com/tracep/tracep/harness/testnet"
 )
 
 func newNet(t *testing.T) *testnet.Net {

@@ -1,0 +1,266 @@
+package harness
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+// TLS assertions. A TLS event is a handshake (a ClientHello seen on the
+// wire, with the server name it asks for) or plaintext a program wrote to
+// or read from a TLS library. Host patterns are globs (see Glob) over the
+// server name in lower case without a trailing dot: "example.test",
+// "*.example.test" (names below it), "*" (any name, but not a connection
+// without one).
+
+// MatchSNI reports whether the server name host matches the host pattern.
+func MatchSNI(pattern, host string) bool {
+	return host != "" && Glob(sniCanonical(pattern), sniCanonical(host))
+}
+
+func sniCanonical(s string) string { return strings.TrimSuffix(strings.ToLower(s), ".") }
+
+// TLS returns the TLS events, in order.
+func (c *Capture) TLS() []tracep.Event { return c.Of(tracep.KindTLS) }
+
+// SNIHosts returns the server names the traced programs asked TLS servers
+// for, each once, in the order first seen: from their ClientHellos and from
+// the names their TLS libraries were given.
+func (c *Capture) SNIHosts() []string {
+	var out []string
+	for _, ev := range c.TLS() {
+		if h := sniCanonical(ev.TLS.SNI); h != "" && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// TLSStream is the plaintext of one direction of one connection: the data
+// of its reads or of its writes, concatenated in order.
+type TLSStream struct {
+	PID     int32
+	Comm    string
+	Library string
+	// Op is tracep.TLSOpWrite (sent) or tracep.TLSOpRead (received).
+	Op string
+	// SNI is the server name, "" when not known.
+	SNI string
+	// Src and Dst are the connection's local and peer addresses, when known.
+	Src, Dst netip.AddrPort
+	Data     []byte
+	// Truncated is set when a call was longer than what was captured, so
+	// Data misses bytes.
+	Truncated bool
+}
+
+type streamKey struct {
+	pid          int32
+	lib, op, sni string
+	src, dst     netip.AddrPort
+}
+
+// TLSStreams returns the plaintext of the traced programs, one stream per
+// process, connection and direction, in the order each began. A
+// connection whose addresses are unknown is one stream per process,
+// library and server name.
+func (c *Capture) TLSStreams() []TLSStream {
+	var out []*TLSStream
+	idx := map[streamKey]*TLSStream{}
+	for _, ev := range c.TLS() {
+		x := ev.TLS
+		if x.Op != tracep.TLSOpWrite && x.Op != tracep.TLSOpRead {
+			continue
+		}
+		k := streamKey{ev.Proc.PID, x.Library, x.Op, sniCanonical(x.SNI), x.Src, x.Dst}
+		s, ok := idx[k]
+		if !ok {
+			s = &TLSStream{PID: ev.Proc.PID, Comm: ev.Proc.Comm, Library: x.Library, Op: x.Op,
+				SNI: k.sni, Src: x.Src, Dst: x.Dst}
+			idx[k] = s
+			out = append(out, s)
+		}
+		s.Data = append(s.Data, x.Data...)
+		s.Truncated = s.Truncated || x.Truncated
+	}
+	streams := make([]TLSStream, len(out))
+	for i, s := range out {
+		streams[i] = *s
+	}
+	return streams
+}
+
+// RequireSNI fails t unless, for each host pattern, the traced programs
+// asked a TLS server for a matching name. The failure lists the names
+// asked for and the handshakes.
+func (c *Capture) RequireSNI(t testing.TB, hosts ...string) {
+	t.Helper()
+	for _, h := range hosts {
+		if !slices.ContainsFunc(c.SNIHosts(), func(s string) bool { return MatchSNI(h, s) }) {
+			t.Fatalf("no TLS connection to %s; the server names were %q:\n%s", h, c.SNIHosts(), c.tlsSummary())
+			return
+		}
+	}
+}
+
+// RequireOnlySNI fails t if the traced programs made a TLS handshake with
+// a server name matching none of the host patterns, or without any name
+// (a connection to a bare address), showing the offending handshakes.
+func (c *Capture) RequireOnlySNI(t testing.TB, hosts ...string) {
+	t.Helper()
+	var bad []tracep.Event
+	for _, ev := range c.TLS() {
+		if ev.TLS.Op != tracep.TLSOpHandshake {
+			continue
+		}
+		if !slices.ContainsFunc(hosts, func(h string) bool { return MatchSNI(h, ev.TLS.SNI) }) {
+			bad = append(bad, ev)
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("TLS handshakes outside %q:\n%s", hosts, formatTLS(bad))
+	}
+}
+
+// RequirePlaintext fails t unless a stream of direction op
+// (tracep.TLSOpWrite, tracep.TLSOpRead, or "" for either) contains
+// pattern, and returns the first such stream.
+func (c *Capture) RequirePlaintext(t testing.TB, op, pattern string) TLSStream {
+	t.Helper()
+	for _, s := range c.TLSStreams() {
+		if (op == "" || s.Op == op) && bytes.Contains(s.Data, []byte(pattern)) {
+			return s
+		}
+	}
+	t.Fatalf("no TLS plaintext %scontains %q; the TLS activity was:\n%s", opAdj(op), pattern, c.tlsSummary())
+	return TLSStream{}
+}
+
+// RequireNoPlaintext fails t if secret appears in plaintext the traced
+// programs wrote over TLS to any server other than those matching
+// exceptSNI: a secret that must never reach any host but its own. A
+// connection whose server name is unknown is not excepted. Since absence
+// can only be asserted over what was captured, it also fails when a write
+// to a host not excepted was longer than the data limit and so only partly
+// captured.
+func (c *Capture) RequireNoPlaintext(t testing.TB, secret string, exceptSNI ...string) {
+	t.Helper()
+	if secret == "" {
+		t.Fatalf("RequireNoPlaintext: empty secret")
+		return
+	}
+	var leaks, cut []string
+	for _, s := range c.TLSStreams() {
+		if s.Op != tracep.TLSOpWrite || slices.ContainsFunc(exceptSNI, func(h string) bool { return MatchSNI(h, s.SNI) }) {
+			continue
+		}
+		if i := bytes.Index(s.Data, []byte(secret)); i >= 0 {
+			leaks = append(leaks, describeStream(s)+": "+excerpt(s.Data, i, len(secret)))
+		} else if s.Truncated {
+			cut = append(cut, describeStream(s))
+		}
+	}
+	switch {
+	case len(leaks) > 0:
+		t.Fatalf("the secret was sent over TLS to a host outside %q:\n  %s", exceptSNI, strings.Join(leaks, "\n  "))
+	case len(cut) > 0:
+		t.Fatalf("cannot tell whether the secret was sent: writes longer than the data limit were only partly captured:\n  %s",
+			strings.Join(cut, "\n  "))
+	}
+}
+
+// tlsSummary describes the TLS activity: the handshakes and the size of
+// each plaintext stream, escaped, for failure messages.
+func (c *Capture) tlsSummary() string {
+	var b strings.Builder
+	for _, ev := range c.TLS() {
+		if ev.TLS.Op == tracep.TLSOpHandshake {
+			fmt.Fprintf(&b, "  %s\n", DescribeTLS(ev))
+		}
+	}
+	for _, s := range c.TLSStreams() {
+		fmt.Fprintf(&b, "  %s: %s\n", describeStream(s), excerpt(s.Data, 0, 0))
+	}
+	if b.Len() == 0 {
+		return "  (no TLS events)\n"
+	}
+	return b.String()
+}
+
+// DescribeTLS renders a TLS event on one line, escaped.
+func DescribeTLS(ev tracep.Event) string {
+	x := ev.TLS
+	s := fmt.Sprintf("pid=%d %s %s %s %s", ev.Proc.PID, tracep.Escape(ev.Proc.Comm), x.Op, x.Library, tracep.Escape(x.Function))
+	if x.SNI != "" {
+		s += " sni=" + tracep.Escape(x.SNI)
+	}
+	if x.Dst.IsValid() {
+		s += " dst=" + x.Dst.String()
+	}
+	if x.Op != tracep.TLSOpHandshake {
+		s += fmt.Sprintf(" len=%d", x.Len)
+	}
+	return s
+}
+
+func formatTLS(evs []tracep.Event) string {
+	var b strings.Builder
+	for _, ev := range evs {
+		fmt.Fprintf(&b, "  %s\n", DescribeTLS(ev))
+	}
+	return b.String()
+}
+
+func describeStream(s TLSStream) string {
+	host := tracep.Escape(s.SNI)
+	if host == "" {
+		host = "(no server name)"
+	}
+	d := fmt.Sprintf("pid=%d %s %s %s %d bytes", s.PID, tracep.Escape(s.Comm), opWord(s.Op), host, len(s.Data))
+	if s.Dst.IsValid() {
+		d += " dst=" + s.Dst.String()
+	}
+	if s.Truncated {
+		d += " (partly captured)"
+	}
+	return d
+}
+
+func opAdj(op string) string {
+	switch op {
+	case tracep.TLSOpWrite:
+		return "written "
+	case tracep.TLSOpRead:
+		return "read "
+	}
+	return ""
+}
+
+func opWord(op string) string {
+	switch op {
+	case tracep.TLSOpWrite:
+		return "written to "
+	case tracep.TLSOpRead:
+		return "read from "
+	}
+	return ""
+}
+
+// excerpt shows, escaped, the bytes of data around [i, i+n).
+func excerpt(data []byte, i, n int) string {
+	const ctx = 40
+	lo, hi := max(0, i-ctx), min(len(data), i+n+ctx)
+	s := tracep.Escape(string(data[lo:hi]))
+	if lo > 0 {
+		s = "…" + s
+	}
+	if hi < len(data) {
+		s += "…"
+	}
+	return "\"" + s + "\""
+}
