@@ -42,6 +42,7 @@ fuzz:
 BENCH_RUNS ?= 5
 bench: build
 	$(GO) run ./ci/bench -tracep $(BIN) -runs $(BENCH_RUNS)
+	$(GO) run ./ci/bench -tracep $(BIN) -runs 1 -scale 10
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
 
 # Regenerate the committed bpf2go output (needs clang and bpftool).

@@ -91,8 +91,8 @@ func run(bin string, runs, scale int, only string) error {
 	}
 	fmt.Printf("tracep benchmark: %s, %d CPUs, %s, kernel %s; median of %d runs (range in brackets), scale %d×\n\n",
 		runtime.GOARCH, runtime.NumCPU(), cpuModel(), kernelRelease(), runs, scale)
-	fmt.Println("| tracer | workload | tracer CPU, whole run | of which during the workload | peak RSS | RSS at rest | threads | events captured / expected | lost | arm time |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| tracer | workload | rate | tracer CPU, whole run | of which during the workload | peak RSS | RSS at rest | threads | events captured / expected | lost | arm time |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, w := range workloads() {
 		if len(want) > 0 && !slices.Contains(want, w.name) {
 			continue
@@ -113,14 +113,15 @@ func run(bin string, runs, scale int, only string) error {
 func printRow(w workload, rs []result, scale int) {
 	desc := strings.ReplaceAll(w.desc, "N×", strconv.Itoa(scale)+"×")
 	if w.oneoff {
-		fmt.Printf("| %s | %s | %s per fetch | – | %s | – | – | %s | – | wall %s per fetch |\n", w.name, desc,
+		fmt.Printf("| %s | %s | – | %s per fetch | – | %s | – | – | %s | – | wall %s per fetch |\n", w.name, desc,
 			spread(rs, func(r result) float64 { return r.cpu.Seconds() * 1000 }, "%.1f ms"),
 			spread(rs, func(r result) float64 { return float64(r.peakRSS) / 1024 }, "%.1f MB"),
 			counts(rs),
 			spread(rs, func(r result) float64 { return r.wall.Seconds() * 1000 }, "%.1f ms"))
 		return
 	}
-	fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w.name, desc,
+	fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w.name, desc,
+		spread(rs, func(r result) float64 { return float64(r.expected) / r.wall.Seconds() }, "%.0f/s"),
 		spread(rs, func(r result) float64 { return r.cpu.Seconds() }, "%.3f s"),
 		spread(rs, func(r result) float64 { return (r.cpu - r.restCPU).Seconds() }, "%.3f s"),
 		spread(rs, func(r result) float64 { return float64(r.peakRSS) / 1024 }, "%.1f MB"),
