@@ -8,13 +8,14 @@ import (
 	"github.com/tracep/tracep/backends/exectrace"
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/backends/nettrace"
+	"github.com/tracep/tracep/backends/tlstrace"
 	"github.com/tracep/tracep/tracep"
 )
 
 // Kinds returns the kinds that have a kernel tracer, in the order a trace
 // starts them.
 func Kinds() []tracep.Kind {
-	return []tracep.Kind{tracep.KindExec, tracep.KindNet, tracep.KindDNS}
+	return []tracep.Kind{tracep.KindExec, tracep.KindNet, tracep.KindTLS, tracep.KindDNS}
 }
 
 // Supported reports whether kind k can be traced here: nil, or an error
@@ -25,6 +26,8 @@ func Supported(k tracep.Kind) error {
 		return exectrace.Supported()
 	case tracep.KindNet:
 		return nettrace.Supported()
+	case tracep.KindTLS:
+		return tlstrace.Supported()
 	case tracep.KindDNS:
 		return dnstrace.Supported()
 	}
@@ -43,6 +46,12 @@ func Start(ctx context.Context, k tracep.Kind, scope tracep.Scope, emit func(tra
 		return s, nil
 	case tracep.KindNet:
 		s, err := nettrace.Start(ctx, nettrace.Config{Scope: scope, States: true}, emit)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case tracep.KindTLS:
+		s, err := tlstrace.Start(ctx, tlstrace.Config{Scope: scope}, emit)
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ func workloads() []workload {
 		{name: "exec", desc: "N×4,000 execs of /bin/true", run: benchExec},
 		{name: "net", desc: "N×1,000 TCP connects to a loopback listener, each closed at once", run: benchNet},
 		{name: "dns", desc: "N×1,200 lookups (glibc, in the hermetic network) while another process floods 50,000 UDP packets on loopback", run: benchDNS, inNet: true},
+		{name: "tls", desc: "N×300 HTTPS requests by curl (a full handshake each) to the local server", run: benchTLS, inNet: true},
 		{name: "ca", desc: "N×50 fetches against the local HTTPS server", run: benchCA, oneoff: true, inNet: true},
 	}
 }
@@ -123,5 +124,15 @@ for i in range(%d):
 			seen[string(m)] = true
 		}
 		return len(seen)
+	})
+}
+
+func benchTLS(b *bench, scale int) (result, error) {
+	n := 300 * scale
+	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do curl -sS -o /dev/null https://example.test/bench-tls; i=$((i+1)); done`, n)
+	// One request line per handshake, as the TX event's first data line.
+	line := regexp.MustCompile(`(?m)^    GET /bench-tls HTTP/1\.1`)
+	return b.daemon([]string{"tls"}, script, true, n, func(out []byte) int {
+		return len(line.FindAllIndex(out, -1))
 	})
 }

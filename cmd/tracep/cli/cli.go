@@ -60,6 +60,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"net", "trace per-process network connections", runNet},
+		{"tls", "trace per-process TLS handshakes", runTLS},
 		{"dns", "trace per-process DNS queries", runDNS},
 		{"exec", "trace per-process exec syscalls", runExec},
 		{"ca", "fetch a host's TLS CA chain", runCA},

@@ -1,0 +1,130 @@
+// Package tlstrace reports the TLS traffic of a scope: the plaintext every
+// process writes and reads through OpenSSL, GnuTLS and Go's crypto/tls,
+// byte for byte, and the server name (SNI) of every ClientHello written to
+// a TCP socket, whatever library wrote it.
+//
+// # Events
+//
+// Each tracep.Event has a TLS payload:
+//
+//   - op "write" (TX) and "read" (RX): the plaintext handed to or returned
+//     by the library, exactly the bytes the call transferred (reads and
+//     writes are both recorded when the call returns, from the buffer
+//     saved at its entry, so retried non-blocking writes are not reported
+//     twice; a write is dated when the call began, a read when it
+//     returned), at most Config.DataLimit bytes per call (16 KiB, a full
+//     TLS record, by default) with Len the real length and Truncated set
+//     beyond it; the library and function; the server name when known;
+//     the connection's local and peer addresses when known.
+//   - op "handshake": a ClientHello seen on the wire, library "wire", with
+//     the server name parsed from it (RFC 6066 server_name) and the
+//     addresses of the TCP connection. This is how programs using rustls,
+//     Java, a stripped static BoringSSL or any other TLS stack still show
+//     which hosts they talk to.
+//
+// # Mechanism
+//
+// Uprobes on the libraries: OpenSSL's SSL_write, SSL_write_ex, SSL_read,
+// SSL_read_ex and SSL_do_handshake at entry and return, SSL_ctrl (the
+// server name set with SSL_set_tlsext_host_name, command 55) and SSL_free;
+// GnuTLS's gnutls_record_send, gnutls_record_recv and gnutls_handshake at
+// entry and return, gnutls_server_name_set and gnutls_deinit; and the
+// crypto/tls.(*Conn).Write and Read methods of Go programs (go1.17 and
+// later, register ABI: receiver in AX, the slice in BX and CX, R14 the
+// goroutine) at entry and at each of their RET instructions, found by
+// walking the function with an x86-64 instruction length decoder (x86.go):
+// return probes would break Go's stack handling. The entry of a call saves
+// its buffer, keyed by thread, or by goroutine for Go since a goroutine may
+// resume on another thread; the return copies exactly the bytes returned.
+//
+// A tp_btf/sys_enter program sees the first bytes of every write, sendto,
+// writev and sendmsg (first iovec) and, when they start a TLS handshake
+// record holding a ClientHello (22, 3.x, type 1) on an IPv4 or IPv6 stream
+// socket, copies the record (at most 16 KiB) to user space, which parses
+// it in Go (ParseClientHello, fuzzed). Parsing in user space keeps the BPF
+// program small and the parser testable; a ClientHello is written once per
+// connection, so the copy costs little. The same program learns which
+// socket a C library connection uses: the first socket system call a
+// thread makes inside an SSL or GnuTLS call on a connection binds the
+// connection to that descriptor's addresses, which later records carry.
+// For Go the descriptor is read from the tls.Conn (conn net.Conn →
+// *net.TCPConn → *netFD → poll.FD.Sysfd) when the interface's itab is
+// *net.TCPConn's, whose address, relative to the probed function, comes in
+// the probe's cookie; a stripped Go program has no such symbol, and its
+// events carry no addresses.
+//
+// Records are sized to their data: built in a per-CPU scratch buffer and
+// copied with bpf_ringbuf_output to the ring of each session whose scope
+// matches, each cut to that session's limit. Scopes are matched in the
+// kernel by backends/internal/bpfcore (cgroup subtree, pid tree followed at
+// fork, or the whole system), so a process outside every scope costs a
+// uprobe trap and a scope check per call, and produces nothing.
+//
+// # Finding the code to probe
+//
+// Files are inspected with debug/elf (Inspect): the defined symbols of the
+// dynamic and full symbol tables (so a program linking OpenSSL statically
+// with its symbols is probed too), the pclntab of a stripped Go program,
+// and file offsets translated from virtual addresses through the
+// executable PT_LOAD segments (never the raw address). Each file is
+// attached once per process, keyed by device and inode, through the
+// inspected file's own descriptor (/proc/self/fd/N), so the probes land in
+// that very file whatever mount namespace it was found through.
+//
+//   - At the first session: the system's libssl.so.* and libgnutls.so.*,
+//     from ld.so.cache and the usual library directories (musl systems have
+//     no cache), attached in parallel.
+//   - Config.Files (tracep tls -l).
+//   - For a pid scope, the executable mappings of the processes and their
+//     descendants (/proc/PID/maps, opened through /proc/PID/map_files); for
+//     the whole system, every process's, in the background.
+//   - Later, every binary a traced process executes (tp_btf/
+//     sched_process_exec) or maps executable (mmap with PROT_EXEC) that has
+//     not been inspected yet: the kernel reports it on a discovery ring read
+//     without batching by one goroutine of the process.
+//
+// A new binary races with its probes: a Go client may finish a handshake
+// within milliseconds. So for a scoped session (cgroup, as the harness and
+// tracep tls CMD use, or pids) the kernel stops such a process with SIGSTOP
+// at exec (or mmap) until its file is inspected and probed, then user space
+// sends SIGCONT; this costs about a millisecond per new binary, once per
+// tracer process. A process that leads a process group of its own (a job of
+// an interactive shell, which would report the stop to its user) is not
+// held, nor is anything in a whole-system session; for those the first
+// instructions race with the attach (a ClientHello and a request usually
+// come later than the probes). Config.NoHold turns holding off. A tracer
+// killed while it holds a process leaves that process stopped.
+//
+// # Nothing left behind
+//
+// Every uprobe is a BPF link owned by a file descriptor of the tracer:
+// uprobe_multi links (Linux 6.6), or else one perf event per probe from the
+// uprobe PMU. Nothing is ever written to tracefs's uprobe_events (without
+// the PMU, Start fails rather than let cilium/ebpf fall back to it), so a
+// tracer killed with SIGKILL leaves no probe and two tracers never clash.
+// The probes are detached bpfcore.Linger after a process's last TLS session
+// closes (uprobe_multi: ~0.15 s of unregistering in the background; perf
+// events: ~2 s).
+//
+// # Measurements
+//
+// On the project's 2-vCPU VM (Linux 6.18, uprobe_multi; bench_linux_test.go):
+// the first session of a process arms in 65-80 ms (kernel BTF, loading,
+// hooks and the system libraries' uprobes), ~13 ms after an idle detach,
+// ~1.3 ms while another session keeps the probes attached. 300 curl
+// handshakes with a request each cost the tracer ~0.09 s of CPU with
+// nothing lost. A 16 MiB response over loopback fits the default 8 MiB
+// ring (4 MiB does too; 2 MiB loses records, which Close reports).
+//
+// Uprobes cost every process that maps a probed library, traced or not: a
+// breakpoint trap, the single-step of the displaced instruction and, for
+// functions probed at return, the return trampoline, before the BPF program
+// finds the process out of scope. On this VM that is ~11-13 µs per
+// SSL_write_ex or SSL_read_ex call (1.3 µs without probes, in a loop over
+// memory BIOs with no system calls; a real connection's system calls
+// dilute it). The reference tool's tracefs uprobes cost the same
+// (~11.5 µs per call for an excluded process).
+//
+// NewDecoder, Inspect and ParseClientHello are portable and pure; Start
+// and the rest need Linux.
+package tlstrace

@@ -1,0 +1,366 @@
+package tlstrace
+
+import (
+	"bytes"
+	"debug/buildinfo"
+	"debug/elf"
+	"debug/gosym"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// ErrNoTLS is returned by Inspect for a file with no TLS code it can probe.
+var ErrNoTLS = errors.New("no TLS library code")
+
+// File is a file whose TLS code a session probes.
+type File struct {
+	// Path is where the file was found (possibly through /proc).
+	Path string
+	// Libraries are the TLS libraries probed in it.
+	Libraries []string
+	// Probes counts its uprobes.
+	Probes int
+}
+
+// Probe is one uprobe of a file.
+type Probe struct {
+	// Symbol is the probed function; Offset its file offset, or that of
+	// the RET instruction probed (Go).
+	Symbol string
+	Offset uint64
+	// Return is set for a return probe (C functions only).
+	Return bool
+	// Cookie is handed to the BPF program: the function id in the low byte
+	// and, for Go entries, the offset of *net.TCPConn's itab from the
+	// function (see tlsx_go_fd in bpf/tls.bpf.c) above it.
+	Cookie uint64
+}
+
+// Target is what one file offers to probe.
+type Target struct {
+	// Libraries found in the file: LibOpenSSL, LibGnuTLS, LibGo.
+	Libraries []string
+	Probes    []Probe
+	// GoVersion is the Go release that built a Go program.
+	GoVersion string
+	// Notes says what was found but could not be probed, and why.
+	Notes []string
+}
+
+// Inspect reads an ELF file (a shared library or an executable) and returns
+// the probes that trace its TLS code: OpenSSL's or GnuTLS's exported
+// functions wherever they are defined (the libraries, or a program that
+// links them statically and keeps its symbols), and the crypto/tls
+// functions of a Go program, found in its symbol table or, when stripped,
+// its pclntab. Offsets are file offsets, translated from virtual addresses
+// through the program headers. It returns an error wrapping ErrNoTLS for a
+// file without any.
+func Inspect(r io.ReaderAt) (_ *Target, err error) {
+	// debug/elf and debug/gosym are not hardened against hostile files,
+	// and a traced user may execute any file it likes.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: malformed ELF file: %v", ErrNoTLS, p)
+		}
+	}()
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not an ELF file: %w", ErrNoTLS, err)
+	}
+	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
+		return nil, fmt.Errorf("%w: %s %s binaries are not supported", ErrNoTLS, f.Class, f.Machine)
+	}
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return nil, fmt.Errorf("%w: ELF type %s", ErrNoTLS, f.Type)
+	}
+
+	want := map[string]bool{goWriteSym: true, goReadSym: true, goItabSym: true, goItabSymOld: true}
+	for _, p := range opensslProbes {
+		want[p.sym] = true
+	}
+	for _, p := range gnutlsProbes {
+		want[p.sym] = true
+	}
+	syms, err := findSymbols(f, want)
+	if err != nil {
+		return nil, err
+	}
+
+	t := &Target{}
+	for _, lib := range []struct {
+		name   string
+		probes []probeSpec
+	}{{LibOpenSSL, opensslProbes}, {LibGnuTLS, gnutlsProbes}} {
+		probes, err := cProbes(f, r, syms, lib.probes)
+		if err != nil {
+			t.Notes = append(t.Notes, fmt.Sprintf("%s: %v", lib.name, err))
+			continue
+		}
+		if probes != nil {
+			t.Libraries = append(t.Libraries, lib.name)
+			t.Probes = append(t.Probes, probes...)
+		}
+	}
+	if isGo(f) {
+		probes, version, err := goProbes(f, r, syms)
+		t.GoVersion = version
+		switch {
+		case err != nil:
+			t.Notes = append(t.Notes, fmt.Sprintf("%s: %v", LibGo, err))
+		case probes != nil:
+			t.Libraries = append(t.Libraries, LibGo)
+			t.Probes = append(t.Probes, probes...)
+		}
+	}
+	if len(t.Probes) == 0 {
+		if len(t.Notes) > 0 {
+			return t, fmt.Errorf("%w: %s", ErrNoTLS, strings.Join(t.Notes, "; "))
+		}
+		return t, ErrNoTLS
+	}
+	return t, nil
+}
+
+// symbol is a defined function symbol: its virtual address and size.
+type symbol struct {
+	addr, size uint64
+}
+
+// findSymbols returns the defined symbols among want, from the dynamic
+// symbol table and the full one. It reads the tables itself rather than
+// through elf.File.Symbols, which builds every name of a large Go binary
+// (tens of thousands) for the few wanted.
+func findSymbols(f *elf.File, want map[string]bool) (map[string]symbol, error) {
+	out := map[string]symbol{}
+	for _, typ := range []elf.SectionType{elf.SHT_DYNSYM, elf.SHT_SYMTAB} {
+		sec := f.SectionByType(typ)
+		if sec == nil || sec.Link == 0 || int(sec.Link) >= len(f.Sections) {
+			continue
+		}
+		data, err := sec.Data()
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", sec.Name, err)
+		}
+		strs, err := f.Sections[sec.Link].Data()
+		if err != nil {
+			return nil, fmt.Errorf("read %s names: %w", sec.Name, err)
+		}
+		scanSymbols(data, strs, want, out)
+	}
+	return out, nil
+}
+
+// scanSymbols adds to out the symbols of an Elf64_Sym table whose names
+// are wanted, and that are defined (a section index and an address).
+func scanSymbols(data, strs []byte, want map[string]bool, out map[string]symbol) {
+	const symSize = 24 // Elf64_Sym
+	for off := symSize; off+symSize <= len(data); off += symSize {
+		e := data[off : off+symSize]
+		name := le.Uint32(e[0:])
+		info, shndx := e[4], le.Uint16(e[6:])
+		value, size := le.Uint64(e[8:]), le.Uint64(e[16:])
+		if shndx == uint16(elf.SHN_UNDEF) || value == 0 {
+			continue
+		}
+		if typ := elf.ST_TYPE(info); typ != elf.STT_FUNC && typ != elf.STT_OBJECT && typ != elf.STT_NOTYPE {
+			continue
+		}
+		if int(name) >= len(strs) {
+			continue
+		}
+		n := strs[name:]
+		if i := bytes.IndexByte(n, 0); i >= 0 {
+			n = n[:i]
+		}
+		if s := string(n); want[s] {
+			if _, dup := out[s]; !dup {
+				out[s] = symbol{addr: value, size: size}
+			}
+		}
+	}
+}
+
+// fileOffset translates a virtual address to a file offset through the
+// executable PT_LOAD segment that contains it.
+func fileOffset(f *elf.File, addr uint64) (uint64, error) {
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_X == 0 {
+			continue
+		}
+		if addr >= p.Vaddr && addr < p.Vaddr+p.Filesz {
+			return addr - p.Vaddr + p.Off, nil
+		}
+	}
+	return 0, fmt.Errorf("address %#x is in no executable segment", addr)
+}
+
+// inFile checks that the file has a byte at offset off (the program
+// headers of a damaged file can point past its end).
+func inFile(r io.ReaderAt, off uint64) error {
+	var b [1]byte
+	if _, err := r.ReadAt(b[:], int64(off)); err != nil {
+		return fmt.Errorf("offset %#x: %w", off, err)
+	}
+	return nil
+}
+
+// cProbes returns the probes of one C library's functions, nil when its
+// required functions are not defined in the file.
+func cProbes(f *elf.File, r io.ReaderAt, syms map[string]symbol, specs []probeSpec) ([]Probe, error) {
+	for _, s := range specs {
+		if _, ok := syms[s.sym]; s.required && !ok {
+			return nil, nil
+		}
+	}
+	var probes []Probe
+	for _, s := range specs {
+		sym, ok := syms[s.sym]
+		if !ok {
+			continue
+		}
+		off, err := fileOffset(f, sym.addr)
+		if err == nil {
+			err = inFile(r, off)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.sym, err)
+		}
+		probes = append(probes, Probe{Symbol: s.sym, Offset: off, Cookie: uint64(s.fn)})
+		if s.ret {
+			probes = append(probes, Probe{Symbol: s.sym, Offset: off, Return: true, Cookie: uint64(s.fn)})
+		}
+	}
+	return probes, nil
+}
+
+// The itab that makes a *net.TCPConn a net.Conn (named go.itab.… before Go
+// 1.20).
+const (
+	goItabSym    = "go:itab.*net.TCPConn,net.Conn"
+	goItabSymOld = "go.itab.*net.TCPConn,net.Conn"
+)
+
+// isGo reports whether f is a Go program.
+func isGo(f *elf.File) bool {
+	return f.Section(".go.buildinfo") != nil || f.Section(".gopclntab") != nil || f.Section(".note.go.buildid") != nil
+}
+
+// maxGoFuncSize bounds the code read for one function (Write and Read are
+// a few KiB).
+const maxGoFuncSize = 1 << 20
+
+// minGoMinor is the first Go release with the register ABI on amd64
+// (go1.17), which the probes read arguments and results with.
+const minGoMinor = 17
+
+// goProbes returns the probes of crypto/tls.(*Conn).Write and Read: at the
+// entry of each and at each of their RET instructions.
+func goProbes(f *elf.File, r io.ReaderAt, syms map[string]symbol) ([]Probe, string, error) {
+	version := ""
+	if bi, err := buildinfo.Read(r); err == nil {
+		version = bi.GoVersion
+	}
+	if minor, ok := goMinor(version); ok && minor < minGoMinor {
+		return nil, version, fmt.Errorf("built by %s, before the register ABI (go1.17)", version)
+	}
+	funcs := map[string]symbol{}
+	for _, name := range []string{goWriteSym, goReadSym} {
+		if s, ok := syms[name]; ok && s.size > 0 {
+			funcs[name] = s
+		}
+	}
+	if len(funcs) < 2 {
+		// Stripped of its symbol table: the pclntab still names every
+		// function.
+		var err error
+		if funcs, err = pclntabFuncs(f, []string{goWriteSym, goReadSym}); err != nil {
+			return nil, version, err
+		}
+	}
+	if len(funcs) < 2 {
+		return nil, version, nil // no crypto/tls in this program
+	}
+	itab, hasItab := syms[goItabSym]
+	if !hasItab {
+		itab, hasItab = syms[goItabSymOld]
+	}
+
+	var probes []Probe
+	for _, fn := range []struct {
+		name     string
+		entry    fnID
+		ret      fnID
+		required bool
+	}{{goWriteSym, fnGoWrite, fnGoWriteRet, true}, {goReadSym, fnGoRead, fnGoReadRet, true}} {
+		sym := funcs[fn.name]
+		if sym.size > maxGoFuncSize {
+			return nil, version, fmt.Errorf("%s: %d bytes long", fn.name, sym.size)
+		}
+		off, err := fileOffset(f, sym.addr)
+		if err != nil {
+			return nil, version, fmt.Errorf("%s: %w", fn.name, err)
+		}
+		code := make([]byte, sym.size)
+		if _, err := r.ReadAt(code, int64(off)); err != nil {
+			return nil, version, fmt.Errorf("read %s: %w", fn.name, err)
+		}
+		rets, err := returnOffsets(code)
+		if err != nil {
+			return nil, version, fmt.Errorf("disassemble %s: %w", fn.name, err)
+		}
+		if len(rets) == 0 {
+			return nil, version, fmt.Errorf("%s: no return instruction", fn.name)
+		}
+		cookie := uint64(fn.entry)
+		if hasItab {
+			// The itab's address relative to the function's: the same
+			// in every process, wherever the program is loaded.
+			cookie |= uint64(int64(itab.addr)-int64(sym.addr)) << 8
+		}
+		probes = append(probes, Probe{Symbol: fn.name, Offset: off, Cookie: cookie})
+		for _, ret := range rets {
+			probes = append(probes, Probe{Symbol: fn.name + "+" + strconv.FormatUint(ret, 10), Offset: off + ret, Cookie: uint64(fn.ret)})
+		}
+	}
+	return probes, version, nil
+}
+
+// goMinor returns the minor release of a "go1.N[.P]" version.
+func goMinor(v string) (int, bool) {
+	rest, ok := strings.CutPrefix(v, "go1.")
+	if !ok {
+		return 0, false
+	}
+	if i := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		rest = rest[:i]
+	}
+	n, err := strconv.Atoi(rest)
+	return n, err == nil
+}
+
+// pclntabFuncs finds functions by name in a Go program's pclntab.
+func pclntabFuncs(f *elf.File, names []string) (map[string]symbol, error) {
+	pcln := f.Section(".gopclntab")
+	text := f.Section(".text")
+	if pcln == nil || text == nil {
+		return nil, fmt.Errorf("no symbol table and no pclntab")
+	}
+	data, err := pcln.Data()
+	if err != nil {
+		return nil, fmt.Errorf("read pclntab: %w", err)
+	}
+	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr))
+	if err != nil {
+		return nil, fmt.Errorf("parse pclntab: %w", err)
+	}
+	out := map[string]symbol{}
+	for _, name := range names {
+		if fn := tab.LookupFunc(name); fn != nil && fn.End > fn.Entry {
+			out[name] = symbol{addr: fn.Entry, size: fn.End - fn.Entry}
+		}
+	}
+	return out, nil
+}

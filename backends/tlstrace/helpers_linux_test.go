@@ -1,0 +1,227 @@
+package tlstrace_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tracep/tracep/backends/tlstrace"
+	"github.com/tracep/tracep/harness/cgroup"
+	"github.com/tracep/tracep/harness/testenv"
+	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/tracep"
+)
+
+// requirePrivileged skips t when TLS tracing is unavailable, or fails it
+// when TRACEP_REQUIRE_PRIVILEGED=1.
+func requirePrivileged(t testing.TB) {
+	t.Helper()
+	testenv.SkipUnlessRoot(t, "TLS tracing")
+	if err := tlstrace.Supported(); err != nil {
+		testenv.SkipIfUnprivileged(t, err)
+	}
+}
+
+// requireTool skips t when a client program is not installed.
+func requireTool(t testing.TB, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("%s not installed", name)
+	}
+}
+
+// newNet starts the hermetic fake internet for one test.
+func newNet(t testing.TB) *testnet.Net {
+	t.Helper()
+	n, err := testnet.New(nil)
+	testenv.SkipIfUnprivileged(t, err)
+	t.Cleanup(func() { require.NoError(t, n.Close()) })
+	return n
+}
+
+// collector gathers a session's events.
+type collector struct {
+	mu     sync.Mutex
+	events []tracep.Event
+}
+
+func (c *collector) emit(ev tracep.Event) {
+	c.mu.Lock()
+	c.events = append(c.events, ev)
+	c.mu.Unlock()
+}
+
+func (c *collector) all() []tracep.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]tracep.Event(nil), c.events...)
+}
+
+// scoped is a cgroup with a TLS session on it.
+type scoped struct {
+	t       testing.TB
+	cg      *cgroup.Cgroup
+	s       *tlstrace.Session
+	c       collector
+	started time.Time
+}
+
+// startScoped opens a session for a new cgroup; cfg.Scope is set.
+func startScoped(t testing.TB, cfg tlstrace.Config) *scoped {
+	t.Helper()
+	cg, err := cgroup.New()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cg.Close() })
+	sc := &scoped{t: t, cg: cg, started: time.Now()}
+	cfg.Scope = tracep.Scope{CgroupID: cg.ID()}
+	sc.s, err = tlstrace.Start(context.Background(), cfg, sc.c.emit)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sc.s.Close() })
+	return sc
+}
+
+// command returns cmd set to start inside the cgroup.
+func (sc *scoped) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: sc.cg.FD()}
+	return cmd
+}
+
+// run runs cmd inside n (and the cgroup, if cmd was made by command) and
+// returns its standard output; it fails t when cmd fails.
+func run(t testing.TB, n *testnet.Net, cmd *exec.Cmd, stdin string) []byte {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	require.NoError(t, n.Run(cmd), "%s: %s", cmd.Args, errb.String())
+	return out.Bytes()
+}
+
+// close ends the session once the cgroup is empty, requires that nothing
+// was lost, and returns the events.
+func (sc *scoped) close() []tracep.Event {
+	sc.t.Helper()
+	require.NoError(sc.t, sc.cg.Kill(10*time.Second))
+	require.NoError(sc.t, sc.s.Close())
+	evs := sc.c.all()
+	for _, ev := range evs {
+		require.Equal(sc.t, sc.cg.ID(), ev.Proc.CgroupID, "event from outside the scope: %s", describe(ev))
+		require.False(sc.t, ev.Time.Before(sc.started.Add(-time.Second)) || ev.Time.After(time.Now().Add(time.Second)),
+			"wall-clock time %v outside the test's run", ev.Time)
+	}
+	return evs
+}
+
+func describe(ev tracep.Event) string {
+	x := ev.TLS
+	return fmt.Sprintf("pid=%d %s %s %s %s sni=%q %s→%s len=%d data=%q", ev.Proc.PID, ev.Proc.Comm, x.Op, x.Library,
+		x.Function, x.SNI, x.Src, x.Dst, x.Len, trim(x.Data))
+}
+
+func trim(b []byte) []byte {
+	if len(b) > 80 {
+		return b[:80]
+	}
+	return b
+}
+
+func describeAll(evs []tracep.Event) string {
+	var b strings.Builder
+	for _, ev := range evs {
+		b.WriteString("  " + describe(ev) + "\n")
+	}
+	return b.String()
+}
+
+// ops returns the events of one operation (and pid, when non-zero).
+func ops(evs []tracep.Event, op string, pid int) []tracep.Event {
+	var out []tracep.Event
+	for _, ev := range evs {
+		if ev.TLS.Op == op && (pid == 0 || int(ev.Proc.PID) == pid) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// stream concatenates the data of events, in order.
+func stream(evs []tracep.Event) []byte {
+	var b []byte
+	for _, ev := range evs {
+		b = append(b, ev.TLS.Data...)
+	}
+	return b
+}
+
+// exchange is one HTTPS request a test expects to see.
+type exchange struct {
+	pid      int
+	lib      string // the library whose calls carry the plaintext
+	host     string // the server name of the ClientHello
+	request  string // in the written plaintext
+	response string // in the read plaintext
+	// noAddr: the plaintext events cannot carry the connection's
+	// addresses (a stripped Go program), nor therefore the server name
+	// seen on the wire.
+	noAddr bool
+}
+
+// check requires the events of x: a ClientHello naming the host, and the
+// request and the response in plaintext from the library, each event
+// naming the host and carrying the connection's addresses; all from x.pid.
+func (x exchange) check(t testing.TB, evs []tracep.Event) {
+	t.Helper()
+	all := describeAll(evs)
+	hs := ops(evs, tracep.TLSOpHandshake, x.pid)
+	require.NotEmpty(t, hs, "no handshake by pid %d:\n%s", x.pid, all)
+	require.Equal(t, x.host, hs[0].TLS.SNI, all)
+	require.Equal(t, tlstrace.LibWire, hs[0].TLS.Library)
+	require.Equal(t, uint16(443), hs[0].TLS.Dst.Port(), all)
+	for _, op := range []string{tracep.TLSOpWrite, tracep.TLSOpRead} {
+		got := ops(evs, op, x.pid)
+		require.NotEmpty(t, got, "no %s by pid %d:\n%s", op, x.pid, all)
+		for _, ev := range got {
+			require.Equal(t, x.lib, ev.TLS.Library, all)
+			require.False(t, ev.TLS.Truncated, all)
+			require.Equal(t, len(ev.TLS.Data), ev.TLS.Len)
+			if x.noAddr {
+				continue
+			}
+			require.Equal(t, x.host, ev.TLS.SNI, "event without the server name:\n%s", all)
+			require.Equal(t, hs[0].TLS.Dst, ev.TLS.Dst, all)
+			require.Equal(t, hs[0].TLS.Src, ev.TLS.Src, all)
+		}
+	}
+	require.Contains(t, string(stream(ops(evs, tracep.TLSOpWrite, x.pid))), x.request, all)
+	require.Contains(t, string(stream(ops(evs, tracep.TLSOpRead, x.pid))), x.response, all)
+	for _, ev := range evs {
+		if int(ev.Proc.PID) != x.pid {
+			t.Fatalf("event from pid %d, not %d:\n%s", ev.Proc.PID, x.pid, all)
+		}
+	}
+}
+
+// goClient returns the path of one build of the test's Go client.
+func goClient(t testing.TB, variant string) string {
+	t.Helper()
+	return tlstrace.BuildGoClient(t) + "/" + variant
+}
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
+}

@@ -1,0 +1,510 @@
+package tlstrace_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/tracep/tracep/backends/tlstrace"
+	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/tracep"
+)
+
+const helloResponse = "hello from example.test\n"
+
+// curl links OpenSSL: SSL_write and SSL_read.
+func TestIntegrationCurl(t *testing.T) {
+	requirePrivileged(t)
+	requireTool(t, "curl")
+	n := newNet(t)
+	sc := startScoped(t, tlstrace.Config{})
+	cmd := sc.command("curl", "-sS", "https://example.test/")
+	require.Equal(t, helloResponse, string(run(t, n, cmd, "")))
+	evs := sc.close()
+	exchange{pid: cmd.Process.Pid, lib: tlstrace.LibOpenSSL, host: "example.test",
+		request: "GET / HTTP/1.1\r\nHost: example.test\r\n", response: "\r\n\r\n" + helloResponse}.check(t, evs)
+	for _, ev := range evs {
+		if ev.TLS.Op != tracep.TLSOpHandshake {
+			require.Contains(t, []string{"SSL_write", "SSL_read", "SSL_read_ex", "SSL_write_ex"}, ev.TLS.Function)
+		}
+	}
+}
+
+// Python's ssl module uses OpenSSL's SSL_write_ex and SSL_read_ex.
+func TestIntegrationPython(t *testing.T) {
+	requirePrivileged(t)
+	requireTool(t, "python3")
+	n := newNet(t)
+	sc := startScoped(t, tlstrace.Config{})
+	cmd := sc.command("python3", "-c", `import os, urllib.request
+print(os.getpid())
+print(urllib.request.urlopen("https://example.test/").read().decode(), end="")`)
+	out := strings.SplitN(string(run(t, n, cmd, "")), "\n", 2)
+	require.Equal(t, helloResponse, out[1])
+	pid, err := strconv.Atoi(out[0])
+	require.NoError(t, err)
+	evs := sc.close()
+	exchange{pid: pid, lib: tlstrace.LibOpenSSL, host: "example.test",
+		request: "GET / HTTP/1.1\r\n", response: helloResponse}.check(t, evs)
+	fns := map[string]bool{}
+	for _, ev := range evs {
+		fns[ev.TLS.Function] = true
+	}
+	require.True(t, fns["SSL_write_ex"] && fns["SSL_read_ex"], "functions %v", fns)
+}
+
+// gnutls-cli: gnutls_record_send and gnutls_record_recv, and the server
+// name set with gnutls_server_name_set.
+func TestIntegrationGnuTLS(t *testing.T) {
+	requirePrivileged(t)
+	requireTool(t, "gnutls-cli")
+	n := newNet(t)
+	sc := startScoped(t, tlstrace.Config{})
+	cmd := sc.command("gnutls-cli", "--logfile=/dev/null", "example.test")
+	out := run(t, n, cmd, "GET / HTTP/1.0\r\nHost: example.test\r\n\r\n")
+	require.Contains(t, string(out), helloResponse)
+	evs := sc.close()
+	exchange{pid: cmd.Process.Pid, lib: tlstrace.LibGnuTLS, host: "example.test",
+		request: "GET / HTTP/1.0\r\nHost: example.test\r\n\r\n", response: helloResponse}.check(t, evs)
+	for _, ev := range ops(evs, tracep.TLSOpWrite, 0) {
+		require.Equal(t, "gnutls_record_send", ev.TLS.Function)
+	}
+}
+
+// A Go program built by the test, traced from its first instruction: it is
+// held at exec until its crypto/tls functions are probed. With its symbol
+// table the events carry the connection's addresses (read from the
+// tls.Conn) and so the server name seen on the wire; a stripped build is
+// probed through its pclntab; a PIE build checks the itab comparison
+// relative to the load address.
+func TestIntegrationGoClient(t *testing.T) {
+	requirePrivileged(t)
+	n := newNet(t)
+	for _, variant := range []string{"gocl", "gocl-stripped", "gocl-pie"} {
+		t.Run(variant, func(t *testing.T) {
+			path := goClient(t, variant)
+			sc := startScoped(t, tlstrace.Config{})
+			cmd := sc.command(path, "https://example.test/")
+			require.Equal(t, helloResponse, string(run(t, n, cmd, "")))
+			evs := sc.close()
+			exchange{pid: cmd.Process.Pid, lib: tlstrace.LibGo, host: "example.test",
+				request: "GET / HTTP/1.1\r\nHost: example.test\r\n", response: helloResponse,
+				noAddr: variant == "gocl-stripped"}.check(t, evs)
+			for _, ev := range ops(evs, tracep.TLSOpRead, 0) {
+				require.Equal(t, "crypto/tls.(*Conn).Read", ev.TLS.Function)
+			}
+		})
+	}
+}
+
+// A 1 MiB response body arrives complete: the plaintext read adds up to
+// the headers and the body, byte for byte, with nothing lost.
+func TestIntegrationLargeResponse(t *testing.T) {
+	requirePrivileged(t)
+	n := newNet(t)
+	const size = 1 << 20
+	url := fmt.Sprintf("https://example.test/bytes?n=%d", size)
+	body := testnet.Bytes(size)
+	clients := []struct {
+		name  string
+		argv  []string
+		stdin string
+	}{
+		{"curl", []string{"curl", "-sS", "-o", "/dev/null", url}, ""},
+		{"python3", []string{"python3", "-c", "import urllib.request,sys; sys.stdout.write(str(len(urllib.request.urlopen(sys.argv[1]).read())))", url}, ""},
+		{"gnutls-cli", []string{"gnutls-cli", "--logfile=/dev/null", "example.test"}, fmt.Sprintf("GET /bytes?n=%d HTTP/1.0\r\nHost: example.test\r\n\r\n", size)},
+		{"go", []string{"gocl", url}, ""},
+	}
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			argv := c.argv
+			if c.name == "go" {
+				argv[0] = goClient(t, "gocl")
+			} else {
+				requireTool(t, argv[0])
+			}
+			sc := startScoped(t, tlstrace.Config{})
+			cmd := sc.command(argv[0], argv[1:]...)
+			run(t, n, cmd, c.stdin)
+			evs := sc.close()
+			reads := ops(evs, tracep.TLSOpRead, 0)
+			rx := stream(reads)
+			for _, ev := range reads {
+				require.False(t, ev.TLS.Truncated)
+			}
+			require.True(t, bytes.HasSuffix(rx, body), "%d bytes read in %d events do not end with the body", len(rx), len(reads))
+			headers := rx[:len(rx)-size]
+			require.True(t, bytes.HasPrefix(headers, []byte("HTTP/1.")), "%q", trim(headers))
+			require.True(t, bytes.HasSuffix(headers, []byte("\r\n\r\n")), "extra bytes between headers and body: %q", headers)
+			require.Equal(t, 1, bytes.Count(headers, []byte("\r\n\r\n")))
+		})
+	}
+}
+
+// A request body with NUL bytes (and every other byte value) is captured
+// unchanged, and so is its echo.
+func TestIntegrationBinaryBody(t *testing.T) {
+	requirePrivileged(t)
+	n := newNet(t)
+	var body []byte
+	for i := range 4 {
+		for b := range 256 {
+			body = append(body, byte(b), 0, byte(i))
+		}
+	}
+	file := filepath.Join(t.TempDir(), "body.bin")
+	require.NoError(t, os.WriteFile(file, body, 0o644))
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"curl", []string{"curl", "-sS", "--data-binary", "@" + file, "-H", "Content-Type: application/octet-stream", "https://example.test/echo"}},
+		{"python3", []string{"python3", "-c", "import urllib.request,sys; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], data=open(sys.argv[2],'rb').read()).read())", "https://example.test/echo", file}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			requireTool(t, c.argv[0])
+			sc := startScoped(t, tlstrace.Config{})
+			cmd := sc.command(c.argv[0], c.argv[1:]...)
+			require.Equal(t, body, run(t, n, cmd, ""))
+			evs := sc.close()
+			tx := stream(ops(evs, tracep.TLSOpWrite, 0))
+			require.True(t, bytes.HasSuffix(tx, body), "request body not captured unchanged: %d bytes written", len(tx))
+			// The echo comes back chunked: the body in one chunk.
+			require.True(t, bytes.Contains(stream(ops(evs, tracep.TLSOpRead, 0)), body))
+		})
+	}
+}
+
+// A process outside the scope using the same libssl (and a Go program
+// inspected for the scope) is not reported.
+func TestIntegrationOutsiderNotReported(t *testing.T) {
+	requirePrivileged(t)
+	requireTool(t, "curl")
+	n := newNet(t)
+	gocl := goClient(t, "gocl")
+	sc := startScoped(t, tlstrace.Config{})
+	inside := sc.command("curl", "-sS", "https://example.test/")
+	run(t, n, inside, "")
+	// After the inside one, so that the Go client is probed already.
+	insideGo := sc.command(gocl, "https://example.test/")
+	run(t, n, insideGo, "")
+	outside := exec.Command("curl", "-sS", "https://www.example.test/")
+	run(t, n, outside, "")
+	outsideGo := exec.Command(gocl, "https://www.example.test/")
+	run(t, n, outsideGo, "")
+	evs := sc.close()
+	pids := map[int32]bool{}
+	for _, ev := range evs {
+		pids[ev.Proc.PID] = true
+		require.NotEqual(t, "www.example.test", ev.TLS.SNI, describeAll(evs))
+	}
+	require.Equal(t, map[int32]bool{int32(inside.Process.Pid): true, int32(insideGo.Process.Pid): true}, pids, describeAll(evs))
+}
+
+// A pid scope covers a process running before the session (whose
+// libraries are found in its memory maps) and the children it starts
+// later, but not its siblings.
+func TestIntegrationPIDScope(t *testing.T) {
+	requirePrivileged(t)
+	requireTool(t, "python3")
+	requireTool(t, "curl")
+	n := newNet(t)
+	// It maps libssl now, then waits for a line before using it.
+	script := `import ssl, sys, subprocess, urllib.request
+print("ready", flush=True)
+sys.stdin.readline()
+urllib.request.urlopen("https://example.test/").read()
+subprocess.run(["curl", "-sS", "-o", "/dev/null", "https://www.example.test/"], check=True)
+`
+	cmd := exec.Command("python3", "-c", script)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, n.Start(cmd))
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", line)
+
+	var c collector
+	s, err := tlstrace.Start(context.Background(), tlstrace.Config{Scope: tracep.Scope{PIDs: []int{cmd.Process.Pid}}}, c.emit)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	sibling := exec.Command("curl", "-sS", "-o", "/dev/null", "https://example.test/")
+	run(t, n, sibling, "")
+	_, err = io.WriteString(stdin, "go\n")
+	require.NoError(t, err)
+	require.NoError(t, cmd.Wait())
+	require.NoError(t, s.Close())
+
+	evs := c.all()
+	hosts := map[string]int32{}
+	for _, ev := range ops(evs, tracep.TLSOpHandshake, 0) {
+		hosts[ev.TLS.SNI] = ev.Proc.PID
+	}
+	require.Equal(t, int32(cmd.Process.Pid), hosts["example.test"], describeAll(evs))
+	require.Contains(t, hosts, "www.example.test", describeAll(evs))
+	require.NotEqual(t, int32(cmd.Process.Pid), hosts["www.example.test"], "the child's own pid")
+	for _, ev := range evs {
+		require.NotEqual(t, int32(sibling.Process.Pid), ev.Proc.PID, "sibling reported:\n%s", describeAll(evs))
+	}
+	require.NotEmpty(t, ops(evs, tracep.TLSOpRead, cmd.Process.Pid), describeAll(evs))
+}
+
+// Plaintext beyond the data limit is cut, with the real length and
+// Truncated; two sessions with different limits each get their own.
+func TestIntegrationDataLimit(t *testing.T) {
+	requirePrivileged(t)
+	requireTool(t, "curl")
+	n := newNet(t)
+	body := strings.Repeat("0123456789", 300)
+	small := startScoped(t, tlstrace.Config{DataLimit: 100})
+	cmd := small.command("curl", "-sS", "--data-binary", body, "https://example.test/echo")
+	require.Equal(t, body, string(run(t, n, cmd, "")))
+	large := startScoped(t, tlstrace.Config{DataLimit: 64 << 10})
+	cmd2 := large.command("curl", "-sS", "--data-binary", body, "https://example.test/echo")
+	run(t, n, cmd2, "")
+
+	for _, evs := range [][]tracep.Event{small.close(), large.close()} {
+		require.NotEmpty(t, evs)
+	}
+	evs := small.c.all()
+	var cut bool
+	for _, ev := range ops(evs, tracep.TLSOpWrite, 0) {
+		require.LessOrEqual(t, len(ev.TLS.Data), 100)
+		if ev.TLS.Len > 100 {
+			cut = true
+			require.True(t, ev.TLS.Truncated)
+			require.Len(t, ev.TLS.Data, 100)
+		}
+	}
+	require.True(t, cut, describeAll(evs))
+	require.Contains(t, string(stream(ops(large.c.all(), tracep.TLSOpWrite, 0))), body)
+}
+
+// The fallback to one perf event per uprobe, for kernels without
+// uprobe_multi (before 6.6), works the same: curl and a Go program,
+// in a process of its own since the choice is made once per process.
+func TestIntegrationPerfEventUprobes(t *testing.T) {
+	requirePrivileged(t)
+	if os.Getenv("TRACEP_TLS_UPROBES") == "perf" {
+		require.False(t, tlstrace.UsesUprobeMulti())
+		return
+	}
+	self, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(self, "-test.run=^(TestIntegrationPerfEventUprobes|TestIntegrationCurl|TestIntegrationGoClient)$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "TRACEP_TLS_UPROBES=perf")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "--- PASS: TestIntegrationCurl")
+	require.Contains(t, string(out), "--- PASS: TestIntegrationGoClient/gocl ")
+	require.NotContains(t, string(out), "--- SKIP")
+}
+
+// A session started before a process and closed after it leaves no
+// process behind held: many short Go programs in a row run through.
+func TestIntegrationManyExecs(t *testing.T) {
+	requirePrivileged(t)
+	n := newNet(t)
+	gocl := goClient(t, "gocl-pie")
+	sc := startScoped(t, tlstrace.Config{})
+	done := make(chan error, 1)
+	go func() {
+		cmd := sc.command("/bin/sh", "-c", `for i in 1 2 3 4 5 6 7 8; do "$0" https://example.test/ || exit 1; done`, gocl)
+		done <- n.Run(cmd)
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the programs did not finish: held and not continued?")
+	}
+	evs := sc.close()
+	require.Len(t, ops(evs, tracep.TLSOpHandshake, 0), 8, describeAll(evs))
+	require.Len(t, ops(evs, tracep.TLSOpWrite, 0), 8, describeAll(evs))
+}
+
+// waitStops waits for pid to exit and returns how often its parent saw it
+// stopped and continued on the way (wait4 with WUNTRACED and WCONTINUED).
+func waitStops(t *testing.T, pid int) (stops, conts int, exit int) {
+	t.Helper()
+	for {
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(pid, &ws, syscall.WUNTRACED|unix.WCONTINUED, nil)
+		require.NoError(t, err)
+		switch {
+		case ws.Stopped():
+			require.Equal(t, syscall.SIGSTOP, ws.StopSignal())
+			stops++
+		case ws.Continued():
+			conts++
+		case ws.Exited():
+			return stops, conts, ws.ExitStatus()
+		default:
+			t.Fatalf("wait status %#x", ws)
+		}
+	}
+}
+
+// A binary not inspected yet is held at exec (SIGSTOP) until probed and
+// continued, once; a process leading its own process group (an
+// interactive shell's job) is never held.
+func TestIntegrationHold(t *testing.T) {
+	requirePrivileged(t)
+	n := newNet(t)
+	// A copy: a file of its own, never inspected before.
+	fresh := filepath.Join(t.TempDir(), "gocl")
+	require.NoError(t, os.WriteFile(fresh, readFile(t, goClient(t, "gocl")), 0o755))
+	sc := startScoped(t, tlstrace.Config{})
+
+	start := func(setpgid bool) *exec.Cmd {
+		cmd := sc.command(fresh, "https://example.test/")
+		cmd.SysProcAttr.Setpgid = setpgid
+		require.NoError(t, n.Start(cmd))
+		return cmd
+	}
+	var held []int
+	cmd := start(false)
+	stops, _, exit := waitStops(t, cmd.Process.Pid)
+	// Held at exec, and at the mmap of each library not inspected yet
+	// (wait4 reports only the latest of states that follow each other
+	// quickly), and continued: it ran to its end.
+	require.NotZero(t, stops, "held")
+	require.Zero(t, exit)
+	held = append(held, cmd.Process.Pid)
+	cmd.Process.Release()
+
+	// Known now: not held again, and probed from the start.
+	cmd = start(false)
+	stops, _, exit = waitStops(t, cmd.Process.Pid)
+	require.Zero(t, exit)
+	require.Zero(t, stops)
+	held = append(held, cmd.Process.Pid)
+	cmd.Process.Release()
+
+	// A new file in a process group of its own: not held, so its first
+	// calls race with the attach; its ClientHello, seen on the wire, never
+	// does.
+	fresh2 := filepath.Join(t.TempDir(), "gocl2")
+	require.NoError(t, os.WriteFile(fresh2, readFile(t, fresh), 0o755))
+	cmd = sc.command(fresh2, "https://example.test/")
+	cmd.SysProcAttr.Setpgid = true
+	require.NoError(t, n.Start(cmd))
+	stops, _, exit = waitStops(t, cmd.Process.Pid)
+	require.Zero(t, exit)
+	require.Zero(t, stops)
+	cmd.Process.Release()
+
+	evs := sc.close()
+	require.Len(t, ops(evs, tracep.TLSOpHandshake, 0), 3, describeAll(evs))
+	for _, pid := range held {
+		require.Len(t, ops(evs, tracep.TLSOpWrite, pid), 1, describeAll(evs))
+		require.Len(t, ops(evs, tracep.TLSOpRead, pid), 1, describeAll(evs))
+	}
+}
+
+// Many processes executing one new binary at once: the first is held while
+// the file is inspected, the others are reported too and continued as soon
+// as it is known, each exactly after its stop was sent. None stays stopped.
+func TestIntegrationHoldConcurrentExecs(t *testing.T) {
+	requirePrivileged(t)
+	for round := range 3 {
+		fresh := filepath.Join(t.TempDir(), "true")
+		require.NoError(t, os.WriteFile(fresh, readFile(t, "/bin/true"), 0o755))
+		sc := startScoped(t, tlstrace.Config{})
+		cmd := sc.command("/bin/sh", "-c", `i=0; while [ $i -lt 30 ]; do "$0" & i=$((i+1)); done; wait`, fresh)
+		require.NoError(t, cmd.Start())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: processes left stopped", round)
+		}
+		sc.close()
+	}
+}
+
+// staticClientSource is an HTTPS client in C, linked with OpenSSL's static
+// libraries by TestIntegrationStaticOpenSSL.
+const staticClientSource = `#include <openssl/ssl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+int main(int argc, char **argv) {
+	const char *host = argv[1];
+	struct addrinfo hints = {0}, *ai;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, "443", &hints, &ai)) return 2;
+	int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen)) return 3;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_default_verify_paths(ctx);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL *ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	SSL_set_tlsext_host_name(ssl, host);
+	SSL_set1_host(ssl, host);
+	if (SSL_connect(ssl) != 1) return 4;
+	char req[256];
+	snprintf(req, sizeof req, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", host);
+	SSL_write(ssl, req, strlen(req));
+	char buf[4096];
+	int n;
+	while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) fwrite(buf, 1, n, stdout);
+	return 0;
+}
+`
+
+// A program that links OpenSSL statically, keeping its symbols, is probed
+// in its own executable, which the system's libssl does not cover.
+func TestIntegrationStaticOpenSSL(t *testing.T) {
+	requirePrivileged(t)
+	cc := ""
+	for _, c := range []string{"cc", "clang", "gcc"} {
+		if p, err := exec.LookPath(c); err == nil {
+			cc = p
+			break
+		}
+	}
+	if cc == "" {
+		t.Skip("no C compiler")
+	}
+	dir := t.TempDir()
+	src, bin := filepath.Join(dir, "client.c"), filepath.Join(dir, "sslclient")
+	require.NoError(t, os.WriteFile(src, []byte(staticClientSource), 0o644))
+	if out, err := exec.Command(cc, "-O1", "-o", bin, src, "-Wl,-Bstatic", "-lssl", "-lcrypto", "-Wl,-Bdynamic", "-ldl", "-lpthread").CombinedOutput(); err != nil {
+		t.Skipf("cannot link OpenSSL statically (libssl-dev's static libraries?): %v\n%s", err, out)
+	}
+	n := newNet(t)
+	sc := startScoped(t, tlstrace.Config{})
+	cmd := sc.command(bin, "example.test")
+	require.Contains(t, string(run(t, n, cmd, "")), helloResponse)
+	found := false
+	for _, f := range sc.s.Files() {
+		found = found || (f.Path == bin && f.Libraries[0] == tlstrace.LibOpenSSL)
+	}
+	require.True(t, found, "the program itself is probed: %+v", sc.s.Files())
+	evs := sc.close()
+	exchange{pid: cmd.Process.Pid, lib: tlstrace.LibOpenSSL, host: "example.test",
+		request: "GET / HTTP/1.0\r\nHost: example.test\r\n\r\n", response: helloResponse}.check(t, evs)
+}

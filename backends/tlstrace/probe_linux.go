@@ -1,0 +1,553 @@
+package tlstrace
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+// fileKey identifies a file as the kernel does: the device number in the
+// kernel's internal encoding (major<<20 | minor) and the inode number. It
+// is the key of tlsx_known.
+type fileKey struct {
+	dev uint32
+	ino uint64
+}
+
+func kernelDev(major, minor uint32) uint32 { return major<<20 | minor&0xfffff }
+
+// statKey returns the key of an open file.
+func statKey(f *os.File) (fileKey, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fileKey{}, err
+	}
+	return fileKey{dev: kernelDev(unix.Major(st.Dev), unix.Minor(st.Dev)), ino: st.Ino}, nil
+}
+
+// probedFile is a file the prober inspected, and its uprobes if any.
+type probedFile struct {
+	File
+	links []link.Link
+}
+
+// prober attaches uprobes to the files that hold TLS code, once per file
+// for the whole process, and follows the binaries traced processes execute
+// or map. It exists while the backend's programs are attached.
+type prober struct {
+	enter, exit *ebpf.Program
+	known       *ebpf.Map
+	multi       bool // uprobe_multi links, else one perf event per probe
+	disc        *ringbuf.Reader
+	done        chan struct{} // closed when the discovery goroutine ends
+
+	mu      sync.Mutex
+	files   map[fileKey]*probedFile
+	pending map[fileKey]chan struct{} // being inspected or attached
+	closed  bool
+
+	// logMu is held while diagnostics are delivered, so that a session
+	// removing its logger knows none is running any more.
+	logMu sync.RWMutex
+	logs  map[*Session]func(Diagnostic)
+}
+
+// The prober of the process, set while the backend is attached.
+var (
+	theProberMu sync.Mutex
+	theProber   *prober
+)
+
+func currentProber() *prober {
+	theProberMu.Lock()
+	defer theProberMu.Unlock()
+	return theProber
+}
+
+func newProber(coll *ebpf.Collection, multi bool) (*prober, error) {
+	rd, err := ringbuf.NewReader(coll.Maps[tlsMapTlsxDisc])
+	if err != nil {
+		return nil, fmt.Errorf("discovery ring reader: %w", err)
+	}
+	p := &prober{
+		enter:   coll.Programs[tlsProgTlsxEnter],
+		exit:    coll.Programs[tlsProgTlsxExit],
+		known:   coll.Maps[tlsMapTlsxKnown],
+		multi:   multi,
+		disc:    rd,
+		done:    make(chan struct{}),
+		files:   make(map[fileKey]*probedFile),
+		pending: make(map[fileKey]chan struct{}),
+		logs:    make(map[*Session]func(Diagnostic)),
+	}
+	// Files inspected by an earlier prober of this process are stale: their
+	// uprobes were detached with it.
+	if err := clearMap(p.known); err != nil {
+		rd.Close()
+		return nil, err
+	}
+	go p.run()
+	return p, nil
+}
+
+func clearMap(m *ebpf.Map) error {
+	var k tlsTlsxFileKey
+	var keys []tlsTlsxFileKey
+	it := m.Iterate()
+	var v uint8
+	for it.Next(&k, &v) {
+		keys = append(keys, k)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read known files: %w", err)
+	}
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clear known files: %w", err)
+		}
+	}
+	return nil
+}
+
+// logf sends a diagnostic to every session that asked for them.
+func (p *prober) logf(warn bool, format string, args ...any) {
+	p.logMu.RLock()
+	defer p.logMu.RUnlock()
+	if len(p.logs) == 0 {
+		return
+	}
+	d := Diagnostic{Warning: warn, Msg: fmt.Sprintf(format, args...)}
+	for _, l := range p.logs {
+		l(d)
+	}
+}
+
+// setLog registers (or, with nil, removes) a session's logger; on removal
+// it returns once no diagnostic is being delivered to it.
+func (p *prober) setLog(s *Session, log func(Diagnostic)) {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	if log == nil {
+		delete(p.logs, s)
+	} else {
+		p.logs[s] = log
+	}
+}
+
+// markKnown records in the kernel that files need not be reported again.
+func (p *prober) markKnown(keys ...fileKey) {
+	for _, k := range keys {
+		_ = p.known.Put(tlsTlsxFileKey{Ino: k.ino, Dev: k.dev}, uint8(1))
+	}
+}
+
+// probeFile inspects an open file and attaches to its TLS code, unless it
+// was inspected before; aliases are other keys it is known by (from the
+// kernel's view of the mapping). It returns the file's record.
+func (p *prober) probeFile(f *os.File, display string, aliases ...fileKey) (*probedFile, error) {
+	key, err := statKey(f)
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", display, err)
+	}
+	pf, t, err := p.probeLocked(f, key, display, aliases)
+	switch {
+	case err != nil:
+	case t != nil && len(t.Probes) > 0:
+		p.logf(false, "probing %s: %s, %d uprobes%s", display, strings.Join(t.Libraries, ", "), len(t.Probes), notes(t))
+	case t != nil && len(t.Notes) > 0:
+		p.logf(true, "not probing %s: %s", display, strings.Join(t.Notes, "; "))
+	}
+	return pf, err
+}
+
+// probeLocked is probeFile's work: once per file, whoever asks first;
+// others wait for the first. Inspecting and attaching happen outside p.mu,
+// so that files are attached in parallel: each attach waits for an RCU
+// grace period (~10 ms here) which parallel attaches share. It returns the
+// inspection's result when the file was new.
+func (p *prober) probeLocked(f *os.File, key fileKey, display string, aliases []fileKey) (*probedFile, *Target, error) {
+	p.mu.Lock()
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return nil, nil, tracep.ErrClosed
+		}
+		if pf, ok := p.files[key]; ok {
+			p.markKnown(aliases...)
+			p.mu.Unlock()
+			return pf, nil, nil
+		}
+		wait, busy := p.pending[key]
+		if !busy {
+			break
+		}
+		p.mu.Unlock()
+		<-wait
+		p.mu.Lock()
+	}
+	done := make(chan struct{})
+	p.pending[key] = done
+	p.mu.Unlock()
+
+	pf := &probedFile{File: File{Path: display}}
+	t, err := Inspect(f)
+	switch {
+	case errors.Is(err, ErrNoTLS):
+		err = nil // remembered, so that it is not inspected again
+	case err != nil:
+		err = fmt.Errorf("inspect %s: %w", display, err)
+	default:
+		if pf.links, err = p.attach(f, t); err != nil {
+			err = fmt.Errorf("attach to %s: %w", display, err)
+		}
+		pf.Libraries = t.Libraries
+		pf.Probes = len(t.Probes)
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.pending, key)
+	close(done)
+	if err == nil && p.closed {
+		err = tracep.ErrClosed
+	}
+	if err != nil {
+		closeLinks(pf.links)
+		return nil, nil, err
+	}
+	p.files[key] = pf
+	p.markKnown(append(aliases, key)...)
+	return pf, t, nil
+}
+
+func notes(t *Target) string {
+	if len(t.Notes) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(t.Notes, "; ") + ")"
+}
+
+// probePath probes the file at path.
+func (p *prober) probePath(path, display string) (*probedFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return p.probeFile(f, display)
+}
+
+// attach attaches t's probes to the open file f. The path handed to the
+// kernel is f's own descriptor, so the probes land in the very file
+// inspected, whatever mount namespace it was found through.
+func (p *prober) attach(f *os.File, t *Target) (_ []link.Link, err error) {
+	ex, err := link.OpenExecutable("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if err != nil {
+		return nil, err
+	}
+	var links []link.Link
+	defer func() {
+		if err != nil {
+			closeLinks(links)
+		}
+	}()
+	var entries, returns []Probe
+	for _, pr := range t.Probes {
+		if pr.Return {
+			returns = append(returns, pr)
+		} else {
+			entries = append(entries, pr)
+		}
+	}
+	if p.multi {
+		for _, set := range []struct {
+			probes []Probe
+			ret    bool
+		}{{entries, false}, {returns, true}} {
+			if len(set.probes) == 0 {
+				continue
+			}
+			opts := &link.UprobeMultiOptions{}
+			for _, pr := range set.probes {
+				opts.Addresses = append(opts.Addresses, pr.Offset)
+				opts.Cookies = append(opts.Cookies, pr.Cookie)
+			}
+			var l link.Link
+			if set.ret {
+				l, err = ex.UretprobeMulti(nil, p.exit, opts)
+			} else {
+				l, err = ex.UprobeMulti(nil, p.enter, opts)
+			}
+			if err != nil {
+				return nil, wrapAttach(err)
+			}
+			links = append(links, l)
+		}
+		return links, nil
+	}
+	for _, pr := range t.Probes {
+		opts := &link.UprobeOptions{Address: pr.Offset, Cookie: pr.Cookie}
+		var l link.Link
+		if pr.Return {
+			l, err = ex.Uretprobe("", p.exit, opts)
+		} else {
+			l, err = ex.Uprobe("", p.enter, opts)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", pr.Symbol, wrapAttach(err))
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}
+
+func wrapAttach(err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return &tracep.PermissionError{Op: "attach uprobe", Capability: "CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (or root)", Err: err}
+	}
+	return err
+}
+
+func closeLinks(links []link.Link) {
+	for _, l := range links {
+		_ = l.Close()
+	}
+}
+
+// files returns what was inspected and probed, sorted by path.
+func (p *prober) probed() []File {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []File
+	for _, pf := range p.files {
+		if pf.Probes > 0 {
+			out = append(out, pf.File)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// Discovery record (struct tls_disc in bpf/tls.bpf.c).
+const (
+	discSize = 32
+	discExec = 1
+	discMmap = 2
+)
+
+type discovery struct {
+	key  fileKey
+	pid  int
+	kind uint32
+	held bool
+	fd   int
+}
+
+func parseDiscovery(b []byte) (discovery, bool) {
+	if len(b) < discSize {
+		return discovery{}, false
+	}
+	return discovery{
+		key:  fileKey{ino: le.Uint64(b[0:]), dev: le.Uint32(b[8:])},
+		pid:  int(le.Uint32(b[12:])),
+		kind: le.Uint32(b[16:]),
+		held: le.Uint32(b[20:]) != 0,
+		fd:   int(int32(le.Uint32(b[24:]))),
+	}, true
+}
+
+// run reads the discovery ring until it is closed. It reads without
+// batching: a held process waits for it.
+func (p *prober) run() {
+	defer close(p.done)
+	var rec ringbuf.Record
+	for {
+		if err := p.disc.ReadInto(&rec); err != nil {
+			return
+		}
+		if d, ok := parseDiscovery(rec.RawSample); ok {
+			p.discover(d)
+		}
+	}
+}
+
+// discover inspects a file a traced process executed or mapped, attaches
+// to it, and lets the process continue when the kernel held it.
+func (p *prober) discover(d discovery) {
+	if d.held {
+		defer func() { _ = unix.Kill(d.pid, unix.SIGCONT) }()
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return
+	}
+	proc := "/proc/" + strconv.Itoa(d.pid)
+	var f *os.File
+	var err error
+	display := ""
+	switch d.kind {
+	case discExec:
+		display, _ = os.Readlink(proc + "/exe")
+		f, err = os.Open(proc + "/exe")
+	case discMmap:
+		f, display, err = openMapped(proc, d)
+	default:
+		return
+	}
+	if err != nil {
+		// Gone already; the next exec or mmap of the file reports it again.
+		return
+	}
+	defer f.Close()
+	if display == "" {
+		display = proc + "/exe"
+	}
+	if _, err := p.probeFile(f, display, d.key); err != nil && !errors.Is(err, tracep.ErrClosed) {
+		p.logf(true, "%v", err)
+	}
+}
+
+// openMapped opens the file a process is mapping: through its descriptor
+// while it is open, else through the mapping.
+func openMapped(proc string, d discovery) (*os.File, string, error) {
+	if d.fd >= 0 {
+		fdPath := proc + "/fd/" + strconv.Itoa(d.fd)
+		if f, err := os.Open(fdPath); err == nil {
+			if k, err := statKey(f); err == nil && k.ino == d.key.ino {
+				display, _ := os.Readlink(fdPath)
+				return f, display, nil
+			}
+			f.Close()
+		}
+	}
+	b, err := os.ReadFile(proc + "/maps")
+	if err != nil {
+		return nil, "", err
+	}
+	for _, m := range parseMaps(b) {
+		if m.inode == d.key.ino {
+			f, err := os.Open(fmt.Sprintf("%s/map_files/%x-%x", proc, m.start, m.end))
+			return f, m.path, err
+		}
+	}
+	return nil, "", os.ErrNotExist
+}
+
+// scanProcess probes the executable files process pid maps: its program
+// and its libraries.
+func (p *prober) scanProcess(pid int) error {
+	proc := "/proc/" + strconv.Itoa(pid)
+	b, err := os.ReadFile(proc + "/maps")
+	if err != nil {
+		return err
+	}
+	for _, m := range parseMaps(b) {
+		key := fileKey{dev: kernelDev(m.major, m.minor), ino: m.inode}
+		p.mu.Lock()
+		_, seen := p.files[key]
+		p.mu.Unlock()
+		if seen {
+			continue
+		}
+		f, err := os.Open(fmt.Sprintf("%s/map_files/%x-%x", proc, m.start, m.end))
+		if err != nil {
+			continue // unmapped meanwhile
+		}
+		_, err = p.probeFile(f, m.path, key)
+		f.Close()
+		if errors.Is(err, tracep.ErrClosed) {
+			return err
+		}
+		if err != nil {
+			p.logf(true, "%v", err)
+		}
+	}
+	return nil
+}
+
+// descendants returns pids and every process below them, from the
+// kernel's lists of children.
+func descendants(pids []int) []int {
+	seen := map[int]bool{}
+	var out []int
+	queue := append([]int(nil), pids...)
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		if seen[pid] {
+			continue
+		}
+		seen[pid] = true
+		out = append(out, pid)
+		tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+		for _, t := range tasks {
+			b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", t.Name(), "children"))
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if c, err := strconv.Atoi(f); err == nil {
+					queue = append(queue, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// allPIDs lists the processes of the system.
+func allPIDs() []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// close stops discovery, lets any process still held continue, and
+// detaches every uprobe. The discovery programs must be detached first, so
+// that nothing new is held.
+func (p *prober) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	// The reader returns what is queued, then ErrFlushed; with closed set,
+	// queued records only have their processes continued.
+	_ = p.disc.Flush()
+	<-p.done
+	// A program that was running as the hooks were detached may have
+	// committed a record since.
+	p.disc.SetDeadline(time.Now())
+	var rec ringbuf.Record
+	for p.disc.ReadInto(&rec) == nil {
+		if d, ok := parseDiscovery(rec.RawSample); ok && d.held {
+			_ = unix.Kill(d.pid, unix.SIGCONT)
+		}
+	}
+	p.disc.Close()
+	p.mu.Lock()
+	for _, pf := range p.files {
+		closeLinks(pf.links)
+	}
+	p.files = nil
+	p.mu.Unlock()
+	_ = clearMap(p.known)
+}

@@ -1,0 +1,322 @@
+package tlstrace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/tracep/tracep/backends/internal/bpfcore"
+	"github.com/tracep/tracep/tracep"
+)
+
+// backend is the TLS programs, loaded once per process (see bpfcore).
+var backend = &bpfcore.Backend{
+	Kind:    tracep.KindTLS,
+	Spec:    loadTls,
+	Prepare: prepare,
+	Attach:  attachBackend,
+}
+
+// uprobeMode selects how uprobes are attached: "" picks uprobe_multi links
+// when the kernel has them (6.6), else one perf event per probe; "perf"
+// forces the latter (for tests). Read when the programs load.
+var uprobeMode string
+
+// useMulti is decided by prepare, with the core locked, and read by
+// attachBackend.
+var useMulti bool
+
+// uprobePMU is the perf event source of fd-owned uprobes; without it
+// cilium/ebpf would fall back to tracefs's uprobe_events, whose probes
+// outlive a killed tracer, so it is required instead.
+const uprobePMU = "/sys/bus/event_source/devices/uprobe/type"
+
+// prepare sizes the per-CPU scratch map and picks the uprobe attach type.
+func prepare(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("possible cpus: %w", err)
+	}
+	scratch, ok := spec.Maps[tlsMapTlsxScratch]
+	if !ok {
+		return fmt.Errorf("map %s missing", tlsMapTlsxScratch)
+	}
+	scratch.MaxEntries = uint32(n)
+
+	useMulti = uprobeMode == "" && features.HaveBPFLinkUprobeMulti() == nil
+	if !useMulti {
+		if _, err := os.Stat(uprobePMU); err != nil {
+			return fmt.Errorf("uprobe perf events (%s): %w", uprobePMU, tracep.ErrNotSupported)
+		}
+		for _, name := range []string{tlsProgTlsxEnter, tlsProgTlsxExit} {
+			spec.Programs[name].AttachType = ebpf.AttachNone
+		}
+	}
+	return nil
+}
+
+// proberLink is what the backend's Attach returns to bpfcore: the
+// system call hook's link, standing for everything the backend attached.
+// Closing it detaches the discovery hooks, then the prober's uprobes.
+type proberLink struct {
+	link.Link // tlsx_sys_enter
+	exec      link.Link
+	p         *prober
+}
+
+func (l *proberLink) Close() error {
+	err := errors.Join(l.exec.Close(), l.Link.Close())
+	l.p.close()
+	theProberMu.Lock()
+	if theProber == l.p {
+		theProber = nil
+	}
+	theProberMu.Unlock()
+	return err
+}
+
+// attachBackend attaches the discovery hooks and the uprobes of the
+// system's TLS libraries. bpfcore calls it with the core locked when the
+// first TLS session of the process opens (and again after an idle detach).
+func attachBackend(coll *ebpf.Collection) ([]link.Link, error) {
+	p, err := newProber(coll, useMulti)
+	if err != nil {
+		return nil, err
+	}
+	// Everything in parallel: attaching a tracepoint program or the first
+	// uprobe of a file waits for an RCU grace period (~10 ms here each),
+	// and parallel attaches share the wait.
+	progs := []string{tlsProgTlsxSysEnter, tlsProgTlsxExec}
+	libs := systemLibraries()
+	links := make([]link.Link, len(progs))
+	errs := make([]error, len(progs)+len(libs))
+	var wg sync.WaitGroup
+	for i, name := range progs {
+		wg.Go(func() {
+			links[i], errs[i] = link.AttachTracing(link.TracingOptions{Program: coll.Programs[name]})
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("attach %s: %w", name, errs[i])
+			}
+		})
+	}
+	for i, path := range libs {
+		wg.Go(func() { _, errs[len(progs)+i] = p.probePath(path, path) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, l := range links {
+			if l != nil {
+				l.Close()
+			}
+		}
+		p.close()
+		return nil, err
+	}
+	theProberMu.Lock()
+	theProber = p
+	theProberMu.Unlock()
+	return []link.Link{&proberLink{Link: links[0], exec: links[1], p: p}}, nil
+}
+
+// libDirs are searched for libssl and libgnutls besides ld.so.cache (musl
+// systems have no cache).
+var libDirs = []string{
+	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+	"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib",
+}
+
+// systemLibraries returns the distinct x86-64 libssl and libgnutls files
+// the dynamic linker would load: from ld.so.cache and the usual
+// directories, symlinks resolved, each file once.
+func systemLibraries() []string {
+	var names []string
+	if b, err := os.ReadFile("/etc/ld.so.cache"); err == nil {
+		if entries, err := parseLDCache(b); err == nil {
+			for _, e := range entries {
+				if isTLSLibName(e.name) {
+					names = append(names, e.path)
+				}
+			}
+		}
+	}
+	for _, dir := range libDirs {
+		matches, _ := filepath.Glob(filepath.Join(dir, "lib*.so*"))
+		for _, m := range matches {
+			if isTLSLibName(filepath.Base(m)) {
+				names = append(names, m)
+			}
+		}
+	}
+	seen := map[fileKey]bool{}
+	var out []string
+	for _, n := range names {
+		path, err := filepath.EvalSymlinks(n)
+		if err != nil {
+			continue
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		key, err := statKey(f)
+		f.Close()
+		if err != nil || seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, path)
+	}
+	return out
+}
+
+// isTLSLibName reports whether a library's name is OpenSSL's libssl or
+// GnuTLS's main library (not NSS's libssl3.so nor gnutls-openssl's
+// compatibility layer, which would report every call twice).
+func isTLSLibName(name string) bool {
+	return strings.HasPrefix(name, "libssl.so.") || strings.HasPrefix(name, "libgnutls.so.")
+}
+
+// Session is a running TLS trace.
+type Session struct {
+	core *bpfcore.Session
+	p    *prober
+
+	cancel context.CancelFunc // stops the background scan
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
+}
+
+var _ tracep.Session = (*Session)(nil)
+
+// Start starts tracing TLS in cfg.Scope: the plaintext of every read and
+// write through OpenSSL, GnuTLS and Go's crypto/tls, and every ClientHello
+// written to a TCP socket. It returns once the probes of the system's TLS
+// libraries, of cfg.Files and of the files the scope's processes map are
+// attached: TLS used after Start returns through those is observed, and so
+// is TLS in binaries executed later (see Config.NoHold). emit is called
+// from the session's own goroutine, one event at a time in the order the
+// kernel produced them, and never after Close returns; it must not call
+// Close. ctx bounds the start-up only.
+func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (_ *Session, err error) {
+	if emit == nil {
+		return nil, fmt.Errorf("tls tracer: nil emit: %w", tracep.ErrInvalid)
+	}
+	cfg, err = cfg.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("tls tracer: %w", err)
+	}
+	clock := bpfcore.NewClock()
+	dec := NewDecoder()
+	handle := func(rec []byte) error {
+		ev, ok, err := dec.Decode(rec)
+		if err != nil || !ok {
+			return err
+		}
+		ev.Time = clock.Time(ev.KTime)
+		emit(ev)
+		return nil
+	}
+	cs, err := backend.Open(ctx, bpfcore.SessionConfig{
+		Scope:     cfg.Scope,
+		RingBytes: cfg.RingBytes,
+		Param:     cfg.param(),
+	}, handle)
+	if err != nil {
+		return nil, fmt.Errorf("tls tracer: %w", err)
+	}
+	s := &Session{core: cs, p: currentProber()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.p == nil {
+		return nil, fmt.Errorf("tls tracer: probes detached while starting: %w", tracep.ErrClosed)
+	}
+	s.p.setLog(s, cfg.Log)
+
+	for _, path := range cfg.Files {
+		pf, err := s.p.probePath(path, path)
+		if err != nil {
+			return nil, fmt.Errorf("tls tracer: %w", err)
+		}
+		if pf.Probes == 0 {
+			return nil, fmt.Errorf("tls tracer: %s: %w", path, ErrNoTLS)
+		}
+	}
+	// What the scope's processes run now: their programs and libraries.
+	scanCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	switch {
+	case len(cfg.Scope.PIDs) > 0:
+		for _, pid := range descendants(cfg.Scope.PIDs) {
+			_ = s.p.scanProcess(pid) // a process may exit meanwhile
+		}
+	case cfg.Scope.IsSystem():
+		// Every process of the system: in the background, since it may
+		// take a while; libraries are usually the system's, probed above.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for _, pid := range allPIDs() {
+				if scanCtx.Err() != nil || errors.Is(s.p.scanProcess(pid), tracep.ErrClosed) {
+					return
+				}
+			}
+		}()
+	}
+	return s, nil
+}
+
+// Files returns the files whose TLS code this process probes (for all its
+// sessions), by path.
+func (s *Session) Files() []File {
+	if s.p == nil {
+		return nil
+	}
+	return s.p.probed()
+}
+
+// Close stops the trace: everything the kernel recorded before Close is
+// delivered to emit first, then the session's goroutines end and its
+// resources are released (the probes are detached with the process's last
+// TLS session, after bpfcore.Linger). Close is idempotent. It returns a
+// *tracep.LostError (matching tracep.ErrLost) when events were lost.
+func (s *Session) Close() error {
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.wg.Wait()
+		if s.p != nil {
+			s.p.setLog(s, nil)
+		}
+		s.err = s.core.Close()
+	})
+	return s.err
+}
+
+// Supported reports whether TLS tracing can run here: nil, an error
+// matching os.ErrPermission (a *tracep.PermissionError naming the missing
+// capabilities), or one matching tracep.ErrNotSupported.
+func Supported() error {
+	if err := bpfcore.Supported(); err != nil {
+		return err
+	}
+	if features.HaveBPFLinkUprobeMulti() != nil {
+		if _, err := os.Stat(uprobePMU); err != nil {
+			return fmt.Errorf("uprobes (%s): %w", uprobePMU, tracep.ErrNotSupported)
+		}
+	}
+	return nil
+}
