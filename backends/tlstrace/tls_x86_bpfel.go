@@ -112,7 +112,6 @@ type tlsTpTaskMark struct {
 const (
 	tlsMapTlsxBind      = "tlsx_bind"
 	tlsMapTlsxCalls     = "tlsx_calls"
-	tlsMapTlsxDbg       = "tlsx_dbg"
 	tlsMapTlsxDisc      = "tlsx_disc"
 	tlsMapTlsxKnown     = "tlsx_known"
 	tlsMapTlsxScratch   = "tlsx_scratch"
@@ -182,7 +181,6 @@ type tlsProgramSpecs struct {
 type tlsMapSpecs struct {
 	TlsxBind    *ebpf.MapSpec `ebpf:"tlsx_bind"`
 	TlsxCalls   *ebpf.MapSpec `ebpf:"tlsx_calls"`
-	TlsxDbg     *ebpf.MapSpec `ebpf:"tlsx_dbg"`
 	TlsxDisc    *ebpf.MapSpec `ebpf:"tlsx_disc"`
 	TlsxKnown   *ebpf.MapSpec `ebpf:"tlsx_known"`
 	TlsxScratch *ebpf.MapSpec `ebpf:"tlsx_scratch"`
@@ -222,7 +220,6 @@ func (o *tlsObjects) Close() error {
 type tlsMaps struct {
 	TlsxBind    *ebpf.Map `ebpf:"tlsx_bind"`
 	TlsxCalls   *ebpf.Map `ebpf:"tlsx_calls"`
-	TlsxDbg     *ebpf.Map `ebpf:"tlsx_dbg"`
 	TlsxDisc    *ebpf.Map `ebpf:"tlsx_disc"`
 	TlsxKnown   *ebpf.Map `ebpf:"tlsx_known"`
 	TlsxScratch *ebpf.Map `ebpf:"tlsx_scratch"`
@@ -238,7 +235,6 @@ func (m *tlsMaps) Close() error {
 	return _TlsClose(
 		m.TlsxBind,
 		m.TlsxCalls,
-		m.TlsxDbg,
 		m.TlsxDisc,
 		m.TlsxKnown,
 		m.TlsxScratch,

@@ -893,26 +893,6 @@ static __always_inline int tlsx_iov0(__u64 iov, __u64 *base, __u64 *len)
  * system call of every process passes here while a TLS session is open;
  * all but the few below return after one comparison.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 16);
-	__type(key, __u32);
-	__type(value, __u64);
-} tlsx_dbg SEC(".maps");
-
-static __always_inline void dbg(__u32 i)
-{
-	char c[16];
-	__u64 *v;
-
-	bpf_get_current_comm(c, sizeof(c));
-	if (c[0] != 'c' || c[1] != 'u' || c[2] != 'r' || c[3] != 'l')
-		return;
-	v = bpf_map_lookup_elem(&tlsx_dbg, &i);
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
-
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tlsx_sys_enter, struct pt_regs *regs, long id)
 {
@@ -1009,31 +989,26 @@ int BPF_PROG(tlsx_sys_enter, struct pt_regs *regs, long id)
 	}
 
 	/* A TLS handshake record (22), version 3.x, holding a ClientHello (1). */
-	dbg(0);
-	if (count < sizeof(hdr)) { dbg(7); return 0; }
-	if (bpf_probe_read_user(hdr, sizeof(hdr), (void *)buf)) { dbg(1); return 0; }
-	if (hdr[0] != 22 || hdr[1] != 3 || hdr[2] > 4 || hdr[5] != 1) {
-		if (hdr[0] == 22) dbg(2);
+	if (count < sizeof(hdr) || bpf_probe_read_user(hdr, sizeof(hdr), (void *)buf))
 		return 0;
-	}
+	if (hdr[0] != 22 || hdr[1] != 3 || hdr[2] > 4 || hdr[5] != 1)
+		return 0;
 	cfg = tp_get_cfg();
 	if (!cfg)
 		return 0;
 	mask = tp_scope_mask(cfg, TP_KIND_TLS);
-	if (!mask) { dbg(3); return 0; }
+	if (!mask)
+		return 0;
 	b = tlsx_get();
 	if (!b) {
-		dbg(4);
 		tp_lost_mask(mask);
 		return 0;
 	}
 	tlsx_header(&b->rec, TLSX_REC_HELLO, fn);
 	if (tlsx_sock_addr(fd, &b->rec.addr)) {
-		dbg(5);
 		tlsx_put(b);
 		return 0; /* not a TCP connection */
 	}
-	dbg(6);
 	b->rec.fd = fd;
 	b->rec.flags |= TLSX_F_ADDR;
 	b->rec.len = count;

@@ -183,7 +183,12 @@ func TestTLSLiveCommand(t *testing.T) {
 	}
 	port := localTLS(t)
 	before := time.Now()
-	code, out, errOut := run("tls", "curl", "-sk", "--resolve", "tls.test:"+port+":127.0.0.1", "https://tls.test:"+port+"/")
+	// The command writes to the same stdout as tracep: a buffer shared by
+	// two goroutines needs a lock (a terminal or file would not).
+	var o, e lockedBuffer
+	code := Run(context.Background(), []string{"tls", "curl", "-sk", "--resolve", "tls.test:" + port + ":127.0.0.1", "https://tls.test:" + port + "/"},
+		strings.NewReader(""), &o, &e)
+	out, errOut := o.String(), e.String()
 	require.Equal(t, 0, code, errOut)
 	require.Empty(t, errOut)
 	require.Contains(t, out, "hello from tls.test:"+port+"\n", "curl's own output")
@@ -196,6 +201,24 @@ func TestTLSLiveCommand(t *testing.T) {
 	now := time.Now()
 	ts = time.Date(now.Year(), now.Month(), now.Day(), ts.Hour(), ts.Minute(), ts.Second(), ts.Nanosecond(), time.Local)
 	require.False(t, ts.Before(before.Truncate(time.Millisecond)) || ts.After(now), "timestamp %s outside %s..%s", stamp, before, now)
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // lineWriter signals each line written to it.
