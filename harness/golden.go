@@ -26,6 +26,8 @@ import (
 //     answers are sorted; consecutive identical lines of a process (retries)
 //     are folded into one; and runs of DNS queries of one process (A and
 //     AAAA in parallel) are sorted.
+//   - TCP state changes are left out: they follow the peer's packets, and
+//     their order against the program's own events varies from run to run.
 //   - TLS payloads are reduced to their first line (a request or status
 //     line), sizes are dropped.
 //   - Every old string of replace is replaced by its new string (temporary
@@ -51,6 +53,11 @@ func Normalize(evs []tracep.Event, replace ...string) string {
 		return pr
 	}
 	for _, ev := range evs {
+		if ev.Net != nil && ev.Net.Op == tracep.NetOpState {
+			// TCP state changes follow the peer's packets, not the
+			// program: their order against its other events varies.
+			continue
+		}
 		pr := get(ev.Proc)
 		line := r.Replace(normalLine(ev))
 		if n := len(pr.lines); n > 0 && pr.lines[n-1] == line {

@@ -377,9 +377,7 @@ func TestIntegrationCloseReleasesEverything(t *testing.T) {
 
 // readers counts the sessions' reader goroutines, by the line naming their
 // creator (a goroutine that has not run yet has no other frame).
-func readers() int {
-	return strings.Count(stacks(), "bpfcore.(*core).open in goroutine")
-}
+func readers() int { return bpfcore.Readers() }
 
 func stacks() string {
 	buf := make([]byte, 1<<20)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -308,6 +309,7 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 	c.users++
 	b.users++
 	c.startSpare(cfg.RingBytes, -1)
+	liveReaders.Add(1)
 	go s.run()
 	return s, nil
 }
@@ -402,8 +404,17 @@ func (c *core) markTask(slot, pid, flags int) error {
 }
 
 // run reads the ring until Close flushes or closes it.
+// liveReaders counts the sessions' reader goroutines still running.
+var liveReaders atomic.Int64
+
+// Readers returns how many session reader goroutines are running, for
+// tests: a goroutine is counted out before its session's Close returns, so
+// unlike a look at the goroutine stacks this has no race.
+func Readers() int { return int(liveReaders.Load()) }
+
 func (s *Session) run() {
 	defer close(s.done)
+	defer liveReaders.Add(-1) // before done: Close returning means it is counted out
 	var rec ringbuf.Record
 	var timer *time.Timer
 	var woke time.Time
