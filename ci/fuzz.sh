@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Runs every Fuzz target of the module for a bounded time each.
-# Usage: ci/fuzz.sh [duration]   (default 10s per target)
+# Runs every Fuzz target of the module for a bounded number of inputs each.
+# Usage: ci/fuzz.sh [fuzztime]   (a -fuzztime value: 100000x or 10s; default 50000x)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-time="${1:-10s}"
+time="${1:-50000x}"
 found=0
 while IFS= read -r pkg; do
 	dir=$(go list -f '{{.Dir}}' "$pkg")
