@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,10 +12,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/tracep/tracep/backends/exectrace"
-	"github.com/tracep/tracep/backends/internal/bpfcore"
+	"github.com/tracep/tracep/harness/cgroup"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -38,71 +35,28 @@ func requirePrivileged(t testing.TB) {
 	t.Skipf("exec tracing unavailable (TRACEP_REQUIRE_PRIVILEGED=1 makes this fail): %v", err)
 }
 
-// testCgroup is a cgroup v2 directory made for one test and removed after it.
+// testCgroup is a cgroup v2 directory made for one test (by the harness's
+// cgroup package) and removed after it.
 type testCgroup struct {
-	path string
-	id   uint64
-	fd   int
+	*cgroup.Cgroup
+	id uint64
+	fd int
 }
-
-var cgroupSeq atomic.Int64
 
 func newCgroup(t testing.TB) *testCgroup {
 	t.Helper()
-	mnt, err := bpfcore.Cgroup2Mount()
+	cg, err := cgroup.New()
 	require.NoError(t, err)
-	path := filepath.Join(mnt, fmt.Sprintf("tracep-exectrace-test-%d-%d", os.Getpid(), cgroupSeq.Add(1)))
-	require.NoError(t, os.Mkdir(path, 0o755))
-	cg := &testCgroup{path: path, fd: -1}
 	t.Cleanup(func() {
-		if cg.fd >= 0 {
-			unix.Close(cg.fd)
-		}
-		if err := cg.killAll(); err != nil {
-			t.Errorf("empty test cgroup: %v", err)
-		}
-		if err := os.Remove(path); err != nil {
+		if err := cg.Close(); err != nil {
 			t.Errorf("remove test cgroup: %v", err)
 		}
 	})
-	cg.fd, err = unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	require.NoError(t, err)
-	cg.id, err = bpfcore.CgroupID(path)
-	require.NoError(t, err)
-	return cg
+	return &testCgroup{Cgroup: cg, id: cg.ID(), fd: cg.FD()}
 }
 
-// killAll kills every process in the cgroup (cgroup.kill) and waits until
-// the kernel reports it empty, woken by cgroup.events notifications.
-func (cg *testCgroup) killAll() error {
-	if err := os.WriteFile(filepath.Join(cg.path, "cgroup.kill"), []byte("1"), 0); err != nil {
-		return err
-	}
-	fd, err := unix.Open(filepath.Join(cg.path, "cgroup.events"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 256)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, err := unix.Pread(fd, buf, 0)
-		if err != nil {
-			return err
-		}
-		if strings.Contains(string(buf[:n]), "populated 0") {
-			return nil
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return fmt.Errorf("cgroup %s still populated", cg.path)
-		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
-		if _, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && err != unix.EINTR {
-			return err
-		}
-	}
-}
+// killAll kills every process in the cgroup and waits until it is empty.
+func (cg *testCgroup) killAll() error { return cg.Kill(10 * time.Second) }
 
 // command returns a command that starts inside the cgroup (clone3 with
 // CLONE_INTO_CGROUP), so not even its exec happens outside.

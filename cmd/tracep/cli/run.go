@@ -27,7 +27,7 @@ func runRun(e *env, args []string) int {
 		kindsFlag = fs.String("kinds", "", "comma-separated `kinds` to trace (default: every kind this host can trace)")
 		policy    = fs.String("policy", "", "check the trace against the policy in `FILE`; exit 3 on a violation")
 		audit     = fs.String("audit", "", "write a suggested policy for what the command did to `FILE`")
-		golden    = fs.Bool("normalize", false, "after the run, print the trace in the stable golden form instead of live events")
+		normalize = fs.Bool("normalize", false, "after the run, print the trace in the stable golden form instead of live events")
 	)
 	// Flags end at the command: everything from its name on is its own.
 	fs.Usage = func() {}
@@ -69,12 +69,12 @@ func runRun(e *env, args []string) int {
 	p := newRunPrinter(sink, *asJSON)
 	var events []tracep.Event
 	print := func(ev tracep.Event) {
-		if !*golden {
+		if !*normalize {
 			p.print(ev)
 		}
 	}
 	code := runTracedCommandCapture(e, "run", argv, kinds, print, func(c *harness.Capture) { events = c.Events })
-	if *golden {
+	if *normalize {
 		sink.write([]byte(harness.Normalize(events)))
 	}
 	if *audit != "" {
