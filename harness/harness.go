@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/tracep/tracep/backends"
-	"github.com/tracep/tracep/harness/cgroup"
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/tracep"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/dnstrace"
-	"github.com/tracep/tracep/harness/cgroup"
 	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"
 )

@@ -14,9 +14,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/dnstrace"
 	"github.com/tracep/tracep/harness"
-	"github.com/tracep/tracep/harness/cgroup"
 	"github.com/tracep/tracep/harness/testenv"
 	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"

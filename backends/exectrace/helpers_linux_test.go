@@ -13,8 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/exectrace"
-	"github.com/tracep/tracep/harness/cgroup"
 	"github.com/tracep/tracep/tracep"
 )
 

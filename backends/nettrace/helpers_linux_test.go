@@ -21,8 +21,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/nettrace"
-	"github.com/tracep/tracep/harness/cgroup"
 	"github.com/tracep/tracep/tracep"
 )
 

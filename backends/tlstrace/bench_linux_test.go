@@ -25,9 +25,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/backends/tlstrace"
-	"github.com/tracep/tracep/harness/cgroup"
 	"github.com/tracep/tracep/tracep"
 )
 

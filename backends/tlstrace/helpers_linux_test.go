@@ -14,8 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/tlstrace"
-	"github.com/tracep/tracep/harness/cgroup"
 	"github.com/tracep/tracep/harness/testenv"
 	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"

@@ -14,7 +14,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tracep/tracep/harness/cgroup"
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/harness/testenv"
 )
 
