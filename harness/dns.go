@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -31,7 +30,7 @@ import (
 // MatchName reports whether the DNS name matches the name pattern, both
 // taken in lower case without a trailing dot.
 func MatchName(pattern, name string) bool {
-	return Glob(canonicalName(pattern), canonicalName(name))
+	return Glob(tracep.CanonicalName(pattern), tracep.CanonicalName(name))
 }
 
 // Lookups returns the DNS events whose query name matches the name pattern,
@@ -61,16 +60,11 @@ func (c *Capture) Answers(pattern string) []tracep.DNSRecord {
 // the names matching pattern were answered with, sorted.
 func (c *Capture) Addrs(pattern string) []netip.Addr {
 	var out []netip.Addr
-	for _, a := range c.Answers(pattern) {
-		if a.Type != "A" && a.Type != "AAAA" {
-			continue
-		}
-		if addr, err := netip.ParseAddr(a.Data); err == nil && !slices.Contains(out, addr) {
-			out = append(out, addr)
-		}
+	for _, ev := range c.Lookups(pattern) {
+		out = append(out, ev.DNS.Addrs()...)
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
-	return out
+	return slices.Compact(out)
 }
 
 // resolved reports whether the DNS event got a successful answer with at
@@ -132,7 +126,7 @@ func (c *Capture) RequireLookup(t testing.TB, pattern string, terms ...string) t
 			return ev
 		}
 	}
-	t.Fatalf("no lookup of %s with %s; the DNS events were:\n%s", pattern, strings.Join(terms, " "), c.dnsList())
+	t.Fatalf("no lookup of %s%s; the DNS events were:\n%s", pattern, withTerms(terms), c.dnsList())
 	return tracep.Event{}
 }
 
@@ -166,32 +160,13 @@ func (c *Capture) dnsList() string {
 	if len(evs) == 0 {
 		return "  (no DNS events: lookups through a local socket to systemd-resolved or nscd are not DNS packets of the program)\n"
 	}
-	var b strings.Builder
-	for _, ev := range evs {
-		fmt.Fprintf(&b, "  %s\n", DescribeDNS(ev))
-	}
-	return b.String()
+	return formatEvents(evs)
 }
 
-// DescribeDNS renders a DNS event on one line with everything a DNS
-// assertion looks at: process, transport, type, name, outcome, answers and
-// latency, escaped so that it is safe on a terminal.
-func DescribeDNS(ev tracep.Event) string {
-	d := ev.DNS
-	if d == nil {
-		return Describe(ev)
+// withTerms renders extra matcher terms of an assertion for its message.
+func withTerms(terms []string) string {
+	if len(terms) == 0 {
+		return ""
 	}
-	outcome := d.RCode
-	if !d.Answered {
-		outcome = "no answer"
-	}
-	if d.Truncated {
-		outcome += " TC"
-	}
-	var ans []string
-	for _, a := range d.Answers {
-		ans = append(ans, a.Type+" "+tracep.Escape(a.Data))
-	}
-	return fmt.Sprintf("pid=%d %s %s %s %s %s [%s] %v", ev.Proc.PID, tracep.Escape(ev.Proc.Comm), d.Transport, d.Type,
-		tracep.Escape(d.Name), outcome, strings.Join(ans, ", "), d.Latency)
+	return " (" + strings.Join(terms, " ") + ")"
 }

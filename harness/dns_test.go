@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -87,15 +86,15 @@ func TestDNSFailures(t *testing.T) {
 		want []string
 	}{
 		{"nxdomain is not resolved", func(ft *fakeT) { c.RequireResolved(ft, "nxdomain.test") },
-			[]string{"nxdomain.test was not resolved", "pid=10 getent udp A nxdomain.test NXDOMAIN []"}},
+			[]string{"nxdomain.test was not resolved", "getent[10] dns A nxdomain.test → NXDOMAIN []"}},
 		{"nodata is not resolved", func(ft *fakeT) { c.RequireResolved(ft, "v4.test", "AAAA") },
 			[]string{"AAAA v4.test was not resolved"}},
 		{"unanswered is not resolved", func(ft *fakeT) { c.RequireResolved(ft, "slow.test") },
-			[]string{"slow.test no answer"}},
+			[]string{"slow.test → no answer"}},
 		{"wrong type", func(ft *fakeT) { c.RequireResolved(ft, "localhost", "AAAA") },
 			[]string{"AAAA localhost was not resolved"}},
 		{"lookup terms", func(ft *fakeT) { c.RequireLookup(ft, "www.example.test", "transport=tcp") },
-			[]string{"no lookup of www.example.test with transport=tcp"}},
+			[]string{"no lookup of www.example.test (transport=tcp)"}},
 		{"bad term", func(ft *fakeT) { c.RequireLookup(ft, "x", "nonsense") },
 			[]string{"want key=glob"}},
 		{"no lookup", func(ft *fakeT) { c.RequireNoLookup(ft, "*.example.test") },
@@ -120,15 +119,6 @@ func TestDNSFailures(t *testing.T) {
 	ft := &fakeT{}
 	empty.RequireResolved(ft, "example.test")
 	require.Contains(t, ft.msg, "systemd-resolved", "an empty trace says what no DNS means")
-}
-
-func TestDescribeDNS(t *testing.T) {
-	ev := lookupEvent(7, "A", "tc.test", "NOERROR")
-	ev.DNS.Truncated = true
-	ev.DNS.Latency = 1500 * time.Microsecond
-	require.Equal(t, "pid=7 getent udp A tc.test NOERROR TC [] 1.5ms", DescribeDNS(ev))
-	x := execEvent(1, 0, "/bin/sh", "sh")
-	require.Equal(t, Describe(x), DescribeDNS(x))
 }
 
 // The helpers on a real trace: glibc's getaddrinfo (getent) inside the

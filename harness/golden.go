@@ -3,9 +3,9 @@ package harness
 import (
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -34,65 +34,44 @@ import (
 //     directories by a fixed name, for example).
 func Normalize(evs []tracep.Event, replace ...string) string {
 	r := strings.NewReplacer(replace...)
-	type proc struct {
-		pid      int32
-		ppid     int32
-		lines    []string
-		children []*proc
-		label    string
-	}
-	procs := map[int32]*proc{}
-	var order []*proc
-	get := func(p tracep.Proc) *proc {
-		if pr, ok := procs[p.PID]; ok {
-			return pr
+	tree := newProcessTree(evs)
+	lines := map[*Process][]string{}
+	for _, p := range tree.byPID {
+		var ls []string
+		for _, ev := range p.Events {
+			pl := ev.Payload()
+			if pl == nil {
+				continue
+			}
+			line := pl.Stable()
+			if line == "" {
+				continue // no place in a golden trace (a TCP state change)
+			}
+			line = r.Replace(line)
+			if n := len(ls); n > 0 && ls[n-1] == line {
+				continue // a retry
+			}
+			ls = append(ls, line)
 		}
-		pr := &proc{pid: p.PID, ppid: p.PPID}
-		procs[p.PID] = pr
-		order = append(order, pr)
-		return pr
+		sortDNSRuns(ls)
+		lines[p] = ls
 	}
-	for _, ev := range evs {
-		if ev.Net != nil && ev.Net.Op == tracep.NetOpState {
-			// TCP state changes follow the peer's packets, not the
-			// program: their order against its other events varies.
-			continue
-		}
-		pr := get(ev.Proc)
-		line := r.Replace(normalLine(ev))
-		if n := len(pr.lines); n > 0 && pr.lines[n-1] == line {
-			continue // a retry
-		}
-		pr.lines = append(pr.lines, line)
-	}
-	for _, pr := range order {
-		sortDNSRuns(pr.lines)
-	}
-	var roots []*proc
-	for _, pr := range order {
-		if parent, ok := procs[pr.ppid]; ok && parent != pr {
-			parent.children = append(parent.children, pr)
-		} else {
-			roots = append(roots, pr)
-		}
-	}
-	key := func(p *proc) string { return strings.Join(p.lines, "\n") }
-	sortProcs := func(ps []*proc) { sort.SliceStable(ps, func(i, j int) bool { return key(ps[i]) < key(ps[j]) }) }
+	key := func(p *Process) string { return strings.Join(lines[p], "\n") }
 	var b strings.Builder
 	n := 0
-	var walk func(ps []*proc)
-	walk = func(ps []*proc) {
-		sortProcs(ps)
+	var walk func(ps []*Process)
+	walk = func(ps []*Process) {
+		ps = slices.Clone(ps)
+		sort.SliceStable(ps, func(i, j int) bool { return key(ps[i]) < key(ps[j]) })
 		for _, p := range ps {
 			n++
-			p.label = fmt.Sprintf("p%d", n)
-			for _, l := range p.lines {
-				fmt.Fprintf(&b, "%s %s\n", p.label, l)
+			for _, l := range lines[p] {
+				fmt.Fprintf(&b, "p%d %s\n", n, l)
 			}
-			walk(p.children)
+			walk(p.Children)
 		}
 	}
-	walk(roots)
+	walk(tree.roots)
 	return b.String()
 }
 
@@ -110,70 +89,6 @@ func sortDNSRuns(lines []string) {
 			i++
 		}
 	}
-}
-
-func normalLine(ev tracep.Event) string {
-	switch {
-	case ev.Exec != nil:
-		x := ev.Exec
-		switch x.Op {
-		case tracep.ExecOpExec:
-			return fmt.Sprintf("exec %s %s", tracep.Escape(x.Filename), tracep.ShellJoin(x.Argv))
-		case tracep.ExecOpFail:
-			return fmt.Sprintf("exec-fail %s %s", tracep.Escape(x.Filename), x.Errno)
-		case tracep.ExecOpExit:
-			if x.Signal != "" {
-				return "exit " + x.Signal
-			}
-			return fmt.Sprintf("exit %d", x.ExitCode)
-		}
-	case ev.Net != nil:
-		n := ev.Net
-		var remote, local string
-		if n.Dir == tracep.DirIn {
-			remote, local = addrOnly(n.Src), n.Dst.String()
-			return strings.TrimSpace(fmt.Sprintf("net %s %s in %s from %s %s", n.Op, n.Proto, local, remote, n.Errno))
-		}
-		remote = n.Dst.String()
-		if !n.Dst.IsValid() {
-			remote = "?"
-		}
-		extra := n.Errno
-		if n.Op == tracep.NetOpState {
-			extra = n.State
-		}
-		return strings.TrimSpace(fmt.Sprintf("net %s %s %s %s %s", n.Op, n.Proto, n.Dir, remote, extra))
-	case ev.DNS != nil:
-		d := ev.DNS
-		var ans []string
-		for _, a := range d.Answers {
-			ans = append(ans, a.Type+" "+tracep.Escape(strings.ToLower(a.Data)))
-		}
-		sort.Strings(ans)
-		rcode := d.RCode
-		if !d.Answered {
-			rcode = "unanswered"
-		}
-		return fmt.Sprintf("dns %s %s %s [%s]", d.Type, tracep.Escape(canonicalName(d.Name)), rcode, strings.Join(ans, ", "))
-	case ev.TLS != nil:
-		x := ev.TLS
-		first, _, _ := strings.Cut(string(x.Data), "\n")
-		first = strings.TrimSuffix(first, "\r")
-		if len(first) > 80 {
-			first = first[:80]
-		}
-		return strings.TrimSpace(fmt.Sprintf("tls %s %s sni=%s %s", x.Op, x.Library, tracep.Escape(canonicalName(x.SNI)), tracep.Escape(first)))
-	case ev.CA != nil:
-		return fmt.Sprintf("ca %s certs=%d verified=%t", tracep.Escape(ev.CA.Host), len(ev.CA.Certs), ev.CA.Verified)
-	}
-	return string(ev.Kind)
-}
-
-func addrOnly(ap netip.AddrPort) string {
-	if !ap.IsValid() {
-		return "?"
-	}
-	return ap.Addr().String()
 }
 
 // UpdateGoldenEnv, when set to 1, makes RequireGolden rewrite golden files

@@ -31,19 +31,19 @@ func TestNormalizeStable(t *testing.T) {
 	one := Normalize(run(100, 40000, false))
 	two := Normalize(run(5000, 51234, true))
 	require.Equal(t, one, two)
-	require.Equal(t, `p1 exec /bin/sh sh -c 'a & b'
-p2 exec /usr/bin/curl curl -s https://example.test/
-p2 dns A example.test NOERROR [A 192.0.2.10]
-p2 dns AAAA example.test NOERROR [A 2001:db8::10]
-p2 net connect tcp out 192.0.2.10:443
-p2 exit 0
-p3 exec /usr/bin/uname uname
+	require.Equal(t, `p1 exec /bin/sh: sh -c 'a & b'
+p2 exec /usr/bin/curl: curl -s https://example.test/
+p2 dns A example.test → NOERROR [A 192.0.2.10]
+p2 dns AAAA example.test → NOERROR [A 2001:db8::10]
+p2 connect tcp → 192.0.2.10:443
+p2 exit status 0
+p3 exec /usr/bin/uname: uname
 `, one)
 }
 
 func TestNormalizeReplace(t *testing.T) {
 	evs := numbered(execEvent(7, 1, "/tmp/work123/prog", "prog", "/tmp/work123/in"))
-	require.Equal(t, "p1 exec $WORK/prog prog $WORK/in\n", Normalize(evs, "/tmp/work123", "$WORK"))
+	require.Equal(t, "p1 exec $WORK/prog: prog $WORK/in\n", Normalize(evs, "/tmp/work123", "$WORK"))
 }
 
 func TestLineDiff(t *testing.T) {
@@ -65,6 +65,6 @@ func TestRequireGolden(t *testing.T) {
 	ft := &fakeT{}
 	other.RequireGolden(ft, path)
 	require.True(t, ft.failed)
-	require.Contains(t, ft.msg, "- p1 exec /bin/true true")
-	require.Contains(t, ft.msg, "+ p1 exec /bin/false false")
+	require.Contains(t, ft.msg, "- p1 exec /bin/true: true")
+	require.Contains(t, ft.msg, "+ p1 exec /bin/false: false")
 }

@@ -59,10 +59,10 @@ func TestIntegrationTraceParallel(t *testing.T) {
 			c.RequireExec(t, "echo", token)
 			for _, ev := range c.Execs() {
 				args := strings.Join(ev.Exec.Argv, " ")
-				require.Contains(t, args, token, "an exec from another trace leaked in: %s", harness.Describe(ev))
+				require.Contains(t, args, token, "an exec from another trace leaked in: %s", ev)
 			}
 			for _, ev := range c.Events {
-				require.Equal(t, c.CgroupID, ev.Proc.CgroupID, "an event from outside the trace: %s", harness.Describe(ev))
+				require.Equal(t, c.CgroupID, ev.Proc.CgroupID, "an event from outside the trace: %s", ev)
 			}
 		})
 	}
@@ -120,7 +120,7 @@ func TestIntegrationTrace2000Execs(t *testing.T) {
 	require.Zero(t, c.Lost)
 	seen := map[string]int{}
 	for _, ev := range c.FindExecs("true") {
-		require.Len(t, ev.Exec.Argv, 2, harness.Describe(ev))
+		require.Len(t, ev.Exec.Argv, 2, ev)
 		seen[ev.Exec.Argv[1]]++
 	}
 	for i := 1; i <= n; i++ {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -151,7 +150,7 @@ func (m Matcher) Match(ev tracep.Event) bool {
 	for _, t := range m.Terms {
 		pattern := t.Pattern
 		if t.Key == "name" || t.Key == "sni" {
-			pattern = canonicalName(pattern) // as the values are
+			pattern = tracep.CanonicalName(pattern) // as the values are
 		}
 		any := false
 		for _, v := range fields[t.Key] {
@@ -182,30 +181,15 @@ func (c *Capture) Find(m Matcher) []tracep.Event {
 // text. The result is sorted by nothing; use FieldNames for a stable list.
 func Fields(ev tracep.Event) map[string][]string {
 	out := map[string][]string{}
-	add := func(prefix string, v any) { flatten(out, prefix, v) }
-	add("", toAny(ev.Proc))
-	add("", map[string]any{"kind": string(ev.Kind)})
-	switch {
-	case ev.Exec != nil:
-		add("", toAny(ev.Exec))
-		out["prog"] = []string{path.Base(ev.Exec.Filename)}
-		out["args"] = []string{tracep.ShellJoin(ev.Exec.Argv)}
-	case ev.Net != nil:
-		add("", toAny(ev.Net))
-	case ev.DNS != nil:
-		add("", toAny(ev.DNS))
-		// Names compare as DNS does: case-insensitively, without the root dot.
-		out["name"] = []string{canonicalName(ev.DNS.Name)}
-	case ev.TLS != nil:
-		add("", toAny(ev.TLS))
-		if ev.TLS.SNI != "" {
-			out["sni"] = []string{canonicalName(ev.TLS.SNI)}
+	flatten(out, "", toAny(ev.Proc))
+	out["kind"] = []string{string(ev.Kind)}
+	if p := ev.Payload(); p != nil {
+		flatten(out, "", toAny(p))
+		derived := map[string][]string{}
+		p.DerivedKeys(func(k, v string) { derived[k] = append(derived[k], v) })
+		for k, v := range derived {
+			out[k] = v // a derived key replaces the JSON field of its name
 		}
-		// The plaintext as text, for patterns such as data=*token*; the
-		// JSON field itself is base64.
-		out["text"] = []string{string(ev.TLS.Data)}
-	case ev.CA != nil:
-		add("", toAny(ev.CA))
 	}
 	return out
 }

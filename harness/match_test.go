@@ -101,8 +101,8 @@ func TestExecQueries(t *testing.T) {
 	require.Len(t, c.FindExecs("s?", "*;*"), 1)
 
 	tree := c.ExecTree()
-	require.Contains(t, tree, "  pid=10 ppid=1 sh exec /bin/sh: sh -c 'uname; true'\n")
-	require.Contains(t, tree, "    pid=11 ppid=10  exec /usr/local/bin/uname failed: ENOENT\n")
+	require.Contains(t, tree, "  sh[10] exec /bin/sh: sh -c 'uname; true'\n")
+	require.Contains(t, tree, "    [11] exec /usr/local/bin/uname failed: ENOENT\n")
 	require.Contains(t, tree, `evil $'\x1b[2J'`, "control characters are escaped")
 	require.NotContains(t, tree, "\x1b")
 

@@ -1,8 +1,6 @@
 package harness
 
 import (
-	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/tracep/tracep/tracep"
@@ -16,8 +14,7 @@ import (
 func (c *Capture) Connections() []tracep.Event {
 	var out []tracep.Event
 	for _, ev := range c.Of(tracep.KindNet) {
-		switch ev.Net.Op {
-		case tracep.NetOpConnect, tracep.NetOpSend, tracep.NetOpAccept:
+		if ev.IsAction() {
 			out = append(out, ev)
 		}
 	}
@@ -57,7 +54,7 @@ func (c *Capture) RequireConnect(t testing.TB, dst string, terms ...string) trac
 		return tracep.Event{}
 	}
 	if len(found) == 0 {
-		t.Fatalf("no connection to %s matched; the connections were:\n%s", describeDst(dst, terms), c.NetTable())
+		t.Fatalf("no connection to %s matched; the connections were:\n%s", dst+withTerms(terms), c.NetTable())
 		return tracep.Event{}
 	}
 	return found[0]
@@ -73,7 +70,7 @@ func (c *Capture) RequireNoConnect(t testing.TB, dst string, terms ...string) {
 		return
 	}
 	if len(found) > 0 {
-		t.Fatalf("unexpected connection to %s:\n%s\nall connections:\n%s", describeDst(dst, terms), formatEvents(found), c.NetTable())
+		t.Fatalf("unexpected connection to %s:\n%s\nall connections:\n%s", dst+withTerms(terms), formatEvents(found), c.NetTable())
 	}
 }
 
@@ -119,22 +116,12 @@ func (c *Capture) RequireOnlyConnections(t testing.TB, matchers ...string) {
 	}
 }
 
-// NetTable renders the net events one per line, with every string
-// escaped, for failure messages.
+// NetTable renders the flows the traced processes opened or took (see
+// Connections), one per line with every string escaped, for failure
+// messages. State changes and closes are left out.
 func (c *Capture) NetTable() string {
-	var b strings.Builder
-	for _, ev := range c.Of(tracep.KindNet) {
-		fmt.Fprintf(&b, "  %s\n", Describe(ev))
+	if conns := c.Connections(); len(conns) > 0 {
+		return formatEvents(conns)
 	}
-	if b.Len() == 0 {
-		return "  (no net events)\n"
-	}
-	return b.String()
-}
-
-func describeDst(dst string, terms []string) string {
-	if len(terms) == 0 {
-		return dst
-	}
-	return dst + " (" + strings.Join(terms, " ") + ")"
+	return "  (no connections)\n"
 }

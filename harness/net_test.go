@@ -104,7 +104,7 @@ func TestRequireConnections(t *testing.T) {
 	c.RequireConnect(ft, "203.0.113.5:443")
 	require.True(t, ft.failed)
 	require.Contains(t, ft.msg, "no connection to 203.0.113.5:443")
-	require.Contains(t, ft.msg, "connect tcp out 192.0.2.1:50000 → 192.0.2.10:443", "the failure lists what happened")
+	require.Contains(t, ft.msg, "connect tcp 192.0.2.1:50000 → 192.0.2.10:443", "the failure lists what happened")
 
 	ft = &fakeT{TB: t}
 	c.RequireNoConnect(ft, "*:53")

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -143,34 +144,15 @@ type Violation struct {
 
 func (v Violation) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n    reason: %s", Describe(v.Event), v.Reason)
+	fmt.Fprintf(&b, "%s\n    reason: %s", v.Event, v.Reason)
 	if len(v.Chain) > 0 {
 		var parts []string
 		for _, p := range v.Chain {
-			parts = append(parts, fmt.Sprintf("%s[%d]", tracep.Escape(p.Comm), p.PID))
+			parts = append(parts, p.String())
 		}
 		fmt.Fprintf(&b, "\n    process: %s", strings.Join(parts, " ← "))
 	}
 	return b.String()
-}
-
-// judged reports whether a policy looks at ev at all.
-func judged(ev tracep.Event) bool {
-	switch {
-	case ev.Exec != nil:
-		return ev.Exec.Op == tracep.ExecOpExec
-	case ev.Net != nil:
-		switch ev.Net.Op {
-		case tracep.NetOpConnect, tracep.NetOpAccept, tracep.NetOpSend:
-			return true
-		}
-		return false
-	case ev.DNS != nil:
-		return true
-	case ev.TLS != nil:
-		return ev.TLS.Op == tracep.TLSOpHandshake || ev.TLS.Op == tracep.TLSOpWrite
-	}
-	return false
 }
 
 // Check judges every event of evs and returns the violations, in order.
@@ -179,10 +161,10 @@ func (p *Policy) Check(evs []tracep.Event) []Violation {
 	for _, r := range p.Rules {
 		ruled[r.Matcher.Kind] = true
 	}
-	tree := newProcTree(evs)
+	tree := newProcessTree(evs)
 	var out []Violation
 	for _, ev := range evs {
-		if !judged(ev) || !ruled[ev.Kind] {
+		if !ev.IsAction() || !ruled[ev.Kind] {
 			continue
 		}
 		decided := false
@@ -214,53 +196,47 @@ func (p *Policy) Check(evs []tracep.Event) []Violation {
 }
 
 // connectsFromDNS finds outbound flows to addresses no earlier DNS answer gave.
-func connectsFromDNS(evs []tracep.Event, tree *procTree) []Violation {
-	answered := map[netip.Addr]string{}
+func connectsFromDNS(evs []tracep.Event, tree *processTree) []Violation {
+	answered := map[netip.Addr]bool{}
 	var out []Violation
 	for _, ev := range evs {
-		switch {
-		case ev.DNS != nil:
-			for _, a := range ev.DNS.Answers {
-				if addr, err := netip.ParseAddr(a.Data); err == nil {
-					answered[addr.Unmap()] = ev.DNS.Name
-				}
+		if ev.DNS != nil {
+			for _, a := range ev.DNS.Addrs() {
+				answered[a] = true
 			}
-		case ev.Net != nil && ev.Net.Dir == tracep.DirOut && (ev.Net.Op == tracep.NetOpConnect || ev.Net.Op == tracep.NetOpSend):
-			dst := ev.Net.Dst
-			if dst.Port() == 53 {
-				continue
-			}
-			if _, ok := answered[dst.Addr().Unmap()]; !ok {
-				out = append(out, Violation{Event: ev, Reason: fmt.Sprintf("%s: no DNS answer in this trace gave %s (a hard-coded address, or a lookup the trace did not see)", RequireConnectFromDNS, dst.Addr()), Chain: tree.chain(ev.Proc)})
-			}
+		}
+		n := ev.Net
+		if n == nil || n.Dir != tracep.DirOut || !ev.IsAction() || n.Dst.Port() == 53 {
+			continue
+		}
+		if dst := n.Dst.Addr().Unmap(); !answered[dst] {
+			out = append(out, Violation{Event: ev, Reason: fmt.Sprintf("%s: no DNS answer in this trace gave %s (a hard-coded address, or a lookup the trace did not see)", RequireConnectFromDNS, dst), Chain: tree.chain(ev.Proc)})
 		}
 	}
 	return out
 }
 
 // sniFromDNS finds TLS server names that were never looked up.
-func sniFromDNS(evs []tracep.Event, tree *procTree) []Violation {
+func sniFromDNS(evs []tracep.Event, tree *processTree) []Violation {
 	looked := map[string]bool{}
 	var out []Violation
 	for _, ev := range evs {
-		switch {
-		case ev.DNS != nil:
-			looked[canonicalName(ev.DNS.Name)] = true
+		if ev.DNS != nil {
+			looked[tracep.CanonicalName(ev.DNS.Name)] = true
 			for _, a := range ev.DNS.Answers {
 				if a.Type == "CNAME" {
-					looked[canonicalName(a.Data)] = true
+					looked[tracep.CanonicalName(a.Data)] = true
 				}
 			}
-		case ev.TLS != nil && ev.TLS.Op == tracep.TLSOpHandshake && ev.TLS.SNI != "":
-			if !looked[canonicalName(ev.TLS.SNI)] {
-				out = append(out, Violation{Event: ev, Reason: fmt.Sprintf("%s: server name %s was not looked up in this trace", RequireSNIFromDNS, tracep.Escape(ev.TLS.SNI)), Chain: tree.chain(ev.Proc)})
-			}
 		}
+		x := ev.TLS
+		if x == nil || x.Op != tracep.TLSOpHandshake || x.SNI == "" || looked[tracep.CanonicalName(x.SNI)] {
+			continue
+		}
+		out = append(out, Violation{Event: ev, Reason: fmt.Sprintf("%s: server name %s was not looked up in this trace", RequireSNIFromDNS, tracep.Escape(x.SNI)), Chain: tree.chain(ev.Proc)})
 	}
 	return out
 }
-
-func canonicalName(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
 
 // RequirePolicy fails t if the capture violates p, printing each violation
 // with its process chain and the rule it broke, and the events of the kinds
@@ -286,90 +262,38 @@ func (c *Capture) RequirePolicy(t testing.TB, p *Policy) {
 	t.Fatal(b.String())
 }
 
-// procTree knows each traced process's parent, from the events' Proc.
-type procTree struct {
-	procs map[int32]tracep.Proc
-}
-
-func newProcTree(evs []tracep.Event) *procTree {
-	t := &procTree{procs: map[int32]tracep.Proc{}}
-	for _, ev := range evs {
-		if ev.Proc.PID == 0 {
-			continue
-		}
-		// The latest exec names the process best; keep the first ppid.
-		p, ok := t.procs[ev.Proc.PID]
-		if !ok || (ev.Exec != nil && ev.Exec.Op == tracep.ExecOpExec) {
-			if ok && p.PPID != 0 {
-				ev.Proc.PPID = p.PPID
-			}
-			t.procs[ev.Proc.PID] = ev.Proc
-		}
-	}
-	return t
-}
-
-// chain returns p and its traced ancestors, innermost first. p keeps the
-// comm it had at the event; ancestors are named by their latest exec.
-func (t *procTree) chain(p tracep.Proc) []tracep.Proc {
-	if p.PID == 0 {
-		return nil
-	}
-	if q, ok := t.procs[p.PID]; ok && p.PPID == 0 {
-		p.PPID = q.PPID
-	}
-	out := []tracep.Proc{p}
-	seen := map[int32]bool{p.PID: true}
-	for ppid := p.PPID; ppid != 0 && !seen[ppid]; {
-		q, ok := t.procs[ppid]
-		if !ok {
-			break
-		}
-		seen[ppid] = true
-		out = append(out, q)
-		ppid = q.PPID
-	}
-	return out
-}
-
 // Audit writes a policy that allows exactly what evs did: a starting point
 // to review and tighten, not a proof that the program needs no more.
 func Audit(w io.Writer, evs []tracep.Event) error {
-	seen := map[string]bool{}
-	var lines []string
-	add := func(l string) {
-		if !seen[l] {
-			seen[l] = true
-			lines = append(lines, l)
-		}
-	}
+	var kinds []tracep.Kind
+	byKind := map[tracep.Kind][]string{}
 	for _, ev := range evs {
-		if !judged(ev) {
+		p := ev.Payload()
+		if p == nil || !p.IsAction() || len(p.AuditKeys()) == 0 {
 			continue
 		}
-		switch {
-		case ev.Exec != nil:
-			add("allow exec filename=" + quoteTerm(ev.Exec.Filename))
-		case ev.Net != nil:
-			add(fmt.Sprintf("allow net proto=%s dir=%s dst=%s", ev.Net.Proto, ev.Net.Dir, ev.Net.Dst))
-		case ev.DNS != nil:
-			add(fmt.Sprintf("allow dns name=%s type=%s", quoteTerm(canonicalName(ev.DNS.Name)), ev.DNS.Type))
-		case ev.TLS != nil && ev.TLS.SNI != "":
-			add("allow tls sni=" + quoteTerm(canonicalName(ev.TLS.SNI)))
+		fields := Fields(ev)
+		line := "allow " + string(ev.Kind)
+		for _, k := range p.AuditKeys() {
+			v := ""
+			if vs := fields[k]; len(vs) > 0 {
+				v = vs[0]
+			}
+			line += " " + k + "=" + quoteTerm(v)
+		}
+		if _, ok := byKind[ev.Kind]; !ok {
+			kinds = append(kinds, ev.Kind)
+		}
+		if !slices.Contains(byKind[ev.Kind], line) {
+			byKind[ev.Kind] = append(byKind[ev.Kind], line)
 		}
 	}
-	sort.SliceStable(lines, func(i, j int) bool { return kindOrder(lines[i]) < kindOrder(lines[j]) })
+	var lines []string
+	for _, k := range kinds { // in the order the kinds first acted
+		lines = append(lines, byKind[k]...)
+	}
 	_, err := fmt.Fprintf(w, "# Suggested by tracep from one observed run: what the program did, not\n# all it may need. Review, then tighten with globs and prefixes.\n%s\n", strings.Join(lines, "\n"))
 	return err
-}
-
-func kindOrder(line string) int {
-	for i, k := range []string{"exec", "dns", "net", "tls"} {
-		if strings.HasPrefix(line, "allow "+k) {
-			return i
-		}
-	}
-	return 9
 }
 
 // quoteTerm keeps a value usable in a policy line: policy terms are split

@@ -125,7 +125,7 @@ func describeWant(prog string, args []string) string {
 func formatEvents(evs []tracep.Event) string {
 	var b strings.Builder
 	for _, ev := range evs {
-		fmt.Fprintf(&b, "  %s\n", Describe(ev))
+		fmt.Fprintf(&b, "  %s\n", ev)
 	}
 	return b.String()
 }
@@ -133,62 +133,21 @@ func formatEvents(evs []tracep.Event) string {
 // ExecTree renders the exec events as a process tree: each process under
 // the one that forked it, with its argv shell-quoted and escaped.
 func (c *Capture) ExecTree() string {
-	evs := c.Of(tracep.KindExec)
-	depth := map[int32]int{}
 	var b strings.Builder
-	for _, ev := range evs {
-		d, known := depth[ev.Proc.PID]
-		if !known {
-			if pd, ok := depth[ev.Proc.PPID]; ok {
-				d = pd + 1
+	var walk func(ps []*Process, depth int)
+	walk = func(ps []*Process, depth int) {
+		for _, p := range ps {
+			for _, ev := range p.Events {
+				if ev.Kind == tracep.KindExec {
+					fmt.Fprintf(&b, "%s%s\n", strings.Repeat("  ", depth+1), ev)
+				}
 			}
-			depth[ev.Proc.PID] = d
+			walk(p.Children, depth+1)
 		}
-		fmt.Fprintf(&b, "%s%s\n", strings.Repeat("  ", d+1), Describe(ev))
 	}
+	walk(newProcessTree(c.Of(tracep.KindExec)).roots, 0)
 	if b.Len() == 0 {
 		return "  (no exec events)\n"
 	}
 	return b.String()
-}
-
-// Describe renders one event on one line, with every string escaped so
-// that it is safe on a terminal.
-func Describe(ev tracep.Event) string {
-	p := fmt.Sprintf("pid=%d ppid=%d %s", ev.Proc.PID, ev.Proc.PPID, tracep.Escape(ev.Proc.Comm))
-	switch {
-	case ev.Exec != nil:
-		x := ev.Exec
-		switch x.Op {
-		case tracep.ExecOpExec:
-			argv := tracep.ShellJoin(x.Argv)
-			if x.ArgvTruncated {
-				argv += " …(truncated)"
-			}
-			return fmt.Sprintf("%s exec %s: %s", p, tracep.Escape(x.Filename), argv)
-		case tracep.ExecOpFail:
-			return fmt.Sprintf("%s exec %s failed: %s", p, tracep.Escape(x.Filename), x.Errno)
-		case tracep.ExecOpExit:
-			if x.Signal != "" {
-				return fmt.Sprintf("%s exit signal=%s", p, x.Signal)
-			}
-			return fmt.Sprintf("%s exit status=%d", p, x.ExitCode)
-		}
-	case ev.Net != nil:
-		n := ev.Net
-		return fmt.Sprintf("%s %s %s %s %s → %s %s", p, n.Op, n.Proto, n.Dir, n.Src, n.Dst, n.Errno)
-	case ev.DNS != nil:
-		d := ev.DNS
-		var ans []string
-		for _, a := range d.Answers {
-			ans = append(ans, a.Type+" "+tracep.Escape(a.Data))
-		}
-		return fmt.Sprintf("%s dns %s %s %s [%s]", p, d.Type, tracep.Escape(d.Name), d.RCode, strings.Join(ans, ", "))
-	case ev.TLS != nil:
-		x := ev.TLS
-		return fmt.Sprintf("%s tls %s %s sni=%s len=%d", p, x.Op, x.Library, tracep.Escape(x.SNI), x.Len)
-	case ev.CA != nil:
-		return fmt.Sprintf("ca %s:%d certs=%d verified=%t", tracep.Escape(ev.CA.Host), ev.CA.Port, len(ev.CA.Certs), ev.CA.Verified)
-	}
-	return p + " " + string(ev.Kind)
 }

@@ -20,26 +20,11 @@ import (
 
 // MatchSNI reports whether the server name host matches the host pattern.
 func MatchSNI(pattern, host string) bool {
-	return host != "" && Glob(sniCanonical(pattern), sniCanonical(host))
+	return host != "" && Glob(tracep.CanonicalName(pattern), tracep.CanonicalName(host))
 }
-
-func sniCanonical(s string) string { return strings.TrimSuffix(strings.ToLower(s), ".") }
 
 // TLS returns the TLS events, in order.
 func (c *Capture) TLS() []tracep.Event { return c.Of(tracep.KindTLS) }
-
-// SNIHosts returns the server names the traced programs asked TLS servers
-// for, each once, in the order first seen: from their ClientHellos and from
-// the names their TLS libraries were given.
-func (c *Capture) SNIHosts() []string {
-	var out []string
-	for _, ev := range c.TLS() {
-		if h := sniCanonical(ev.TLS.SNI); h != "" && !slices.Contains(out, h) {
-			out = append(out, h)
-		}
-	}
-	return out
-}
 
 // TLSStream is the plaintext of one direction of one connection: the data
 // of its reads or of its writes, concatenated in order.
@@ -77,7 +62,7 @@ func (c *Capture) TLSStreams() []TLSStream {
 		if x.Op != tracep.TLSOpWrite && x.Op != tracep.TLSOpRead {
 			continue
 		}
-		k := streamKey{ev.Proc.PID, x.Library, x.Op, sniCanonical(x.SNI), x.Src, x.Dst}
+		k := streamKey{ev.Proc.PID, x.Library, x.Op, tracep.CanonicalName(x.SNI), x.Src, x.Dst}
 		s, ok := idx[k]
 		if !ok {
 			s = &TLSStream{PID: ev.Proc.PID, Comm: ev.Proc.Comm, Library: x.Library, Op: x.Op,
@@ -101,8 +86,8 @@ func (c *Capture) TLSStreams() []TLSStream {
 func (c *Capture) RequireSNI(t testing.TB, hosts ...string) {
 	t.Helper()
 	for _, h := range hosts {
-		if !slices.ContainsFunc(c.SNIHosts(), func(s string) bool { return MatchSNI(h, s) }) {
-			t.Fatalf("no TLS connection to %s; the server names were %q:\n%s", h, c.SNIHosts(), c.tlsSummary())
+		if !slices.ContainsFunc(c.SNIs(), func(s string) bool { return MatchSNI(h, s) }) {
+			t.Fatalf("no TLS connection to %s; the server names were %q:\n%s", h, c.SNIs(), c.tlsSummary())
 			return
 		}
 	}
@@ -123,7 +108,7 @@ func (c *Capture) RequireOnlySNI(t testing.TB, hosts ...string) {
 		}
 	}
 	if len(bad) > 0 {
-		t.Fatalf("TLS handshakes outside %q:\n%s", hosts, formatTLS(bad))
+		t.Fatalf("TLS handshakes outside %q:\n%s", hosts, formatEvents(bad))
 	}
 }
 
@@ -160,7 +145,7 @@ func (c *Capture) RequireNoPlaintext(t testing.TB, secret string, exceptSNI ...s
 			continue
 		}
 		if i := bytes.Index(s.Data, []byte(secret)); i >= 0 {
-			leaks = append(leaks, describeStream(s)+": "+excerpt(s.Data, i, len(secret)))
+			leaks = append(leaks, describeStream(s)+": "+maskedExcerpt(s.Data, []byte(secret), i))
 		} else if s.Truncated {
 			cut = append(cut, describeStream(s))
 		}
@@ -180,7 +165,7 @@ func (c *Capture) tlsSummary() string {
 	var b strings.Builder
 	for _, ev := range c.TLS() {
 		if ev.TLS.Op == tracep.TLSOpHandshake {
-			fmt.Fprintf(&b, "  %s\n", DescribeTLS(ev))
+			fmt.Fprintf(&b, "  %s\n", ev)
 		}
 	}
 	for _, s := range c.TLSStreams() {
@@ -188,30 +173,6 @@ func (c *Capture) tlsSummary() string {
 	}
 	if b.Len() == 0 {
 		return "  (no TLS events)\n"
-	}
-	return b.String()
-}
-
-// DescribeTLS renders a TLS event on one line, escaped.
-func DescribeTLS(ev tracep.Event) string {
-	x := ev.TLS
-	s := fmt.Sprintf("pid=%d %s %s %s %s", ev.Proc.PID, tracep.Escape(ev.Proc.Comm), x.Op, x.Library, tracep.Escape(x.Function))
-	if x.SNI != "" {
-		s += " sni=" + tracep.Escape(x.SNI)
-	}
-	if x.Dst.IsValid() {
-		s += " dst=" + x.Dst.String()
-	}
-	if x.Op != tracep.TLSOpHandshake {
-		s += fmt.Sprintf(" len=%d", x.Len)
-	}
-	return s
-}
-
-func formatTLS(evs []tracep.Event) string {
-	var b strings.Builder
-	for _, ev := range evs {
-		fmt.Fprintf(&b, "  %s\n", DescribeTLS(ev))
 	}
 	return b.String()
 }
@@ -253,13 +214,45 @@ func opWord(op string) string {
 
 // excerpt shows, escaped, the bytes of data around [i, i+n).
 func excerpt(data []byte, i, n int) string {
-	const ctx = 40
-	lo, hi := max(0, i-ctx), min(len(data), i+n+ctx)
-	s := tracep.Escape(string(data[lo:hi]))
-	if lo > 0 {
+	lo, hi := max(0, i-excerptContext), min(len(data), i+n+excerptContext)
+	return quoteExcerpt(tracep.Escape(string(data[lo:hi])), lo > 0, hi < len(data))
+}
+
+const excerptContext = 40
+
+// maskedExcerpt shows the bytes of data around the secret found at i, with
+// every occurrence of it replaced by a placeholder: a failure message must
+// not spread what it protects. The window never ends inside an occurrence.
+func maskedExcerpt(data, secret []byte, i int) string {
+	lo, hi := max(0, i-excerptContext), min(len(data), i+len(secret)+excerptContext)
+	for j := 0; j < len(data); {
+		k := bytes.Index(data[j:], secret)
+		if k < 0 {
+			break
+		}
+		start, end := j+k, j+k+len(secret)
+		if start < lo && end > lo {
+			lo = start
+		}
+		if start < hi && end > hi {
+			hi = end
+		}
+		j = end
+	}
+	placeholder := fmt.Sprintf("<secret: %d bytes>", len(secret))
+	parts := bytes.Split(data[lo:hi], secret)
+	texts := make([]string, len(parts))
+	for k, p := range parts {
+		texts[k] = tracep.Escape(string(p))
+	}
+	return quoteExcerpt(strings.Join(texts, placeholder), lo > 0, hi < len(data))
+}
+
+func quoteExcerpt(s string, before, after bool) string {
+	if before {
 		s = "…" + s
 	}
-	if hi < len(data) {
+	if after {
 		s += "…"
 	}
 	return "\"" + s + "\""

@@ -60,7 +60,7 @@ func tlsCapture() *harness.Capture {
 
 func TestTLSQueries(t *testing.T) {
 	c := tlsCapture()
-	require.Equal(t, []string{"api.example.test", "cdn.example.test"}, c.SNIHosts())
+	require.Equal(t, []string{"api.example.test", "cdn.example.test"}, c.SNIs())
 	streams := c.TLSStreams()
 	require.Len(t, streams, 3)
 	require.Equal(t, "POST /v1 HTTP/1.1\r\nAuthorization: Bearer token-s3cr3t\r\n\r\n", string(streams[0].Data))

@@ -101,6 +101,6 @@ func TestIntegrationGoldenAcrossRuns(t *testing.T) {
 	ft := &fakeT{}
 	changed.RequireGolden(ft, golden)
 	require.True(t, ft.failed)
-	require.Contains(t, ft.msg, "+ p1 exec /usr/bin/curl curl -4 -sS -o /dev/null http://www.example.test/")
-	require.Contains(t, ft.msg, "- p1 exec /usr/bin/curl curl -4 -sS -o /dev/null http://example.test/")
+	require.Contains(t, ft.msg, "+ p1 exec /usr/bin/curl: curl -4 -sS -o /dev/null http://www.example.test/")
+	require.Contains(t, ft.msg, "- p1 exec /usr/bin/curl: curl -4 -sS -o /dev/null http://example.test/")
 }

@@ -1,7 +1,9 @@
 package tracep
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -31,6 +33,74 @@ type Event struct {
 	CA   *Chain `json:"ca,omitempty"`
 }
 
+// Payload is the part of an Event that one kind of tracer fills in. Each
+// payload type says, in its own file, everything tracep means by its kind,
+// so that the CLI, the harness, golden files and policies never disagree.
+type Payload interface {
+	// Kind is the kind the payload belongs to.
+	Kind() Kind
+	// Text renders the payload on one line for people: everything that
+	// matters, with every string escaped, starting with what happened
+	// ("exec", "connect", "dns", ...).
+	Text() string
+	// Stable renders the payload for golden traces: the same words as Text
+	// without what differs between two runs of one program (ids, times,
+	// sizes, ephemeral ports). It is "" for an event that has no place in a
+	// golden trace.
+	Stable() string
+	// IsAction reports whether the event says what the program did (ran a
+	// program, opened a flow, asked a name, sent over TLS): the events a
+	// policy judges and an audit lists. Exits, state changes, closes and
+	// reads are consequences, not actions.
+	IsAction() bool
+	// DerivedKeys calls add for each matcher key computed from the payload,
+	// beyond (or replacing) its JSON fields: exec's "prog" and "args", the
+	// canonical form of DNS and TLS names, TLS "text".
+	DerivedKeys(add func(key, value string))
+	// AuditKeys names the matcher keys whose values identify an action in a
+	// suggested policy; none when it cannot be identified.
+	AuditKeys() []string
+}
+
+// Payload returns the payload named by ev.Kind, or nil when it is missing.
+func (ev Event) Payload() Payload {
+	switch {
+	case ev.Kind == KindExec && ev.Exec != nil:
+		return ev.Exec
+	case ev.Kind == KindNet && ev.Net != nil:
+		return ev.Net
+	case ev.Kind == KindDNS && ev.DNS != nil:
+		return ev.DNS
+	case ev.Kind == KindTLS && ev.TLS != nil:
+		return ev.TLS
+	case ev.Kind == KindCA && ev.CA != nil:
+		return ev.CA
+	}
+	return nil
+}
+
+// Text is the payload's Text, or the kind alone when the payload is missing.
+func (ev Event) Text() string {
+	if p := ev.Payload(); p != nil {
+		return p.Text()
+	}
+	return string(ev.Kind)
+}
+
+// IsAction is the payload's IsAction; false when the payload is missing.
+func (ev Event) IsAction() bool {
+	p := ev.Payload()
+	return p != nil && p.IsAction()
+}
+
+// String renders ev on one line: its process, then its Text.
+func (ev Event) String() string {
+	if ev.Proc.PID == 0 {
+		return ev.Text()
+	}
+	return ev.Proc.String() + " " + ev.Text()
+}
+
 // Proc identifies a process. PID and PPID are thread-group ids as seen in the
 // initial pid namespace; TID is the thread that acted.
 type Proc struct {
@@ -42,140 +112,32 @@ type Proc struct {
 	CgroupID uint64 `json:"cgroup_id,omitempty"`
 }
 
-// Exec operations.
+// String renders p as comm[pid], escaped; "?" when the process is unknown.
+func (p Proc) String() string {
+	if p.PID == 0 {
+		return NoValue
+	}
+	return fmt.Sprintf("%s[%d]", Escape(p.Comm), p.PID)
+}
+
+// The one wording of each state that has no value, in every output.
 const (
-	ExecOpExec = "exec" // a successful execve/execveat
-	ExecOpFail = "fail" // an execve that returned an error (Errno says which)
-	ExecOpExit = "exit" // the process (thread group) exited
+	// NoValue stands for an address, a process or a name that is not
+	// known or does not exist (the destination of an unconnected socket).
+	NoValue = "?"
+	// NoAnswer is the outcome of a DNS query no response came for.
+	NoAnswer = "no answer"
 )
 
-// Exec is the payload of a KindExec event.
-type Exec struct {
-	Op string `json:"op"`
-	// Filename is the path passed to execve (for a failed exec, the one that failed).
-	Filename string `json:"filename,omitempty"`
-	// Argv is read from the new process image, so it is what the program really got.
-	Argv []string `json:"argv,omitempty"`
-	// ArgvTruncated is set when argv did not fit the capture limit.
-	ArgvTruncated bool `json:"argv_truncated,omitempty"`
-	// Errno is the symbolic error of a failed exec, e.g. "ENOENT".
-	Errno string `json:"errno,omitempty"`
-	// ExitCode is the exit status of an exited process, or -1 when a signal ended it.
-	ExitCode int `json:"exit_code,omitempty"`
-	// Signal names the signal that ended the process, e.g. "SIGKILL".
-	Signal string `json:"signal,omitempty"`
-	// CoreDumped is set when the process dumped core.
-	CoreDumped bool `json:"core_dumped,omitempty"`
-	// Duration is how long the process ran (exit events only).
-	Duration time.Duration `json:"duration_ns,omitempty"`
+// AddrText renders an address and port ("192.0.2.1:443", "[2001:db8::1]:443"),
+// or NoValue when there is none.
+func AddrText(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return NoValue
+	}
+	return ap.String()
 }
 
-// Net operations.
-const (
-	NetOpConnect = "connect" // an outbound TCP connect or connected UDP socket
-	NetOpAccept  = "accept"  // an inbound TCP connection accepted
-	NetOpSend    = "send"    // the first UDP datagram of an unconnected flow
-	NetOpState   = "state"   // a TCP state change
-	NetOpClose   = "close"   // the flow ended
-)
-
-// Directions of a flow.
-const (
-	DirOut     = "out"
-	DirIn      = "in"
-	DirUnknown = "unknown"
-)
-
-// Net is the payload of a KindNet event.
-type Net struct {
-	Op    string         `json:"op"`
-	Proto string         `json:"proto"` // "tcp" or "udp"
-	Dir   string         `json:"dir"`
-	Src   netip.AddrPort `json:"src"`
-	Dst   netip.AddrPort `json:"dst"`
-	// State is the TCP state after a state change, e.g. "ESTABLISHED".
-	State string `json:"state,omitempty"`
-	// Duration is the lifetime of a closed flow.
-	Duration time.Duration `json:"duration_ns,omitempty"`
-	// BytesSent and BytesReceived count payload bytes where the hooks allow.
-	BytesSent     uint64 `json:"bytes_sent,omitempty"`
-	BytesReceived uint64 `json:"bytes_received,omitempty"`
-	// Errno is the symbolic error of a failed connect, e.g. "ECONNREFUSED".
-	Errno string `json:"errno,omitempty"`
-}
-
-// DNS is the payload of a KindDNS event: one query, with its response when
-// one arrived.
-type DNS struct {
-	ID        uint16         `json:"id"`
-	Name      string         `json:"name"`
-	Type      string         `json:"type"`                // "A", "AAAA", …, "TYPE65534"
-	Transport string         `json:"transport,omitempty"` // "udp" or "tcp"
-	Client    netip.AddrPort `json:"client"`
-	Server    netip.AddrPort `json:"server"`
-	// RCode is the response code name; empty when no response arrived.
-	RCode     string        `json:"rcode,omitempty"`
-	Answers   []DNSRecord   `json:"answers,omitempty"`
-	Truncated bool          `json:"truncated,omitempty"` // the TC bit was set
-	Answered  bool          `json:"answered"`
-	Latency   time.Duration `json:"latency_ns,omitempty"`
-}
-
-// DNSRecord is one resource record of an answer section.
-type DNSRecord struct {
-	Name string `json:"name"`
-	Type string `json:"type"`
-	TTL  uint32 `json:"ttl"`
-	// Data is the record's presentation form: an address, a name, quoted TXT strings…
-	Data string `json:"data"`
-}
-
-// TLS operations.
-const (
-	TLSOpWrite     = "write"     // plaintext handed to the library (TX)
-	TLSOpRead      = "read"      // plaintext returned by the library (RX)
-	TLSOpHandshake = "handshake" // a handshake started, with the SNI when known
-)
-
-// TLS is the payload of a KindTLS event.
-type TLS struct {
-	Op       string `json:"op"`
-	Library  string `json:"library,omitempty"` // "openssl", "gnutls", "go", "wire"
-	Function string `json:"function,omitempty"`
-	SNI      string `json:"sni,omitempty"`
-	// Data is the captured plaintext (base64 in JSON); Len is the real length
-	// of the call, which exceeds len(Data) when Truncated.
-	Data      []byte         `json:"data,omitempty"`
-	Len       int            `json:"len"`
-	Truncated bool           `json:"truncated,omitempty"`
-	Src       netip.AddrPort `json:"src,omitzero"`
-	Dst       netip.AddrPort `json:"dst,omitzero"`
-}
-
-// Chain is the payload of a KindCA event: the certificate chain a server sent.
-type Chain struct {
-	Host  string `json:"host"`
-	Port  int    `json:"port"`
-	Addr  string `json:"addr,omitempty"` // the address connected to
-	Certs []Cert `json:"certs"`
-	// Verified reports whether the chain verified against the system roots
-	// for Host; VerifyError says why not.
-	Verified    bool   `json:"verified"`
-	VerifyError string `json:"verify_error,omitempty"`
-}
-
-// Cert describes one certificate of a Chain.
-type Cert struct {
-	Role      string    `json:"role"` // "leaf", "intermediate CA", "root CA", "unknown"
-	Subject   string    `json:"subject"`
-	Issuer    string    `json:"issuer"`
-	Serial    string    `json:"serial"` // hexadecimal
-	NotBefore time.Time `json:"not_before"`
-	NotAfter  time.Time `json:"not_after"`
-	IsCA      bool      `json:"is_ca"`
-	SHA256    string    `json:"sha256"` // hex fingerprint of the DER
-	AIA       []string  `json:"aia,omitempty"`
-	// Fetched is set for a certificate fetched over AIA rather than sent by the server.
-	Fetched bool   `json:"fetched,omitempty"`
-	PEM     string `json:"pem"`
-}
+// CanonicalName is the form in which tracep compares DNS and TLS server
+// names: lower case, without the root's trailing dot.
+func CanonicalName(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }

@@ -1,0 +1,81 @@
+package tracep
+
+import (
+	"fmt"
+	"path"
+	"time"
+)
+
+// Exec operations.
+const (
+	ExecOpExec = "exec" // a successful execve/execveat
+	ExecOpFail = "fail" // an execve that returned an error (Errno says which)
+	ExecOpExit = "exit" // the process (thread group) exited
+)
+
+// Exec is the payload of a KindExec event.
+type Exec struct {
+	Op string `json:"op"`
+	// Filename is the path passed to execve (for a failed exec, the one that failed).
+	Filename string `json:"filename,omitempty"`
+	// Argv is read from the new process image, so it is what the program really got.
+	Argv []string `json:"argv,omitempty"`
+	// ArgvTruncated is set when argv did not fit the capture limit.
+	ArgvTruncated bool `json:"argv_truncated,omitempty"`
+	// Errno is the symbolic error of a failed exec, e.g. "ENOENT".
+	Errno string `json:"errno,omitempty"`
+	// ExitCode is the exit status of an exited process, or -1 when a signal ended it.
+	ExitCode int `json:"exit_code,omitempty"`
+	// Signal names the signal that ended the process, e.g. "SIGKILL".
+	Signal string `json:"signal,omitempty"`
+	// CoreDumped is set when the process dumped core.
+	CoreDumped bool `json:"core_dumped,omitempty"`
+	// Duration is how long the process ran (exit events only).
+	Duration time.Duration `json:"duration_ns,omitempty"`
+}
+
+// Kind is KindExec.
+func (x *Exec) Kind() Kind { return KindExec }
+
+// Text: "exec /usr/bin/id: id -u", "exec /x failed: ENOENT",
+// "exit status 1", "exit signal SIGSEGV (core dumped)".
+func (x *Exec) Text() string { return x.text() }
+
+// Stable is Text: nothing in an exec event differs between runs.
+func (x *Exec) Stable() string { return x.text() }
+
+func (x *Exec) text() string {
+	switch x.Op {
+	case ExecOpExec:
+		s := fmt.Sprintf("exec %s: %s", Escape(x.Filename), ShellJoin(x.Argv))
+		if x.ArgvTruncated {
+			s += " …(argv truncated)"
+		}
+		return s
+	case ExecOpFail:
+		return fmt.Sprintf("exec %s failed: %s", Escape(x.Filename), x.Errno)
+	case ExecOpExit:
+		s := fmt.Sprintf("exit status %d", x.ExitCode)
+		if x.Signal != "" {
+			s = "exit signal " + x.Signal
+		}
+		if x.CoreDumped {
+			s += " (core dumped)"
+		}
+		return s
+	}
+	return "exec " + Escape(x.Op)
+}
+
+// IsAction: a program was run (successfully).
+func (x *Exec) IsAction() bool { return x.Op == ExecOpExec }
+
+// DerivedKeys: "prog", the base name of the executed file, and "args",
+// the argv shell-quoted and joined by spaces.
+func (x *Exec) DerivedKeys(add func(key, value string)) {
+	add("prog", path.Base(x.Filename))
+	add("args", ShellJoin(x.Argv))
+}
+
+// AuditKeys: the program's path.
+func (x *Exec) AuditKeys() []string { return []string{"filename"} }

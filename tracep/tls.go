@@ -1,0 +1,111 @@
+package tracep
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// TLS operations.
+const (
+	TLSOpWrite     = "write"     // plaintext handed to the library (TX)
+	TLSOpRead      = "read"      // plaintext returned by the library (RX)
+	TLSOpHandshake = "handshake" // a handshake started, with the SNI when known
+)
+
+// TLS is the payload of a KindTLS event.
+type TLS struct {
+	Op       string `json:"op"`
+	Library  string `json:"library,omitempty"` // "openssl", "gnutls", "go", "wire"
+	Function string `json:"function,omitempty"`
+	SNI      string `json:"sni,omitempty"`
+	// Data is the captured plaintext (base64 in JSON); Len is the real length
+	// of the call, which exceeds len(Data) when Truncated.
+	Data      []byte         `json:"data,omitempty"`
+	Len       int            `json:"len"`
+	Truncated bool           `json:"truncated,omitempty"`
+	Src       netip.AddrPort `json:"src,omitzero"`
+	Dst       netip.AddrPort `json:"dst,omitzero"`
+}
+
+// Kind is KindTLS.
+func (x *TLS) Kind() Kind { return KindTLS }
+
+// Text: `tls write openssl SSL_write sni=example.test 10.0.0.2:40000 →
+// 192.0.2.10:443 78 bytes "GET / HTTP/1.1"`, or for a handshake
+// `tls handshake wire ClientHello sni=example.test → 192.0.2.10:443`. The
+// data shown is its first line, cut at 60 bytes and escaped.
+func (x *TLS) Text() string {
+	s := fmt.Sprintf("tls %s %s %s sni=%s", x.Op, Escape(x.Library), Escape(x.Function), x.sni())
+	if x.Src.IsValid() {
+		s += " " + x.Src.String()
+	}
+	if x.Dst.IsValid() {
+		s += " → " + x.Dst.String()
+	}
+	if x.Op == TLSOpHandshake {
+		return s
+	}
+	s += fmt.Sprintf(" %d bytes", x.Len)
+	if x.Truncated {
+		s += fmt.Sprintf(" (first %d captured)", len(x.Data))
+	}
+	if first := FirstLine(x.Data, 60); first != "" {
+		s += " " + first
+	}
+	return s
+}
+
+// Stable keeps the operation, library, server name and the first line of
+// the data (a request or status line), without sizes and addresses.
+func (x *TLS) Stable() string {
+	s := fmt.Sprintf("tls %s %s sni=%s", x.Op, Escape(x.Library), Escape(CanonicalName(x.SNI)))
+	if x.SNI == "" {
+		s = fmt.Sprintf("tls %s %s sni=%s", x.Op, Escape(x.Library), NoValue)
+	}
+	if first := FirstLine(x.Data, 80); first != "" {
+		s += " " + first
+	}
+	return s
+}
+
+func (x *TLS) sni() string {
+	if x.SNI == "" {
+		return NoValue
+	}
+	return Escape(x.SNI)
+}
+
+// FirstLine returns the first line of data, without its line end, cut at
+// max bytes (with "…"), escaped and in double quotes; "" when empty.
+func FirstLine(data []byte, max int) string {
+	first, _, _ := strings.Cut(string(data), "\n")
+	first = strings.TrimSuffix(first, "\r")
+	if first == "" {
+		return ""
+	}
+	if len(first) > max {
+		first = first[:max] + "…"
+	}
+	return `"` + Escape(first) + `"`
+}
+
+// IsAction: a handshake (the server asked for) or data sent.
+func (x *TLS) IsAction() bool { return x.Op == TLSOpHandshake || x.Op == TLSOpWrite }
+
+// DerivedKeys: "sni" in canonical form, and "text", the plaintext as
+// text (the JSON field "data" is base64).
+func (x *TLS) DerivedKeys(add func(key, value string)) {
+	if x.SNI != "" {
+		add("sni", CanonicalName(x.SNI))
+	}
+	add("text", string(x.Data))
+}
+
+// AuditKeys: the server name, when known.
+func (x *TLS) AuditKeys() []string {
+	if x.SNI == "" {
+		return nil
+	}
+	return []string{"sni"}
+}
