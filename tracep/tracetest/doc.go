@@ -1,0 +1,32 @@
+// Package tracetest helps tests of tracep and of programs built on it: a
+// privilege gate that skips, or under TRACEP_REQUIRE_PRIVILEGED=1 fails,
+// tests the host cannot run, and concurrency-safe collectors of events
+// and output that wait for what a test expects without sleeping.
+//
+// # Privileges
+//
+// Tracing needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN) and a
+// kernel with BPF features that not every host has. [SkipUnlessRoot],
+// [SkipIfUnprivileged] and [RequireSupported] skip a test that cannot run
+// here and say why. A CI job that runs privileged tests sets
+// TRACEP_REQUIRE_PRIVILEGED=1 ([RequirePrivilegedEnv]): each of those skips
+// then fails the test instead, so that no privileged test passes by
+// skipping.
+//
+// # Waiting
+//
+// A [Collector] gathers the events a tracer emits and a [Buffer] the output
+// of a program; both wake their waiters on every write, so that a test
+// waits exactly until what it expects arrives, bounded by a context: that
+// of [Context], which ends before the test's deadline, unless given
+// another.
+//
+// # Workloads
+//
+// [ListenTCP] and [ListenUDP] serve on the loopback for one test, and
+// [StartTree] starts a process tree whose grandchild acts only when the
+// test releases it.
+//
+// This package imports only the standard library, testify and
+// github.com/tracep/tracep/tracep, so tests of every layer may use it.
+package tracetest
