@@ -1,17 +1,19 @@
 package cgroup
 
 import (
-	"bufio"
-	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -45,41 +47,6 @@ func Mount() (string, error) {
 		return "", fmt.Errorf("read mountinfo: %w", err)
 	}
 	return parseMountinfo(b)
-}
-
-func parseMountinfo(b []byte) (string, error) {
-	s := bufio.NewScanner(bytes.NewReader(b))
-	for s.Scan() {
-		// 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-		pre, post, ok := strings.Cut(s.Text(), " - ")
-		if !ok {
-			continue
-		}
-		fields, fstype := strings.Fields(pre), strings.Fields(post)
-		if len(fields) >= 5 && len(fstype) >= 1 && fstype[0] == "cgroup2" {
-			return unescapeMount(fields[4]), nil
-		}
-	}
-	return "", fmt.Errorf("no cgroup2 mount: %w", tracep.ErrNotSupported)
-}
-
-// unescapeMount undoes the octal escapes (\040 for a space) of mountinfo.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // New makes a fresh cgroup under the cgroup2 root.
@@ -121,6 +88,24 @@ func (c *Cgroup) Path() string { return c.path }
 // FD is an O_PATH descriptor of the directory, for SysProcAttr.CgroupFD.
 // It is valid until Close.
 func (c *Cgroup) FD() int { return c.fd }
+
+// Enroll makes cmd start inside the cgroup (clone3 with
+// CLONE_INTO_CGROUP), so that it is in it from its first instruction. The
+// rest of cmd.SysProcAttr is kept.
+func (c *Cgroup) Enroll(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.UseCgroupFD = true
+	cmd.SysProcAttr.CgroupFD = c.fd
+}
+
+// Command returns exec.Command(name, args...) enrolled in the cgroup.
+func (c *Cgroup) Command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	c.Enroll(cmd)
+	return cmd
+}
 
 // Kill kills every process in the cgroup and waits until it is empty.
 func (c *Cgroup) Kill(timeout time.Duration) error {
@@ -273,4 +258,78 @@ func ownerPID(name string) (int, bool) {
 func processExists(pid int) bool {
 	err := unix.Kill(pid, 0)
 	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+// fileidKernfs is the file handle type of kernfs (cgroup2) inodes.
+const fileidKernfs = 0xfe
+
+// ID returns the id of the cgroup v2 directory at path: the value
+// bpf_get_current_cgroup_id reports for its members.
+func ID(path string) (uint64, error) {
+	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, path, 0)
+	if err == nil && h.Type() == fileidKernfs && len(h.Bytes()) == 8 {
+		return binary.NativeEndian.Uint64(h.Bytes()), nil
+	}
+	// Without file handles, the id is the directory's inode number.
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, fmt.Errorf("cgroup id of %s: %w", path, err)
+	}
+	return st.Ino, nil
+}
+
+// OpenByID returns an O_RDONLY descriptor of the cgroup v2 directory with
+// id, for BPF_MAP_TYPE_CGROUP_ARRAY. A cgroup that does not exist fails
+// with an error matching fs.ErrNotExist. Without CAP_DAC_READ_SEARCH
+// (open_by_handle_at) the hierarchy is searched for the id instead.
+func OpenByID(id uint64) (int, error) {
+	mnt, err := Mount()
+	if err != nil {
+		return -1, err
+	}
+	mfd, err := unix.Open(mnt, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w", mnt, err)
+	}
+	defer unix.Close(mfd)
+
+	raw := binary.NativeEndian.AppendUint64(nil, id)
+	fd, err := unix.OpenByHandleAt(mfd, unix.NewFileHandle(fileidKernfs, raw), unix.O_RDONLY|unix.O_CLOEXEC)
+	if err == nil {
+		return fd, nil
+	}
+	if errors.Is(err, unix.ESTALE) || errors.Is(err, unix.ENOENT) {
+		return -1, fmt.Errorf("cgroup %d: %w", id, fs.ErrNotExist)
+	}
+	path, err := find(mnt, id)
+	if err != nil {
+		return -1, fmt.Errorf("cgroup %d: %w", id, err)
+	}
+	fd, err = unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open cgroup %s: %w", path, err)
+	}
+	return fd, nil
+}
+
+// find returns the directory below root whose cgroup id is id.
+func find(root string, id uint64) (string, error) {
+	var found string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if got, err := ID(p); err == nil && got == id {
+			found = p
+			return fs.SkipAll
+		}
+		return nil
+	})
+	switch {
+	case found != "":
+		return found, nil
+	case err != nil:
+		return "", err
+	}
+	return "", fs.ErrNotExist
 }

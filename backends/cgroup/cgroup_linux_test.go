@@ -3,44 +3,19 @@ package cgroup
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
-	"github.com/tracep/tracep/harness/testenv"
-	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
-func TestParseMountinfo(t *testing.T) {
-	for _, tc := range []struct {
-		name, in, want string
-		err            error
-	}{
-		{"hybrid", "31 1 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro\n41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n", "/sys/fs/cgroup/unified", nil},
-		{"pure v2", "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n", "/sys/fs/cgroup", nil},
-		{"escaped", "41 31 0:38 / /mnt/my\\040cg rw - cgroup2 none rw\n", "/mnt/my cg", nil},
-		{"v1 only", "35 31 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", "", tracep.ErrNotSupported},
-		{"garbage", "nonsense\n\n - \n", "", tracep.ErrNotSupported},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseMountinfo([]byte(tc.in))
-			if tc.err != nil {
-				require.ErrorIs(t, err, tc.err)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.want, got)
-		})
-	}
-}
-
 func TestIntegrationCgroupLifecycle(t *testing.T) {
-	testenv.SkipUnlessRoot(t, "creating a cgroup")
+	tracetest.SkipUnlessRoot(t, "creating a cgroup")
 	cg, err := New()
 	require.NoError(t, err)
 	t.Cleanup(func() { cg.Close() })
@@ -48,8 +23,7 @@ func TestIntegrationCgroupLifecycle(t *testing.T) {
 
 	// A daemon-like child that would outlive its parent stays in the cgroup
 	// and is killed by Close.
-	cmd := exec.Command("sleep", "300")
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
+	cmd := cg.Command("sleep", "300")
 	require.NoError(t, cmd.Start())
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
 	require.NoError(t, err)
@@ -61,8 +35,39 @@ func TestIntegrationCgroupLifecycle(t *testing.T) {
 	require.NoError(t, cg.Close(), "Close is idempotent")
 }
 
+// The id of a cgroup's directory opens, through its file handle or a
+// search of the hierarchy, the same directory: what a cgroup scope puts in
+// the cgroup array.
+func TestIntegrationIDAndOpenByID(t *testing.T) {
+	cg := tracetest.Open(t, New)
+	id, err := ID(cg.Path())
+	require.NoError(t, err)
+	require.Equal(t, cg.ID(), id)
+	var st unix.Stat_t
+	require.NoError(t, unix.Stat(cg.Path(), &st))
+
+	fd, err := OpenByID(id)
+	require.NoError(t, err)
+	defer unix.Close(fd)
+	var fst unix.Stat_t
+	require.NoError(t, unix.Fstat(fd, &fst))
+	require.Equal(t, st.Ino, fst.Ino)
+	require.Equal(t, st.Dev, fst.Dev)
+
+	root, err := Mount()
+	require.NoError(t, err)
+	found, err := find(root, id)
+	require.NoError(t, err)
+	require.Equal(t, cg.Path(), found)
+
+	_, err = OpenByID(^uint64(0) - 1)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, err = find(root, ^uint64(0)-1)
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
 func TestIntegrationSweepsLeftovers(t *testing.T) {
-	testenv.SkipUnlessRoot(t, "creating a cgroup")
+	tracetest.SkipUnlessRoot(t, "creating a cgroup")
 	root, err := Mount()
 	require.NoError(t, err)
 	// A pid that cannot exist (above pid_max) stands for a SIGKILLed run.
@@ -79,12 +84,8 @@ func TestIntegrationSweepsLeftovers(t *testing.T) {
 }
 
 func TestIntegrationKillWaitsForEmpty(t *testing.T) {
-	testenv.SkipUnlessRoot(t, "creating a cgroup")
-	cg, err := New()
-	require.NoError(t, err)
-	defer cg.Close()
-	cmd := exec.Command("sh", "-c", "sleep 300 & sleep 300 & wait")
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
+	cg := tracetest.Open(t, New)
+	cmd := cg.Command("sh", "-c", "sleep 300 & sleep 300 & wait")
 	require.NoError(t, cmd.Start())
 	require.NoError(t, cg.Kill(10*time.Second))
 	procs, err := os.ReadFile(filepath.Join(cg.Path(), "cgroup.procs"))

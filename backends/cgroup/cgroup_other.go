@@ -5,6 +5,7 @@ package cgroup
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"time"
 
 	"github.com/tracep/tracep/tracep"
@@ -21,9 +22,17 @@ func Mount() (string, error) { return "", errNotLinux }
 // New fails: cgroups exist only on Linux.
 func New() (*Cgroup, error) { return nil, errNotLinux }
 
-func (c *Cgroup) ID() uint64                          { return 0 }
-func (c *Cgroup) Path() string                        { return "" }
-func (c *Cgroup) FD() int                             { return -1 }
-func (c *Cgroup) Kill(timeout time.Duration) error    { return errNotLinux }
-func (c *Cgroup) WaitEmpty(ctx context.Context) error { return errNotLinux }
-func (c *Cgroup) Close() error                        { return nil }
+// ID fails: cgroups exist only on Linux.
+func ID(path string) (uint64, error) { return 0, errNotLinux }
+
+// OpenByID fails: cgroups exist only on Linux.
+func OpenByID(id uint64) (int, error) { return -1, errNotLinux }
+
+func (c *Cgroup) ID() uint64                                    { return 0 }
+func (c *Cgroup) Path() string                                  { return "" }
+func (c *Cgroup) FD() int                                       { return -1 }
+func (c *Cgroup) Enroll(cmd *exec.Cmd)                          {}
+func (c *Cgroup) Command(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
+func (c *Cgroup) Kill(timeout time.Duration) error              { return errNotLinux }
+func (c *Cgroup) WaitEmpty(ctx context.Context) error           { return errNotLinux }
+func (c *Cgroup) Close() error                                  { return nil }
