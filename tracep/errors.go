@@ -53,3 +53,19 @@ func (e *PermissionError) Is(target error) bool { return target == os.ErrPermiss
 
 // Unwrap returns the underlying error.
 func (e *PermissionError) Unwrap() error { return e.Err }
+
+// SplitErrors returns the parts of an error made by errors.Join (at any
+// depth), or err alone; nil for nil.
+func SplitErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, SplitErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

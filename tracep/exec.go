@@ -73,7 +73,9 @@ func (x *Exec) IsAction() bool { return x.Op == ExecOpExec }
 // DerivedKeys: "prog", the base name of the executed file, and "args",
 // the argv shell-quoted and joined by spaces.
 func (x *Exec) DerivedKeys(add func(key, value string)) {
-	add("prog", path.Base(x.Filename))
+	if x.Filename != "" {
+		add("prog", path.Base(x.Filename))
+	}
 	add("args", ShellJoin(x.Argv))
 }
 

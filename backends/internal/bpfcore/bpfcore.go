@@ -7,14 +7,12 @@ import (
 	"github.com/tracep/tracep/tracep"
 )
 
-// MaxSlots is how many sessions, over all backends, a process can have open
-// at once. It matches TP_MAX_SLOTS in bpf/tp_core.h.
-const MaxSlots = 64
+// MaxSessions is how many sessions, over all backends, a process can have
+// open at once: each holds one slot of the kernel's tables. It matches
+// TP_MAX_SLOTS in bpf/tp_core.h.
+const MaxSessions = 64
 
-// Capability names what loading and attaching BPF programs requires.
-const Capability = "CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)"
-
-// ErrNoSlot is returned when MaxSlots sessions are already open.
+// ErrNoSlot is returned when MaxSessions sessions are already open.
 var ErrNoSlot = errors.New("no free session slot")
 
 // MinRingBytes is the smallest ring buffer a session may ask for.
@@ -49,6 +47,37 @@ func RingSize(n int) (int, error) {
 		size <<= 1
 	}
 	return size, nil
+}
+
+// RingBytes returns the ring buffer size of a session configured with n
+// bytes: def when n is zero, else n rounded up by RingSize. A ring must hold
+// at least records records of the largest size, largest bytes; a smaller
+// one fails with an error wrapping tracep.ErrInvalid.
+func RingBytes(n, def, records, largest int) (int, error) {
+	if n == 0 {
+		n = def
+	}
+	size, err := RingSize(n)
+	if err != nil {
+		return 0, err
+	}
+	if size < records*largest {
+		return 0, fmt.Errorf("ring of %d bytes smaller than %d records of %d bytes: %w", size, records, largest, tracep.ErrInvalid)
+	}
+	return size, nil
+}
+
+// Limit returns a configured limit v of at most max, named name in
+// errors: def when v is zero, an error wrapping tracep.ErrInvalid when v
+// is negative or above max.
+func Limit(name string, v, def, max int) (int, error) {
+	switch {
+	case v < 0 || v > max:
+		return 0, fmt.Errorf("%s %d outside 0..%d: %w", name, v, max, tracep.ErrInvalid)
+	case v == 0:
+		return def, nil
+	}
+	return v, nil
 }
 
 // SessionConfig configures one session of a backend.

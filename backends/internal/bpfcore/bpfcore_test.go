@@ -28,6 +28,39 @@ func TestRingSize(t *testing.T) {
 	}
 }
 
+func TestRingBytes(t *testing.T) {
+	for _, tt := range []struct{ n, records, largest, want int }{
+		{0, 1, 1, 2 << 20},             // the default
+		{3 << 20, 1, 1, 4 << 20},       // rounded up
+		{1, 4, 16 << 10, MinRingBytes}, // four records fit exactly
+		{1 << 20, 8, 128 << 10, 1 << 20},
+		{1 << 20, 8, 128<<10 + 1, 0}, // too small
+		{-1, 1, 1, 0},
+		{1<<30 + 1, 1, 1, 0},
+	} {
+		got, err := RingBytes(tt.n, 2<<20, tt.records, tt.largest)
+		if tt.want == 0 {
+			require.ErrorIs(t, err, tracep.ErrInvalid, "%+v", tt)
+			continue
+		}
+		require.NoError(t, err, "%+v", tt)
+		require.Equal(t, tt.want, got, "%+v", tt)
+	}
+}
+
+func TestLimit(t *testing.T) {
+	for _, tt := range []struct{ v, want int }{{0, 100}, {1, 1}, {500, 500}, {-1, -1}, {501, -1}} {
+		got, err := Limit("argv limit", tt.v, 100, 500)
+		if tt.want < 0 {
+			require.ErrorIs(t, err, tracep.ErrInvalid)
+			require.ErrorContains(t, err, "argv limit")
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tt.want, got)
+	}
+}
+
 func TestSessionConfigValidate(t *testing.T) {
 	ok := SessionConfig{RingBytes: MinRingBytes}
 	require.NoError(t, ok.validate())

@@ -1,6 +1,7 @@
 package bpfcore
 
 import (
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"slices"
@@ -26,6 +27,10 @@ type Backend struct {
 	// Kind is the kind of events the backend reports; it selects the
 	// backend's TP_KIND_* index.
 	Kind tracep.Kind
+	// Caps are the capabilities loading and attaching the backend's
+	// programs needs: TracingCaps at least. Open and Supported check them
+	// first, so a process without them is told which are missing.
+	Caps Caps
 	// Spec returns a fresh copy of the backend's collection spec, usually
 	// the load function bpf2go generated.
 	Spec func() (*ebpf.CollectionSpec, error)
@@ -58,12 +63,12 @@ type core struct {
 	fork  *ebpf.Collection // the fork follower, once loaded
 	links []link.Link
 	cfg   coreTpScopeCfg // mirror of tp_cfg[0]
-	slots [MaxSlots]*Session
+	slots [MaxSessions]*Session
 	// rings[i] is the ring installed at slot i in tp_rings. It stays there
 	// after its session closes, for the next session of the same size:
 	// every update of an array-of-maps from user space waits for an RCU
 	// grace period (5-20 ms here), creating the ring takes ~1 ms.
-	rings [MaxSlots]*ebpf.Map
+	rings [MaxSessions]*ebpf.Map
 	// spare is a ring being installed in the background, so that the next
 	// session finds one ready.
 	spare *spareRing
@@ -256,7 +261,7 @@ func (c *core) loadBackend(b *Backend) error {
 		MapReplacements: c.replacements(spec),
 	})
 	if err != nil {
-		return wrapErr(fmt.Sprintf("load %s bpf programs", b.Kind), err)
+		return b.Caps.WrapErr(b.op(), err)
 	}
 	b.coll, b.specs = coll, spec.Programs
 	if err := b.attach(); err != nil {
@@ -285,7 +290,7 @@ func (b *Backend) attach() error {
 	slices.Sort(names)
 	var links []link.Link
 	for _, name := range names {
-		l, err := attach(b.coll.Programs[name], b.specs[name])
+		l, err := b.attachProgram(b.coll.Programs[name], b.specs[name])
 		if err != nil {
 			closeLinks(links)
 			return err
@@ -302,18 +307,42 @@ func (b *Backend) detach() {
 	b.links = nil
 }
 
-// attach attaches one program by its type: tp_btf programs to their
-// tracepoint, raw_tp programs by name.
-func attach(prog *ebpf.Program, spec *ebpf.ProgramSpec) (link.Link, error) {
+// attachProgram attaches one program of b by its type: tp_btf programs
+// to their tracepoint, raw_tp programs by name.
+func (b *Backend) attachProgram(prog *ebpf.Program, spec *ebpf.ProgramSpec) (link.Link, error) {
 	switch {
 	case spec.Type == ebpf.Tracing && spec.AttachType == ebpf.AttachTraceRawTp:
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
-		return l, wrapErr("attach "+spec.AttachTo, err)
+		return l, b.Caps.WrapErr("attach "+spec.AttachTo, err)
 	case spec.Type == ebpf.RawTracepoint:
 		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: spec.AttachTo, Program: prog})
-		return l, wrapErr("attach "+spec.AttachTo, err)
+		return l, b.Caps.WrapErr("attach "+spec.AttachTo, err)
 	}
 	return nil, fmt.Errorf("attach %s: program type %s: %w", spec.Name, spec.Type, tracep.ErrNotSupported)
+}
+
+// wrapErr is WrapErr for the core's own maps and programs.
+var wrapErr = TracingCaps.WrapErr
+
+// ClearMap deletes every entry of a hash map that nothing writes to
+// meanwhile (whose programs are detached): what a backend's programs left
+// from an earlier attachment.
+func ClearMap(m *ebpf.Map) error {
+	var keys [][]byte
+	key, err := m.NextKeyBytes(nil)
+	for err == nil && key != nil {
+		keys = append(keys, key)
+		key, err = m.NextKeyBytes(key)
+	}
+	if err != nil {
+		return fmt.Errorf("read map %s: %w", m, err)
+	}
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clear map %s: %w", m, err)
+		}
+	}
+	return nil
 }
 
 func closeLinks(links []link.Link) {

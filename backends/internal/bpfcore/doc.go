@@ -1,7 +1,8 @@
 // Package bpfcore is the Linux BPF machinery shared by tracep's kernel
-// backends (exec today; net, dns and tls later): scopes enforced in the
-// kernel, objects loaded once per process, one ring buffer per session, loss
-// accounting and the kernel-clock conversion.
+// backends (exec, net, dns and tls): scopes enforced in the kernel, objects
+// loaded once per process, one ring buffer per session, loss accounting,
+// the kernel-clock conversion, the capability check and the decoding of
+// the process fields every record carries.
 //
 // # Why these hooks
 //
@@ -13,7 +14,7 @@
 //
 // # Sessions and slots
 //
-// A [Session] owns one of [MaxSlots] slots. Its ring buffer serves it alone
+// A [Session] owns one of [MaxSessions] slots. Its ring buffer serves it alone
 // and sits at its slot in an array-of-maps (tp_rings), so every session has
 // its own ring, its own reader goroutine and its own loss counter (tp_lost,
 // per slot and CPU). A BPF program computes, for the task that caused an
@@ -32,18 +33,29 @@
 //     bpf_task_storage_get in tp_btf, raw_tp and tracepoint programs alike;
 //     the cgroup array needs no walk over ancestors and costs one cheap call
 //     per cgroup-scoped session. The fd comes from the id through
-//     open_by_handle_at on the cgroup2 mount (found in /proc/self/mountinfo),
-//     or a walk of the hierarchy without CAP_DAC_READ_SEARCH.
+//     cgroup.OpenByID.
 //   - pids: every thread of each pid gets a mark in task-local storage
 //     (tp_tasks, written from user space through a pidfd). The fork follower
 //     (tp_btf/sched_process_fork) copies the creating task's mark to each new
 //     process and thread before it first runs, so a child that execs a
 //     microsecond after fork is in scope, and so is a grandchild whose parent
-//     has exited. The kernel frees the mark with the task: a reused pid never
-//     inherits it. Marks carry a per-slot generation, so a slot's next
-//     session ignores marks an earlier one left on still-running tasks.
+//     has exited. The processes already below the pids when the session
+//     opens are found in /proc and marked too, walking again until a walk
+//     finds them all marked: a fork racing the walk either copies a mark
+//     or is found by the next walk. The kernel frees the mark with the
+//     task: a reused pid never inherits it. Marks carry a per-slot
+//     generation, so a slot's next session ignores marks an earlier one
+//     left on still-running tasks.
 //
 // Activity outside every scope costs a map lookup and a few comparisons.
+//
+// # Capabilities
+//
+// A [Backend] declares the capabilities it needs ([Caps]). Open and
+// Supported check them before anything loads (without them some loads fail
+// with misleading errors: cilium/ebpf reads EPERM from a feature probe as
+// "not supported"), and the *tracep.PermissionError they return names
+// exactly the missing ones.
 //
 // # Shared objects
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/tracep/tracep/backends/cgroup"
+	"github.com/tracep/tracep/backends/internal/procfs"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -68,6 +71,12 @@ func (b *Backend) Open(ctx context.Context, cfg SessionConfig, h Handler) (*Sess
 		return nil, fmt.Errorf("nil handler: %w", tracep.ErrInvalid)
 	}
 
+	// Without the capabilities some loads fail with misleading errors
+	// (cilium reads EPERM from a feature probe as "not supported").
+	if err := b.Caps.Check(b.op()); err != nil {
+		return nil, err
+	}
+
 	c := &theCore
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -75,11 +84,6 @@ func (b *Backend) Open(ctx context.Context, cfg SessionConfig, h Handler) (*Sess
 		return nil, err
 	}
 	if c.maps == nil {
-		// Without the capabilities some loads fail with misleading errors
-		// (cilium reads EPERM from a feature probe as "not supported").
-		if err := checkCaps(); err != nil {
-			return nil, err
-		}
 		if err := c.loadMaps(); err != nil {
 			return nil, err
 		}
@@ -277,7 +281,7 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 	}
 
 	if cfg.Scope.CgroupID != 0 {
-		fd, err := openCgroup(cfg.Scope.CgroupID)
+		fd, err := cgroup.OpenByID(cfg.Scope.CgroupID)
 		if err != nil {
 			return nil, fmt.Errorf("scope cgroup: %w", err)
 		}
@@ -289,8 +293,21 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 		}
 		undo = append(undo, func() { _ = cgroups.Delete(uint32(slot)) })
 	}
-	if err := c.markPIDs(slot, cfg.Scope.PIDs); err != nil {
-		return nil, err
+	if len(cfg.Scope.PIDs) > 0 {
+		// The fork follower copies marks of slots in the pid mask only:
+		// set the slot's bit first, so that it follows forks while the
+		// tree is marked. Without the kind's bit nothing reaches the ring.
+		c.cfg.PidMask |= s.bit
+		undo = append(undo, func() {
+			c.cfg.PidMask &^= s.bit
+			_ = c.writeCfg()
+		})
+		if err := c.writeCfg(); err != nil {
+			return nil, err
+		}
+		if err := c.markPIDs(slot, cfg.Scope.PIDs); err != nil {
+			return nil, err
+		}
 	}
 
 	// The parameter first, then the masks: a program that sees the slot
@@ -352,55 +369,100 @@ func (c *core) setMasks(s *Session, on bool) {
 // pidfdThread is PIDFD_THREAD (Linux 6.9): a pidfd for one thread.
 const pidfdThread = unix.O_EXCL
 
-// markPIDs puts slot's mark, with its current generation, in the task
-// storage of every thread of every pid.
+// markPIDs puts slot's mark, with its current generation, on every thread
+// of pids and of the processes below them. The kernel follows what a
+// marked task forks from then on; what exists already is found in /proc.
+// A process forked while the tree is walked has a parent marked before it
+// forked (the kernel copied the mark) or one marked after (then it exists
+// by the next walk): so the walk is repeated until it finds every process
+// marked already. A process that exits meanwhile is no error.
 func (c *core) markPIDs(slot int, pids []int) error {
-	for _, pid := range pids {
-		if err := c.markTask(slot, pid, 0); err != nil {
-			return fmt.Errorf("scope pid %d: %w", pid, err)
-		}
-		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for {
+		tree, err := procfs.Descendants(pids)
 		if err != nil {
-			return fmt.Errorf("scope pid %d: %w", pid, err)
+			return fmt.Errorf("scope pids: %w", err)
 		}
+		added := false
+		for _, pid := range tree {
+			a, err := c.markProcess(slot, pid)
+			if err != nil {
+				return fmt.Errorf("scope pid %d: %w", pid, err)
+			}
+			added = added || a
+		}
+		if !added {
+			return nil
+		}
+	}
+}
+
+// markProcess marks every thread of process pid, and reports whether one
+// was not marked yet. Like markPIDs it lists the threads again until it
+// finds them all marked.
+func (c *core) markProcess(slot, pid int) (bool, error) {
+	added, err := c.markTask(slot, pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return false, nil // exited
+	}
+	if err != nil {
+		return false, err
+	}
+	for {
+		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if errors.Is(err, fs.ErrNotExist) {
+			return added, nil // exited
+		}
+		if err != nil {
+			return added, err
+		}
+		more := false
 		for _, e := range entries {
 			tid, err := strconv.Atoi(e.Name())
 			if err != nil || tid == pid {
 				continue
 			}
-			err = c.markTask(slot, tid, pidfdThread)
+			a, err := c.markTask(slot, tid, pidfdThread)
 			switch {
 			case errors.Is(err, unix.ESRCH):
 				// The thread has exited.
 			case errors.Is(err, unix.EINVAL):
 				// Before Linux 6.9 only the leader can be marked; its
 				// other threads are followed once they create tasks.
+				return added, nil
 			case err != nil:
-				return fmt.Errorf("scope pid %d thread %d: %w", pid, tid, err)
+				return added, fmt.Errorf("thread %d: %w", tid, err)
 			}
+			more = more || a
 		}
+		if !more {
+			return added, nil
+		}
+		added = true
 	}
-	return nil
 }
 
-// markTask marks one task, found through a pidfd opened with flags.
-func (c *core) markTask(slot, pid, flags int) error {
+// markTask marks one task, found through a pidfd opened with flags, and
+// reports whether it was not marked yet.
+func (c *core) markTask(slot, pid, flags int) (bool, error) {
 	fd, err := unix.PidfdOpen(pid, flags)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unix.Close(fd)
 	tasks := c.maps.Maps[coreMapTpTasks]
 	var mark coreTpTaskMark
 	if err := tasks.Lookup(int32(fd), &mark); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return wrapErr("read task mark", err)
+		return false, wrapErr("read task mark", err)
+	}
+	if mark.Mask&(1<<slot) != 0 && mark.Gen[slot] == c.cfg.Gen[slot] {
+		return false, nil
 	}
 	mark.Mask |= 1 << slot
 	mark.Gen[slot] = c.cfg.Gen[slot]
 	if err := tasks.Update(int32(fd), &mark, ebpf.UpdateAny); err != nil {
-		return wrapErr("mark task", err)
+		return false, wrapErr("mark task", err)
 	}
-	return nil
+	return true, nil
 }
 
 // run reads the ring until Close flushes or closes it.

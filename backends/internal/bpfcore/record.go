@@ -1,0 +1,55 @@
+package bpfcore
+
+import (
+	"bytes"
+	"encoding/binary"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+// CommLen is the size of a task's comm, TASK_COMM_LEN.
+const CommLen = 16
+
+// CString returns b up to its first NUL: the string of a fixed-size C
+// field.
+func CString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// ProcFields says where a record keeps the process that caused it: the
+// byte offset of each field. The integers are little-endian (the programs
+// are built for x86), PID to UID 32 bits, CgroupID 64, and Comm is CommLen
+// bytes.
+type ProcFields struct {
+	PID, TID, PPID, UID, CgroupID, Comm int
+}
+
+// OwnerAt returns the fields of a struct tp_owner-like block at off, as
+// the net and dns records lay out a socket's owner: the cgroup id, the
+// four ids, then the comm.
+func OwnerAt(off int) ProcFields {
+	return ProcFields{CgroupID: off, PID: off + 8, TID: off + 12, PPID: off + 16, UID: off + 20, Comm: off + 24}
+}
+
+// End returns the offset just past the last field: Proc needs a record at
+// least this long.
+func (f ProcFields) End() int {
+	return max(f.PID+4, f.TID+4, f.PPID+4, f.UID+4, f.CgroupID+8, f.Comm+CommLen)
+}
+
+// Proc decodes the process fields of rec, which must be at least End()
+// bytes long (decoders check a record's header size first).
+func (f ProcFields) Proc(rec []byte) tracep.Proc {
+	le := binary.LittleEndian
+	return tracep.Proc{
+		PID:      int32(le.Uint32(rec[f.PID:])),
+		TID:      int32(le.Uint32(rec[f.TID:])),
+		PPID:     int32(le.Uint32(rec[f.PPID:])),
+		UID:      le.Uint32(rec[f.UID:]),
+		CgroupID: le.Uint64(rec[f.CgroupID:]),
+		Comm:     CString(rec[f.Comm : f.Comm+CommLen]),
+	}
+}

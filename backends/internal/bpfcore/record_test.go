@@ -1,0 +1,74 @@
+package bpfcore
+
+import (
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+func TestCString(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                 "",
+		"curl\x00\x00\x00": "curl",
+		"\x00junk":         "",
+		"no-nul":           "no-nul",
+		"a\x00b\x00":       "a",
+	} {
+		require.Equal(t, want, CString([]byte(in)), "%q", in)
+	}
+}
+
+// putProc lays p out at f, as the BPF programs do.
+func putProc(rec []byte, f ProcFields, p tracep.Proc) {
+	le := binary.LittleEndian
+	le.PutUint32(rec[f.PID:], uint32(p.PID))
+	le.PutUint32(rec[f.TID:], uint32(p.TID))
+	le.PutUint32(rec[f.PPID:], uint32(p.PPID))
+	le.PutUint32(rec[f.UID:], p.UID)
+	le.PutUint64(rec[f.CgroupID:], p.CgroupID)
+	copy(rec[f.Comm:f.Comm+CommLen], p.Comm)
+}
+
+func TestProcFields(t *testing.T) {
+	p := tracep.Proc{PID: 100, TID: 101, PPID: 7, UID: 1000, CgroupID: 1 << 40, Comm: "curl"}
+	for _, tc := range []struct {
+		name string
+		f    ProcFields
+		end  int
+	}{
+		{"exec", ProcFields{PID: 12, TID: 16, PPID: 20, UID: 24, CgroupID: 32, Comm: 40}, 56},
+		{"owner", OwnerAt(40), 80},
+		{"tls", ProcFields{CgroupID: 8, PID: 36, TID: 40, PPID: 44, UID: 48, Comm: 116}, 132},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.end, tc.f.End())
+			rec := make([]byte, tc.f.End())
+			putProc(rec, tc.f, p)
+			require.Equal(t, p, tc.f.Proc(rec))
+		})
+	}
+	// A comm of the full 16 bytes has no NUL; a negative pid stays one.
+	rec := make([]byte, OwnerAt(0).End())
+	long := tracep.Proc{PID: -1, Comm: strings.Repeat("c", CommLen)}
+	putProc(rec, OwnerAt(0), long)
+	require.Equal(t, long, OwnerAt(0).Proc(rec))
+}
+
+func FuzzProcFields(f *testing.F) {
+	f.Add(make([]byte, 64), uint8(0))
+	f.Add([]byte("0123456789abcdef0123456789abcdefcurl\x00"), uint8(4))
+	f.Fuzz(func(t *testing.T, rec []byte, off uint8) {
+		fields := OwnerAt(int(off))
+		if len(rec) < fields.End() {
+			return
+		}
+		p := fields.Proc(rec)
+		require.LessOrEqual(t, len(p.Comm), CommLen)
+		require.NotContains(t, p.Comm, "\x00")
+		require.True(t, strings.HasPrefix(string(rec[fields.Comm:]), p.Comm))
+	})
+}
