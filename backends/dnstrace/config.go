@@ -78,12 +78,11 @@ func (c Config) normalize() (Config, error) {
 	if len(c.Ports) > MaxPorts {
 		return c, fmt.Errorf("%d ports, more than %d: %w", len(c.Ports), MaxPorts, tracep.ErrInvalid)
 	}
-	switch {
-	case c.SnapLen < 0 || c.SnapLen > MaxSnapLen:
-		return c, fmt.Errorf("snap length %d outside 0..%d: %w", c.SnapLen, MaxSnapLen, tracep.ErrInvalid)
-	case c.SnapLen == 0:
-		c.SnapLen = DefaultSnapLen
-	case c.SnapLen < headerLen:
+	var err error
+	if c.SnapLen, err = bpfcore.Limit("snap length", c.SnapLen, DefaultSnapLen, MaxSnapLen); err != nil {
+		return c, err
+	}
+	if c.SnapLen < headerLen {
 		return c, fmt.Errorf("snap length %d shorter than a DNS header: %w", c.SnapLen, tracep.ErrInvalid)
 	}
 	switch {
@@ -95,16 +94,6 @@ func (c Config) normalize() (Config, error) {
 	if c.MaxPending < 0 {
 		return c, fmt.Errorf("max pending %d: %w", c.MaxPending, tracep.ErrInvalid)
 	}
-	if c.RingBytes == 0 {
-		c.RingBytes = DefaultRingBytes
-	}
-	size, err := bpfcore.RingSize(c.RingBytes)
-	if err != nil {
-		return c, err
-	}
-	c.RingBytes = size
-	if c.RingBytes < 4*maxRecord {
-		return c, fmt.Errorf("ring of %d bytes too small (needs %d): %w", c.RingBytes, 4*maxRecord, tracep.ErrInvalid)
-	}
-	return c, nil
+	c.RingBytes, err = bpfcore.RingBytes(c.RingBytes, DefaultRingBytes, 4, maxRecord)
+	return c, err
 }

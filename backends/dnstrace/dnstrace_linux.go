@@ -12,13 +12,19 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/tracep"
 )
 
+// caps are what the DNS programs need: loading cgroup socket and packet
+// programs is network administration.
+const caps = bpfcore.TracingCaps | bpfcore.CapNetAdmin
+
 // backend is the DNS programs, loaded once per process (see bpfcore).
 var backend = &bpfcore.Backend{
 	Kind:    tracep.KindDNS,
+	Caps:    caps,
 	Spec:    loadDns,
 	Prepare: prepare,
 	Attach:  attach,
@@ -54,7 +60,7 @@ func prepare(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
 // where they see every socket's binds and packets, and keeps the port maps
 // for the sessions to fill.
 func attach(coll *ebpf.Collection) ([]link.Link, error) {
-	root, err := bpfcore.Cgroup2Mount()
+	root, err := cgroup.Mount()
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +79,7 @@ func attach(coll *ebpf.Collection) ([]link.Link, error) {
 			for _, l := range links {
 				_ = l.Close()
 			}
-			return nil, wrapErr(fmt.Sprintf("attach %s to cgroup %s", a.prog, root), err)
+			return nil, caps.WrapErr(fmt.Sprintf("attach %s to cgroup %s", a.prog, root), err)
 		}
 		links = append(links, l)
 	}
@@ -81,14 +87,6 @@ func attach(coll *ebpf.Collection) ([]link.Link, error) {
 	watched.bits, watched.ports = coll.Maps[dnsMapTpdPortbits], coll.Maps[dnsMapTpdPorts]
 	watched.mu.Unlock()
 	return links, nil
-}
-
-// wrapErr adds op to err, turning EPERM into a *tracep.PermissionError.
-func wrapErr(op string, err error) error {
-	if errors.Is(err, unix.EPERM) {
-		return &tracep.PermissionError{Op: op, Capability: bpfcore.Capability + " and CAP_NET_ADMIN", Err: err}
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }
 
 // watched mirrors the ports the open sessions of the process want, and
@@ -290,11 +288,9 @@ func (s *Session) Close() error {
 // matching os.ErrPermission (a *tracep.PermissionError naming the missing
 // capabilities), or one matching tracep.ErrNotSupported.
 func Supported() error {
-	if err := bpfcore.Supported(); err != nil {
+	if err := backend.Supported(); err != nil {
 		return err
 	}
-	if _, err := bpfcore.Cgroup2Mount(); err != nil {
-		return err
-	}
-	return nil
+	_, err := cgroup.Mount()
+	return err
 }

@@ -1,12 +1,12 @@
 package dnstrace
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 
+	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -48,6 +48,9 @@ const (
 	tcpRST = 0x04
 )
 
+// procFields is where a record keeps the socket's owner.
+var procFields = bpfcore.OwnerAt(offCgroupID)
+
 // errRecord is matched by the errors of decodeRecord: a record the kernel
 // side cannot have written, which means the two sides disagree on layout.
 var errRecord = errors.New("bad dns record")
@@ -57,7 +60,7 @@ var errRecord = errors.New("bad dns record")
 type record struct {
 	KTime   uint64
 	Cookie  uint64 // the socket's cookie, never reused
-	Owner   owner
+	Owner   tracep.Proc
 	NoOwner bool // the socket's owner is not known
 	Seq     uint32
 	// Len is the payload's length in the packet; Payload holds the first
@@ -69,29 +72,6 @@ type record struct {
 	Src, Dst netip.AddrPort
 	// Payload aliases the buffer given to decodeRecord.
 	Payload []byte
-}
-
-// owner is the process owning a socket, as the kernel recorded it.
-type owner struct {
-	CgroupID            uint64
-	PID, TID, PPID, UID uint32
-	Comm                [16]byte
-}
-
-// proc returns the owner as a tracep.Proc.
-func (o *owner) proc() tracep.Proc {
-	comm := o.Comm[:]
-	if i := bytes.IndexByte(comm, 0); i >= 0 {
-		comm = comm[:i]
-	}
-	return tracep.Proc{
-		PID:      int32(o.PID),
-		PPID:     int32(o.PPID),
-		TID:      int32(o.TID),
-		UID:      o.UID,
-		Comm:     string(comm),
-		CgroupID: o.CgroupID,
-	}
 }
 
 // truncated reports whether the capture was cut short of the payload.
@@ -108,13 +88,7 @@ func decodeRecord(b []byte) (record, error) {
 	r := record{
 		KTime:  le.Uint64(b[offKTime:]),
 		Cookie: le.Uint64(b[offCookie:]),
-		Owner: owner{
-			CgroupID: le.Uint64(b[offCgroupID:]),
-			PID:      le.Uint32(b[offPID:]),
-			TID:      le.Uint32(b[offTID:]),
-			PPID:     le.Uint32(b[offPPID:]),
-			UID:      le.Uint32(b[offUID:]),
-		},
+		Owner:    procFields.Proc(b),
 		NoOwner:  b[offFlags]&recNoOwner != 0,
 		Seq:      le.Uint32(b[offSeq:]),
 		Len:      le.Uint32(b[offLen:]),
@@ -122,7 +96,6 @@ func decodeRecord(b []byte) (record, error) {
 		Egress:   b[offDir] == dirEgress,
 		TCPFlags: b[offTCPFlags],
 	}
-	copy(r.Owner.Comm[:], b[offComm:offComm+16])
 	switch {
 	case uint64(caplen) != uint64(len(b)-recHeaderSize):
 		return record{}, fmt.Errorf("%w: says %d payload octets, carries %d", errRecord, caplen, len(b)-recHeaderSize)

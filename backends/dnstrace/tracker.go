@@ -189,7 +189,7 @@ func (t *tracker) message(r *record, msg []byte, transport string, snapped bool)
 		}
 		var q query
 		if !r.NoOwner {
-			q.proc = r.Owner.proc()
+			q.proc = r.Owner
 		}
 		dups := t.match.Len()
 		old, evicted := t.match.Query(k, now, q)

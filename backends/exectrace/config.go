@@ -1,8 +1,6 @@
 package exectrace
 
 import (
-	"fmt"
-
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/tracep"
 )
@@ -39,23 +37,10 @@ type Config struct {
 
 // normalize applies the defaults and checks the limits.
 func (c Config) normalize() (Config, error) {
-	switch {
-	case c.ArgvLimit < 0 || c.ArgvLimit > MaxArgvLimit:
-		return c, fmt.Errorf("argv limit %d outside 0..%d: %w", c.ArgvLimit, MaxArgvLimit, tracep.ErrInvalid)
-	case c.ArgvLimit == 0:
-		c.ArgvLimit = DefaultArgvLimit
-	}
-	if c.RingBytes == 0 {
-		c.RingBytes = DefaultRingBytes
-	}
-	size, err := bpfcore.RingSize(c.RingBytes)
-	if err != nil {
+	var err error
+	if c.ArgvLimit, err = bpfcore.Limit("argv limit", c.ArgvLimit, DefaultArgvLimit, MaxArgvLimit); err != nil {
 		return c, err
 	}
-	c.RingBytes = size
-	if largest := recHeaderSize + filenameMax + c.ArgvLimit; c.RingBytes < 4*largest {
-		return c, fmt.Errorf("ring of %d bytes too small for argv limit %d (needs %d): %w",
-			c.RingBytes, c.ArgvLimit, 4*largest, tracep.ErrInvalid)
-	}
-	return c, nil
+	c.RingBytes, err = bpfcore.RingBytes(c.RingBytes, DefaultRingBytes, 4, recHeaderSize+filenameMax+c.ArgvLimit)
+	return c, err
 }

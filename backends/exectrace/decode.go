@@ -30,8 +30,10 @@ const (
 	offStatus      = 68
 	offRuntime     = 72
 	recHeaderSize  = 80
-	commLen        = 16
 )
+
+// procFields is where a record keeps the process that caused it.
+var procFields = bpfcore.ProcFields{PID: offPID, TID: offTID, PPID: offPPID, UID: offUID, CgroupID: offCgroupID, Comm: offComm}
 
 // Record types (TPX_REC_*).
 const (
@@ -72,14 +74,7 @@ func Decode(rec []byte) (tracep.Event, error) {
 	ev := tracep.Event{
 		Kind:  tracep.KindExec,
 		KTime: le.Uint64(rec[offKtime:]),
-		Proc: tracep.Proc{
-			PID:      int32(le.Uint32(rec[offPID:])),
-			TID:      int32(le.Uint32(rec[offTID:])),
-			PPID:     int32(le.Uint32(rec[offPPID:])),
-			UID:      le.Uint32(rec[offUID:]),
-			CgroupID: le.Uint64(rec[offCgroupID:]),
-			Comm:     cString(rec[offComm : offComm+commLen]),
-		},
+		Proc:  procFields.Proc(rec),
 	}
 	filename := string(rec[recHeaderSize : recHeaderSize+fnLen])
 	argv := rec[recHeaderSize+fnLen:]
@@ -143,14 +138,4 @@ func splitArgv(b []byte) []string {
 		b = b[:len(b)-1]
 	}
 	return strings.Split(string(b), "\x00")
-}
-
-// cString returns b up to its first NUL.
-func cString(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
 }

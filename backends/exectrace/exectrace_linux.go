@@ -14,6 +14,7 @@ import (
 // backend is the exec programs, loaded once per process (see bpfcore).
 var backend = &bpfcore.Backend{
 	Kind:    tracep.KindExec,
+	Caps:    bpfcore.TracingCaps,
 	Spec:    loadExec,
 	Prepare: prepare,
 }
@@ -109,5 +110,5 @@ func (s *Session) Close() error {
 // matching os.ErrPermission (a *tracep.PermissionError naming the missing
 // capabilities), or one matching tracep.ErrNotSupported.
 func Supported() error {
-	return bpfcore.Supported()
+	return backend.Supported()
 }

@@ -29,15 +29,9 @@ const paramStates = 1 << 0
 
 // normalize applies the defaults and checks the limits.
 func (c Config) normalize() (Config, error) {
-	if c.RingBytes == 0 {
-		c.RingBytes = DefaultRingBytes
-	}
-	size, err := bpfcore.RingSize(c.RingBytes)
-	if err != nil {
-		return c, err
-	}
-	c.RingBytes = size
-	return c, nil
+	var err error
+	c.RingBytes, err = bpfcore.RingBytes(c.RingBytes, DefaultRingBytes, 1, recSize)
+	return c, err
 }
 
 func (c Config) param() uint32 {

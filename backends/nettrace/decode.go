@@ -39,8 +39,10 @@ const (
 	offSaddr         = 96
 	offDaddr         = 112
 	recSize          = 128
-	commLen          = 16
 )
+
+// procFields is where a record keeps the socket's owner.
+var procFields = bpfcore.OwnerAt(offCgroupID)
 
 // Record operations (TPN_OP_*).
 const (
@@ -161,14 +163,7 @@ func Decode(rec []byte) (tracep.Event, error) {
 		Net:   n,
 	}
 	if flags&flagNoOwner == 0 {
-		ev.Proc = tracep.Proc{
-			PID:      int32(le.Uint32(rec[offPID:])),
-			TID:      int32(le.Uint32(rec[offTID:])),
-			PPID:     int32(le.Uint32(rec[offPPID:])),
-			UID:      le.Uint32(rec[offUID:]),
-			CgroupID: le.Uint64(rec[offCgroupID:]),
-			Comm:     cString(rec[offComm : offComm+commLen]),
-		}
+		ev.Proc = procFields.Proc(rec)
 	}
 	return ev, nil
 }
@@ -221,14 +216,4 @@ func StateName(n int) string {
 		return tcpStates[n]
 	}
 	return "STATE" + strconv.Itoa(n)
-}
-
-// cString returns b up to its first NUL.
-func cString(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
 }

@@ -14,17 +14,19 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/tracep"
 )
 
-// Capability names what the net programs need: cgroup socket hooks are
-// network administration on top of what tracing programs need.
-const Capability = "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or CAP_SYS_ADMIN)"
+// caps are what the net programs need: loading cgroup socket programs is
+// network administration.
+const caps = bpfcore.TracingCaps | bpfcore.CapNetAdmin
 
 // backend is the net programs, loaded once per process (see bpfcore).
 var backend = &bpfcore.Backend{
 	Kind:   tracep.KindNet,
+	Caps:   caps,
 	Spec:   loadNet,
 	Attach: attach,
 }
@@ -56,10 +58,10 @@ func attach(coll *ebpf.Collection) (_ []link.Link, err error) {
 	ctlMap.Store(coll.Maps[netMapTpnControl])
 	// Flows still open when the programs were last detached never saw
 	// their end: forget them.
-	if err := clearMap(coll.Maps[netMapTpnFlows]); err != nil {
+	if err := bpfcore.ClearMap(coll.Maps[netMapTpnFlows]); err != nil {
 		return nil, err
 	}
-	root, err := bpfcore.Cgroup2Mount()
+	root, err := cgroup.Mount()
 	if err != nil {
 		return nil, err
 	}
@@ -74,46 +76,18 @@ func attach(coll *ebpf.Collection) (_ []link.Link, err error) {
 	for _, name := range tracepoints {
 		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[name]})
 		if err != nil {
-			return nil, wrapErr("attach "+name, err)
+			return nil, caps.WrapErr("attach "+name, err)
 		}
 		links = append(links, l)
 	}
 	for _, h := range cgroupHooks {
 		l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: h.attach, Program: coll.Programs[h.prog]})
 		if err != nil {
-			return nil, wrapErr(fmt.Sprintf("attach %s to cgroup %s", h.prog, root), err)
+			return nil, caps.WrapErr(fmt.Sprintf("attach %s to cgroup %s", h.prog, root), err)
 		}
 		links = append(links, l)
 	}
 	return links, nil
-}
-
-// clearMap deletes every entry of a hash map keyed by uint64 that nothing
-// is writing to.
-func clearMap(m *ebpf.Map) error {
-	var keys []uint64
-	var next uint64
-	err := m.NextKey(nil, &next)
-	for err == nil {
-		keys = append(keys, next)
-		err = m.NextKey(next, &next)
-	}
-	if !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("read flow table: %w", err)
-	}
-	for _, k := range keys {
-		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("clear flow table: %w", err)
-		}
-	}
-	return nil
-}
-
-func wrapErr(op string, err error) error {
-	if errors.Is(err, unix.EPERM) {
-		return &tracep.PermissionError{Op: op, Capability: Capability, Err: err}
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }
 
 // slotsMap is tpn_slots once the programs are loaded: the start time of
@@ -129,7 +103,7 @@ var ctlMap atomic.Pointer[ebpf.Map]
 // never enabled with an older session's time.
 var opening struct {
 	sync.Mutex
-	busy   [bpfcore.MaxSlots]bool // slots held by open net sessions
+	busy   [bpfcore.MaxSessions]bool // slots held by open net sessions
 	states uint64                 // slots whose session wants state changes
 }
 
@@ -205,9 +179,6 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, 
 	if err != nil {
 		return nil, fmt.Errorf("net tracer: %w", err)
 	}
-	if err := checkCaps(); err != nil {
-		return nil, fmt.Errorf("net tracer: %w", err)
-	}
 	clock := bpfcore.NewClock()
 	handle := func(rec []byte) error {
 		ev, err := Decode(rec)
@@ -272,27 +243,6 @@ func (s *Session) Close() error {
 	return s.err
 }
 
-// Capability bits (linux/capability.h).
-const (
-	capNetAdmin = 12
-	capSysAdmin = 21
-	capPerfmon  = 38
-	capBPF      = 39
-)
-
-func checkCaps() error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capget: %w", err)
-	}
-	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
-	if has(capSysAdmin) || (has(capBPF) && has(capPerfmon) && has(capNetAdmin)) {
-		return nil
-	}
-	return &tracep.PermissionError{Op: "load net bpf programs", Capability: Capability, Err: unix.EPERM}
-}
-
 var (
 	supportedOnce sync.Once
 	supportedErr  error
@@ -303,11 +253,7 @@ var (
 // capabilities), or one matching tracep.ErrNotSupported (no cgroup v2, no
 // cgroup socket hooks, no BTF for the TCP state tracepoint).
 func Supported() error {
-	// Ours first: they include the core's and name network administration.
-	if err := checkCaps(); err != nil {
-		return err
-	}
-	if err := bpfcore.Supported(); err != nil {
+	if err := backend.Supported(); err != nil {
 		return err
 	}
 	supportedOnce.Do(func() { supportedErr = probe() })
@@ -315,7 +261,7 @@ func Supported() error {
 }
 
 func probe() error {
-	if _, err := bpfcore.Cgroup2Mount(); err != nil {
+	if _, err := cgroup.Mount(); err != nil {
 		return err
 	}
 	for _, pt := range []ebpf.ProgramType{ebpf.CGroupSockAddr, ebpf.SockOps, ebpf.CGroupSock} {
@@ -323,7 +269,7 @@ func probe() error {
 			if errors.Is(err, ebpf.ErrNotSupported) {
 				return fmt.Errorf("program type %s: %w: %w", pt, tracep.ErrNotSupported, err)
 			}
-			return wrapErr(fmt.Sprintf("probe program type %s", pt), err)
+			return caps.WrapErr(fmt.Sprintf("probe program type %s", pt), err)
 		}
 	}
 	// The tracepoints' BTF types, looked up as names in the string table

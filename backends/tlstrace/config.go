@@ -1,8 +1,6 @@
 package tlstrace
 
 import (
-	"fmt"
-
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/tracep"
 )
@@ -66,25 +64,12 @@ type Diagnostic struct {
 
 // normalize applies the defaults and checks the limits.
 func (c Config) normalize() (Config, error) {
-	switch {
-	case c.DataLimit < 0 || c.DataLimit > MaxDataLimit:
-		return c, fmt.Errorf("data limit %d outside 0..%d: %w", c.DataLimit, MaxDataLimit, tracep.ErrInvalid)
-	case c.DataLimit == 0:
-		c.DataLimit = DefaultDataLimit
-	}
-	if c.RingBytes == 0 {
-		c.RingBytes = DefaultRingBytes
-	}
-	size, err := bpfcore.RingSize(c.RingBytes)
-	if err != nil {
+	var err error
+	if c.DataLimit, err = bpfcore.Limit("data limit", c.DataLimit, DefaultDataLimit, MaxDataLimit); err != nil {
 		return c, err
 	}
-	c.RingBytes = size
-	if largest := recHeaderSize + c.DataLimit + recSlack; c.RingBytes < 8*largest {
-		return c, fmt.Errorf("ring of %d bytes too small for data limit %d (needs %d): %w",
-			c.RingBytes, c.DataLimit, 8*largest, tracep.ErrInvalid)
-	}
-	return c, nil
+	c.RingBytes, err = bpfcore.RingBytes(c.RingBytes, DefaultRingBytes, 8, recHeaderSize+c.DataLimit+recSlack)
+	return c, err
 }
 
 // param is the session's parameter for the BPF programs: the data limit,

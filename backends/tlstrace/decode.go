@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -33,10 +34,12 @@ const (
 	offSaddr    = 84
 	offDaddr    = 100
 	offComm     = 116
-	commLen     = 16
 	// recHeaderSize is sizeof(struct tls_rec).
 	recHeaderSize = 136
 )
+
+// procFields is where a record keeps the process that caused it.
+var procFields = bpfcore.ProcFields{PID: offPID, TID: offTID, PPID: offPPID, UID: offUID, CgroupID: offCgroupID, Comm: offComm}
 
 // Record types (TLSX_REC_*).
 const (
@@ -95,14 +98,7 @@ func parseRecord(rec []byte) (record, error) {
 	r := record{
 		typ:   le.Uint32(rec[offType:]),
 		ktime: le.Uint64(rec[offKtime:]),
-		proc: tracep.Proc{
-			PID:      int32(le.Uint32(rec[offPID:])),
-			TID:      int32(le.Uint32(rec[offTID:])),
-			PPID:     int32(le.Uint32(rec[offPPID:])),
-			UID:      le.Uint32(rec[offUID:]),
-			CgroupID: le.Uint64(rec[offCgroupID:]),
-			Comm:     cString(rec[offComm : offComm+commLen]),
-		},
+		proc:  procFields.Proc(rec),
 		conn:  le.Uint64(rec[offConn:]),
 		len:   le.Uint64(rec[offLen:]),
 		fn:    fnID(le.Uint32(rec[offFn:])),
@@ -149,14 +145,4 @@ func parseRecord(rec []byte) (record, error) {
 		return record{}, fmt.Errorf("%w: type %d", ErrMalformed, r.typ)
 	}
 	return r, nil
-}
-
-// cString returns b up to its first NUL.
-func cString(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -95,31 +95,12 @@ func newProber(coll *ebpf.Collection, multi bool) (*prober, error) {
 	}
 	// Files inspected by an earlier prober of this process are stale: their
 	// uprobes were detached with it.
-	if err := clearMap(p.known); err != nil {
+	if err := bpfcore.ClearMap(p.known); err != nil {
 		rd.Close()
 		return nil, err
 	}
 	go p.run()
 	return p, nil
-}
-
-func clearMap(m *ebpf.Map) error {
-	var k tlsTlsxFileKey
-	var keys []tlsTlsxFileKey
-	it := m.Iterate()
-	var v uint8
-	for it.Next(&k, &v) {
-		keys = append(keys, k)
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("read known files: %w", err)
-	}
-	for _, k := range keys {
-		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("clear known files: %w", err)
-		}
-	}
-	return nil
 }
 
 // logf sends a diagnostic to every session that asked for them.
@@ -292,7 +273,7 @@ func (p *prober) attach(f *os.File, t *Target) (_ []link.Link, err error) {
 				l, err = ex.UprobeMulti(nil, p.enter, opts)
 			}
 			if err != nil {
-				return nil, wrapAttach(err)
+				return nil, caps.WrapErr("attach uprobe_multi", err)
 			}
 			links = append(links, l)
 		}
@@ -307,18 +288,11 @@ func (p *prober) attach(f *os.File, t *Target) (_ []link.Link, err error) {
 			l, err = ex.Uprobe("", p.enter, opts)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", pr.Symbol, wrapAttach(err))
+			return nil, caps.WrapErr("attach uprobe "+pr.Symbol, err)
 		}
 		links = append(links, l)
 	}
 	return links, nil
-}
-
-func wrapAttach(err error) error {
-	if errors.Is(err, unix.EPERM) {
-		return &tracep.PermissionError{Op: "attach uprobe", Capability: "CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (or root)", Err: err}
-	}
-	return err
 }
 
 func closeLinks(links []link.Link) {
@@ -480,48 +454,6 @@ func (p *prober) scanProcess(pid int) error {
 	return nil
 }
 
-// descendants returns pids and every process below them, from the
-// kernel's lists of children.
-func descendants(pids []int) []int {
-	seen := map[int]bool{}
-	var out []int
-	queue := append([]int(nil), pids...)
-	for len(queue) > 0 {
-		pid := queue[0]
-		queue = queue[1:]
-		if seen[pid] {
-			continue
-		}
-		seen[pid] = true
-		out = append(out, pid)
-		tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-		for _, t := range tasks {
-			b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", t.Name(), "children"))
-			if err != nil {
-				continue
-			}
-			for _, f := range strings.Fields(string(b)) {
-				if c, err := strconv.Atoi(f); err == nil {
-					queue = append(queue, c)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// allPIDs lists the processes of the system.
-func allPIDs() []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // close stops discovery, lets any process still held continue, and
 // detaches every uprobe. The discovery programs must be detached first, so
 // that nothing new is held.
@@ -549,5 +481,5 @@ func (p *prober) close() {
 	}
 	p.files = nil
 	p.mu.Unlock()
-	_ = clearMap(p.known)
+	_ = bpfcore.ClearMap(p.known)
 }

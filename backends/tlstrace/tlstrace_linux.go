@@ -15,12 +15,21 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/tracep/tracep/backends/internal/bpfcore"
+	"github.com/tracep/tracep/backends/internal/procfs"
 	"github.com/tracep/tracep/tracep"
 )
+
+// caps are what the TLS tracer needs besides its programs, to follow the
+// processes of other users (measured): CAP_SYS_PTRACE to open their
+// /proc/PID/exe, maps and fds, CAP_KILL to continue a held process (else
+// it stays stopped), and CAP_CHECKPOINT_RESTORE to open their
+// /proc/PID/map_files.
+const caps = bpfcore.TracingCaps | bpfcore.CapSysPtrace | bpfcore.CapKill | bpfcore.CapCheckpointRestore
 
 // backend is the TLS programs, loaded once per process (see bpfcore).
 var backend = &bpfcore.Backend{
 	Kind:    tracep.KindTLS,
+	Caps:    caps,
 	Spec:    loadTls,
 	Prepare: prepare,
 	Attach:  attachBackend,
@@ -259,7 +268,11 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (_ *Session
 	s.cancel = cancel
 	switch {
 	case len(cfg.Scope.PIDs) > 0:
-		for _, pid := range descendants(cfg.Scope.PIDs) {
+		pids, err := procfs.Descendants(cfg.Scope.PIDs)
+		if err != nil {
+			return nil, fmt.Errorf("tls tracer: %w", err)
+		}
+		for _, pid := range pids {
 			_ = s.p.scanProcess(pid) // a process may exit meanwhile
 		}
 	case cfg.Scope.IsSystem():
@@ -268,7 +281,8 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (_ *Session
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			for _, pid := range allPIDs() {
+			pids, _ := procfs.AllPIDs() // none: nothing to scan
+			for _, pid := range pids {
 				if scanCtx.Err() != nil || errors.Is(s.p.scanProcess(pid), tracep.ErrClosed) {
 					return
 				}
@@ -310,7 +324,7 @@ func (s *Session) Close() error {
 // matching os.ErrPermission (a *tracep.PermissionError naming the missing
 // capabilities), or one matching tracep.ErrNotSupported.
 func Supported() error {
-	if err := bpfcore.Supported(); err != nil {
+	if err := backend.Supported(); err != nil {
 		return err
 	}
 	if features.HaveBPFLinkUprobeMulti() != nil {

@@ -5,16 +5,23 @@ import "strings"
 // Caps is a set of Linux capabilities, a bit per capability number.
 type Caps uint64
 
-// The capabilities tracep's backends need (linux/capability.h). Holding
-// CAP_SYS_ADMIN stands for each of the others.
+// The capabilities tracep's backends need (linux/capability.h).
 const (
-	CapNetAdmin Caps = 1 << 12
-	CapSysAdmin Caps = 1 << 21
-	CapPerfmon  Caps = 1 << 38
-	CapBPF      Caps = 1 << 39
+	CapKill              Caps = 1 << 5
+	CapNetAdmin          Caps = 1 << 12
+	CapSysPtrace         Caps = 1 << 19
+	CapSysAdmin          Caps = 1 << 21
+	CapPerfmon           Caps = 1 << 38
+	CapBPF               Caps = 1 << 39
+	CapCheckpointRestore Caps = 1 << 40
 
 	// TracingCaps is what loading and attaching tracing programs needs.
 	TracingCaps = CapBPF | CapPerfmon
+
+	// adminCovers are the capabilities CAP_SYS_ADMIN stands for where
+	// the kernel checks them (bpf_token_capable in kernel/bpf/token.c,
+	// checkpoint_restore_ns_capable): not CAP_KILL nor CAP_SYS_PTRACE.
+	adminCovers = CapBPF | CapPerfmon | CapNetAdmin | CapCheckpointRestore
 )
 
 var capNames = []struct {
@@ -24,25 +31,39 @@ var capNames = []struct {
 	{CapBPF, "CAP_BPF"},
 	{CapPerfmon, "CAP_PERFMON"},
 	{CapNetAdmin, "CAP_NET_ADMIN"},
+	{CapCheckpointRestore, "CAP_CHECKPOINT_RESTORE"},
+	{CapKill, "CAP_KILL"},
+	{CapSysPtrace, "CAP_SYS_PTRACE"},
 	{CapSysAdmin, "CAP_SYS_ADMIN"},
 }
 
-// missing returns the capabilities of need that held lacks, as few as
-// suffice: CAP_SYS_ADMIN alone when need has it, since it stands for the
-// others.
+// missing returns the capabilities of need that held lacks: held's
+// CAP_SYS_ADMIN stands for those it covers, and so does a CAP_SYS_ADMIN
+// that need has and held lacks.
 func (need Caps) missing(held Caps) Caps {
-	if held&CapSysAdmin != 0 {
-		return 0
+	m := need &^ held
+	if (held|m)&CapSysAdmin != 0 {
+		m &^= adminCovers
 	}
-	if need&CapSysAdmin != 0 {
-		return CapSysAdmin
-	}
-	return need &^ held
+	return m
 }
 
 // String names the capabilities, "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN",
-// adding "(or CAP_SYS_ADMIN)" when that one would do instead.
+// saying when CAP_SYS_ADMIN would do instead of some: "(or CAP_SYS_ADMIN)"
+// when it stands for them all.
 func (c Caps) String() string {
+	s := c.join()
+	if sub := c & adminCovers; sub != 0 && c&CapSysAdmin == 0 {
+		if sub == c {
+			s += " (or CAP_SYS_ADMIN)"
+		} else {
+			s += " (or CAP_SYS_ADMIN for " + sub.join() + ")"
+		}
+	}
+	return s
+}
+
+func (c Caps) join() string {
 	var names []string
 	for _, n := range capNames {
 		if c&n.c != 0 {
@@ -52,9 +73,6 @@ func (c Caps) String() string {
 	s := strings.Join(names, ", ")
 	if i := strings.LastIndex(s, ", "); i >= 0 {
 		s = s[:i] + " and " + s[i+2:]
-	}
-	if c != 0 && c&CapSysAdmin == 0 {
-		s += " (or CAP_SYS_ADMIN)"
 	}
 	return s
 }

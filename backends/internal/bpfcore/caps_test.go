@@ -8,7 +8,7 @@ import (
 
 func TestCapsMissing(t *testing.T) {
 	net := TracingCaps | CapNetAdmin
-	tls := TracingCaps | CapSysAdmin
+	tls := TracingCaps | CapKill | CapSysPtrace | CapCheckpointRestore
 	for _, tc := range []struct {
 		name       string
 		need, held Caps
@@ -20,8 +20,10 @@ func TestCapsMissing(t *testing.T) {
 		{"one missing", net, TracingCaps, "CAP_NET_ADMIN (or CAP_SYS_ADMIN)"},
 		{"three missing", net, 0, "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or CAP_SYS_ADMIN)"},
 		{"unrelated held", TracingCaps, CapNetAdmin | CapBPF, "CAP_PERFMON (or CAP_SYS_ADMIN)"},
-		{"sys admin needed", tls, TracingCaps, "CAP_SYS_ADMIN"},
-		{"sys admin needed, none held", tls, 0, "CAP_SYS_ADMIN"},
+		{"sys admin is not kill", tls, CapSysAdmin, "CAP_KILL and CAP_SYS_PTRACE"},
+		{"tls none held", tls, 0, "CAP_BPF, CAP_PERFMON, CAP_CHECKPOINT_RESTORE, CAP_KILL and CAP_SYS_PTRACE (or CAP_SYS_ADMIN for CAP_BPF, CAP_PERFMON and CAP_CHECKPOINT_RESTORE)"},
+		{"tls all held", tls, tls, ""},
+		{"sys admin needed", CapSysAdmin | CapBPF | CapKill, CapKill, "CAP_SYS_ADMIN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.need.missing(tc.held)
@@ -32,5 +34,4 @@ func TestCapsMissing(t *testing.T) {
 			require.Equal(t, tc.want, m.String())
 		})
 	}
-	require.Equal(t, "CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN", tls.String())
 }

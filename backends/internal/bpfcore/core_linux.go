@@ -261,7 +261,7 @@ func (c *core) loadBackend(b *Backend) error {
 		MapReplacements: c.replacements(spec),
 	})
 	if err != nil {
-		return b.Caps.WrapErr(b.op(), err)
+		return b.Caps.WrapErr(fmt.Sprintf("load %s bpf programs", b.Kind), err)
 	}
 	b.coll, b.specs = coll, spec.Programs
 	if err := b.attach(); err != nil {

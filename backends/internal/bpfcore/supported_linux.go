@@ -35,7 +35,7 @@ func (b *Backend) Supported() error {
 }
 
 // op names what b's capabilities are for, in errors.
-func (b *Backend) op() string { return fmt.Sprintf("load %s bpf programs", b.Kind) }
+func (b *Backend) op() string { return "trace " + string(b.Kind) }
 
 func probeFeatures() error {
 	for _, mt := range []ebpf.MapType{ebpf.RingBuf, ebpf.ArrayOfMaps, ebpf.TaskStorage, ebpf.CGroupArray} {
