@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/exectrace"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 func discard(tracep.Event) {}
@@ -22,11 +22,11 @@ func discard(tracep.Event) {}
 // reported separately.
 func BenchmarkArmFirst(b *testing.B) {
 	requirePrivileged(b)
-	cg := newCgroup(b)
+	cg := tracetest.Open(b, cgroup.New)
 	var arm, cls time.Duration
 	for range b.N {
 		t0 := time.Now()
-		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.id}}, discard)
+		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -45,18 +45,18 @@ func BenchmarkArmFirst(b *testing.B) {
 // programs loaded: a ring buffer and a scope registration.
 func BenchmarkArmLater(b *testing.B) {
 	requirePrivileged(b)
-	cg := newCgroup(b)
-	keep, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.id}}, discard)
+	cg := tracetest.Open(b, cgroup.New)
+	keep, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer keep.Close()
-	other := newCgroup(b)
+	other := tracetest.Open(b, cgroup.New)
 	var arm, cls time.Duration
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
-		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: other.id}}, discard)
+		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: other.ID()}}, discard)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -72,9 +72,9 @@ func BenchmarkArmLater(b *testing.B) {
 }
 
 // execWorkload runs n /bin/true processes, 4 at a time, from xargs in cg.
-func execWorkload(b *testing.B, cg *testCgroup, n int) time.Duration {
+func execWorkload(b *testing.B, cg *cgroup.Cgroup, n int) time.Duration {
 	b.Helper()
-	cmd := cg.command("/bin/sh", "-c", fmt.Sprintf(`seq 1 %d | xargs -P4 -I{} /bin/true "x{}"`, n))
+	cmd := cg.Command("/bin/sh", "-c", fmt.Sprintf(`seq 1 %d | xargs -P4 -I{} /bin/true "x{}"`, n))
 	t0 := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("workload: %v: %s", err, out)
@@ -87,13 +87,13 @@ func execWorkload(b *testing.B, cg *testCgroup, n int) time.Duration {
 func BenchmarkExecThroughput(b *testing.B) {
 	requirePrivileged(b)
 	const n = 2000
-	cg := newCgroup(b)
+	cg := tracetest.Open(b, cgroup.New)
 	var base, traced time.Duration
 	for range b.N {
 		base += execWorkload(b, cg, n)
 
 		var execs atomic.Int64
-		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.id}},
+		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}},
 			func(ev tracep.Event) {
 				if ev.Exec.Op == tracep.ExecOpExec && ev.Exec.Filename == "/bin/true" {
 					execs.Add(1)
@@ -122,21 +122,21 @@ func BenchmarkExecThroughput(b *testing.B) {
 func BenchmarkTracerCPU(b *testing.B) {
 	requirePrivileged(b)
 	const n = 4000
-	cg := newCgroup(b)
+	cg := tracetest.Open(b, cgroup.New)
 	var cpu time.Duration
 	for range b.N {
 		var events atomic.Int64
-		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.id}},
+		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}},
 			func(tracep.Event) { events.Add(1) })
 		if err != nil {
 			b.Fatal(err)
 		}
-		before := selfCPU(b)
+		before := tracetest.CPUTime(b)
 		execWorkload(b, cg, n)
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
-		cpu += selfCPU(b) - before
+		cpu += tracetest.CPUTime(b) - before
 		if events.Load() < 2*n {
 			b.Fatalf("only %d events for %d execs", events.Load(), n)
 		}
@@ -145,20 +145,12 @@ func BenchmarkTracerCPU(b *testing.B) {
 	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "tracer-cpu-us/exec")
 }
 
-func selfCPU(b *testing.B) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkSyscallOverhead measures a cheap system call with and without an
 // exec session open: the sys_enter/sys_exit programs that catch failed
 // execs run on every system call of every process.
 func BenchmarkSyscallOverhead(b *testing.B) {
 	requirePrivileged(b)
-	cg := newCgroup(b)
+	cg := tracetest.Open(b, cgroup.New)
 	loop := func(n int) time.Duration {
 		t0 := time.Now()
 		for range n {
@@ -170,7 +162,7 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 	var base, traced time.Duration
 	for range b.N {
 		base += loop(n)
-		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.id}}, discard)
+		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -17,12 +17,8 @@ import (
 type rec struct {
 	ktime    uint64
 	typ      uint32
-	pid, tid uint32
-	ppid     uint32
-	uid      uint32
+	proc     tracep.Proc
 	flags    uint32
-	cgroup   uint64
-	comm     string
 	filename string
 	argv     []byte
 	argvSize uint32 // 0: len(argv)
@@ -38,13 +34,8 @@ func (r rec) build() []byte {
 	le := binary.LittleEndian
 	le.PutUint64(b[offKtime:], r.ktime)
 	le.PutUint32(b[offType:], r.typ)
-	le.PutUint32(b[offPID:], r.pid)
-	le.PutUint32(b[offTID:], r.tid)
-	le.PutUint32(b[offPPID:], r.ppid)
-	le.PutUint32(b[offUID:], r.uid)
+	procFields.Put(b, r.proc)
 	le.PutUint32(b[offFlags:], r.flags)
-	le.PutUint64(b[offCgroupID:], r.cgroup)
-	copy(b[offComm:offComm+commLen], r.comm)
 	fnLen, argvLen, argvSize := uint32(len(r.filename)), uint32(len(r.argv)), r.argvSize
 	if r.fnLen != 0 {
 		fnLen = r.fnLen
@@ -75,7 +66,7 @@ func argvBytes(args ...string) []byte {
 
 func TestDecode(t *testing.T) {
 	proc := tracep.Proc{PID: 100, TID: 100, PPID: 7, UID: 1000, Comm: "true", CgroupID: 44}
-	base := rec{ktime: 123456789, pid: 100, tid: 100, ppid: 7, uid: 1000, cgroup: 44, comm: "true"}
+	base := rec{ktime: 123456789, proc: proc}
 	with := func(f func(*rec)) rec {
 		r := base
 		f(&r)
@@ -143,7 +134,7 @@ func TestDecode(t *testing.T) {
 		{
 			name: "exec with a full comm and invalid UTF-8",
 			rec: with(func(r *rec) {
-				r.typ, r.comm, r.filename, r.argv = recExec, "0123456789abcdef", "/\xff", argvBytes("\xff")
+				r.typ, r.proc.Comm, r.filename, r.argv = recExec, "0123456789abcdef", "/\xff", argvBytes("\xff")
 			}),
 			want: &tracep.Exec{Op: tracep.ExecOpExec, Filename: "/\xff", Argv: []string{"\xff"}},
 			proc: &tracep.Proc{PID: 100, TID: 100, PPID: 7, UID: 1000, Comm: "0123456789abcdef", CgroupID: 44},

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/tracep/tracep/backends/internal/bpfcore"
 )
 
 func TestNameTablesMatchUnix(t *testing.T) {
@@ -36,7 +38,7 @@ func TestRecordLayoutMatchesBPF(t *testing.T) {
 		"Comm": offComm, "FilenameLen": offFilenameLen, "ArgvLen": offArgvLen,
 		"ArgvSize": offArgvSize, "Status": offStatus, "RuntimeNs": offRuntime,
 	}, offsets)
-	require.Len(t, r.Comm, commLen)
+	require.Len(t, r.Comm, bpfcore.CommLen)
 	var b execExecBuf
 	require.Equal(t, filenameMax+MaxArgvLimit, len(b.Data))
 }

@@ -53,3 +53,16 @@ func (f ProcFields) Proc(rec []byte) tracep.Proc {
 		Comm:     CString(rec[f.Comm : f.Comm+CommLen]),
 	}
 }
+
+// Put lays p out in rec at f, as the BPF programs do: Proc's inverse, for
+// tests that build records. A comm longer than CommLen is cut.
+func (f ProcFields) Put(rec []byte, p tracep.Proc) {
+	le := binary.LittleEndian
+	le.PutUint32(rec[f.PID:], uint32(p.PID))
+	le.PutUint32(rec[f.TID:], uint32(p.TID))
+	le.PutUint32(rec[f.PPID:], uint32(p.PPID))
+	le.PutUint32(rec[f.UID:], p.UID)
+	le.PutUint64(rec[f.CgroupID:], p.CgroupID)
+	clear(rec[f.Comm : f.Comm+CommLen])
+	copy(rec[f.Comm:f.Comm+CommLen], p.Comm)
+}

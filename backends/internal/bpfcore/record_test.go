@@ -1,7 +1,6 @@
 package bpfcore
 
 import (
-	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -22,17 +21,6 @@ func TestCString(t *testing.T) {
 	}
 }
 
-// putProc lays p out at f, as the BPF programs do.
-func putProc(rec []byte, f ProcFields, p tracep.Proc) {
-	le := binary.LittleEndian
-	le.PutUint32(rec[f.PID:], uint32(p.PID))
-	le.PutUint32(rec[f.TID:], uint32(p.TID))
-	le.PutUint32(rec[f.PPID:], uint32(p.PPID))
-	le.PutUint32(rec[f.UID:], p.UID)
-	le.PutUint64(rec[f.CgroupID:], p.CgroupID)
-	copy(rec[f.Comm:f.Comm+CommLen], p.Comm)
-}
-
 func TestProcFields(t *testing.T) {
 	p := tracep.Proc{PID: 100, TID: 101, PPID: 7, UID: 1000, CgroupID: 1 << 40, Comm: "curl"}
 	for _, tc := range []struct {
@@ -47,14 +35,14 @@ func TestProcFields(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.end, tc.f.End())
 			rec := make([]byte, tc.f.End())
-			putProc(rec, tc.f, p)
+			tc.f.Put(rec, p)
 			require.Equal(t, p, tc.f.Proc(rec))
 		})
 	}
 	// A comm of the full 16 bytes has no NUL; a negative pid stays one.
 	rec := make([]byte, OwnerAt(0).End())
 	long := tracep.Proc{PID: -1, Comm: strings.Repeat("c", CommLen)}
-	putProc(rec, OwnerAt(0), long)
+	OwnerAt(0).Put(rec, long)
 	require.Equal(t, long, OwnerAt(0).Proc(rec))
 }
 
