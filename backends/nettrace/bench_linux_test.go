@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/backends/nettrace"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 // counter counts a session's events without keeping them.
@@ -29,17 +29,6 @@ func (c *counter) emit(ev tracep.Event) {
 	}
 }
 
-// cpuTime is the CPU time (user and system) this process has used, its
-// children excluded: the tracer's own cost, since the BPF programs run in
-// the traced processes.
-func cpuTime(b *testing.B) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkConnects1000 measures the tracer's CPU for 1,000 loopback
 // connections made back to back by a child process (to a listener of its
 // own, closed at once on both ends), and requires that none is lost. Each
@@ -48,7 +37,7 @@ func BenchmarkConnects1000(b *testing.B) {
 	requirePrivileged(b)
 	// The workload alone, for its wall time (ns/op) without tracing.
 	b.Run("untraced", func(b *testing.B) {
-		cg := newCgroup(b)
+		cg := tracetest.Open(b, cgroup.New)
 		for range b.N {
 			if out, err := helperCmd(cg, "selfconnect", "1000").CombinedOutput(); err != nil {
 				b.Fatalf("workload: %v: %s", err, out)
@@ -58,7 +47,7 @@ func BenchmarkConnects1000(b *testing.B) {
 	for _, scope := range []string{"cgroup", "system"} {
 		b.Run(scope, func(b *testing.B) {
 			const n = 1000
-			cg := newCgroup(b)
+			cg := tracetest.Open(b, cgroup.New)
 			var cpu time.Duration
 			var events int64
 			for range b.N {
@@ -72,12 +61,12 @@ func BenchmarkConnects1000(b *testing.B) {
 					b.Fatal(err)
 				}
 				cmd := helperCmd(cg, "selfconnect", strconv.Itoa(n))
-				c0 := cpuTime(b)
+				c0 := tracetest.CPUTime(b)
 				if out, err := cmd.CombinedOutput(); err != nil {
 					b.Fatalf("workload: %v: %s", err, out)
 				}
 				err = s.Close()
-				cpu += cpuTime(b) - c0
+				cpu += tracetest.CPUTime(b) - c0
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -98,7 +87,7 @@ func BenchmarkConnects1000(b *testing.B) {
 func BenchmarkMaxRate(b *testing.B) {
 	requirePrivileged(b)
 	const per = 5000
-	cg := newCgroup(b)
+	cg := tracetest.Open(b, cgroup.New)
 	best, bestCPU := 0.0, 0.0
 	for range b.N {
 		for _, workers := range []int{1, 2, 4, 8} {
@@ -107,7 +96,7 @@ func BenchmarkMaxRate(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			c0 := cpuTime(b)
+			c0 := tracetest.CPUTime(b)
 			t0 := time.Now()
 			var wg sync.WaitGroup
 			errs := make([]error, workers)
@@ -122,7 +111,7 @@ func BenchmarkMaxRate(b *testing.B) {
 			wg.Wait()
 			wall := time.Since(t0)
 			err = s.Close()
-			cpu := cpuTime(b) - c0
+			cpu := tracetest.CPUTime(b) - c0
 			if err := errors.Join(errs...); err != nil {
 				b.Fatal(err)
 			}
@@ -157,7 +146,7 @@ func discard(tracep.Event) {}
 // the root cgroup and registering a scope. Close is reported separately.
 func BenchmarkArmFirst(b *testing.B) {
 	requirePrivileged(b)
-	cg := newCgroup(b)
+	cg := tracetest.Open(b, cgroup.New)
 	var arm, cls time.Duration
 	for range b.N {
 		bpfcore.DetachIdle()
@@ -181,7 +170,7 @@ func BenchmarkArmFirst(b *testing.B) {
 // attached: a ring buffer and a scope registration.
 func BenchmarkArmLater(b *testing.B) {
 	requirePrivileged(b)
-	cg := newCgroup(b)
+	cg := tracetest.Open(b, cgroup.New)
 	keep, err := nettrace.Start(context.Background(), nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
 	if err != nil {
 		b.Fatal(err)

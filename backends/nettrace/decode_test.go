@@ -14,9 +14,7 @@ import (
 // rec builds a raw record the way the BPF programs lay it out.
 type rec struct {
 	ktime, cookie, duration, sent, received uint64
-	cgroup                                  uint64
-	pid, tid, ppid, uid                     uint32
-	comm                                    string
+	proc                                    tracep.Proc
 	op, proto, dir, state                   byte
 	family, flags                           uint16
 	err                                     int32
@@ -31,12 +29,7 @@ func (r rec) bytes() []byte {
 	le.PutUint64(b[offDuration:], r.duration)
 	le.PutUint64(b[offBytesSent:], r.sent)
 	le.PutUint64(b[offBytesReceived:], r.received)
-	le.PutUint64(b[offCgroupID:], r.cgroup)
-	le.PutUint32(b[offPID:], r.pid)
-	le.PutUint32(b[offTID:], r.tid)
-	le.PutUint32(b[offPPID:], r.ppid)
-	le.PutUint32(b[offUID:], r.uid)
-	copy(b[offComm:offComm+commLen], r.comm)
+	procFields.Put(b, r.proc)
 	b[offOp], b[offProto], b[offDir], b[offState] = r.op, r.proto, r.dir, r.state
 	le.PutUint16(b[offFamily:], r.family)
 	le.PutUint16(b[offFlags:], r.flags)
@@ -54,9 +47,9 @@ func v6(s string) []byte { a := netip.MustParseAddr(s).As16(); return a[:] }
 // connect4 is a typical record: curl connecting to 192.0.2.10:443.
 func connect4() rec {
 	return rec{
-		ktime: 123456789, cookie: 42, cgroup: 7,
-		pid: 1000, tid: 1001, ppid: 999, uid: 0, comm: "curl",
-		op: opConnect, proto: protoTCP, dir: dirOut,
+		ktime: 123456789, cookie: 42,
+		proc: tracep.Proc{PID: 1000, TID: 1001, PPID: 999, Comm: "curl", CgroupID: 7},
+		op:   opConnect, proto: protoTCP, dir: dirOut,
 		family: afInet, sport: 40000, dport: 443,
 		saddr: v4("10.0.0.1"), daddr: v4("192.0.2.10"),
 	}
@@ -190,17 +183,6 @@ func TestDecode(t *testing.T) {
 			},
 			want: tracep.Net{Op: "close", Proto: "tcp", Dir: "out", Duration: time.Duration(1<<63 - 1),
 				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
-		},
-		{
-			name: "comm fills its field",
-			rec: func() rec {
-				r := connect4()
-				r.comm = "0123456789abcdef"
-				return r
-			},
-			want: tracep.Net{Op: "connect", Proto: "tcp", Dir: "out",
-				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
-			proc: &tracep.Proc{PID: 1000, TID: 1001, PPID: 999, Comm: "0123456789abcdef", CgroupID: 7},
 		},
 	}
 	for _, tt := range tests {

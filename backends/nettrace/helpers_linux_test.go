@@ -2,7 +2,6 @@ package nettrace_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,11 +9,8 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +20,7 @@ import (
 	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/nettrace"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 // The test binary doubles as the traced workload: run with helperEnv set,
@@ -51,7 +48,6 @@ func TestMain(m *testing.M) {
 //	sendto ADDR...        one unconnected UDP socket sending to each ADDR twice; prints "port P"
 //	udpconnect ADDR       a connected UDP socket sending twice; prints "port P"
 //	udpprobe ADDR         a UDP socket connected to ADDR and closed without sending
-//	unprivileged          checks that Supported and Start name the missing capabilities
 //	holdgate ADDR         one TCP connect kept open until stdin is closed; prints "port P"
 //	serve                 listens on 127.0.0.1:0, prints "listen ADDR", accepts one connection, echoes until EOF
 //	mapped ADDR           TCP connect from an AF_INET6 socket to the v4-mapped form of IPv4 ADDR
@@ -177,16 +173,6 @@ func helper(args []string) error {
 		}
 		fmt.Printf("port %d\n", c.LocalAddr().(*net.UDPAddr).Port)
 		return c.Close()
-	case "unprivileged":
-		// Run as an ordinary user: both calls must say which
-		// capabilities are missing.
-		for _, err := range []error{nettrace.Supported(), startErr()} {
-			var pe *tracep.PermissionError
-			if !errors.As(err, &pe) || !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "CAP_NET_ADMIN") {
-				return fmt.Errorf("want a PermissionError naming CAP_NET_ADMIN, got %v", err)
-			}
-		}
-		fmt.Println("ok")
 	case "holdgate":
 		// Connect, report, and keep the connection until stdin closes.
 		c, err := net.Dial("tcp", args[1])
@@ -234,14 +220,6 @@ func helper(args []string) error {
 		return fmt.Errorf("unknown workload %q", args[0])
 	}
 	return nil
-}
-
-func startErr() error {
-	s, err := nettrace.Start(context.Background(), nettrace.Config{}, func(tracep.Event) {})
-	if err == nil {
-		s.Close()
-	}
-	return err
 }
 
 // rawConnect makes one blocking TCP connect to ap with plain system calls,
@@ -327,7 +305,7 @@ func helperCmd(cg *cgroup.Cgroup, args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	if cg != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
+		cg.Enroll(cmd)
 	}
 	return cmd
 }
@@ -348,144 +326,10 @@ func runHelperIn(t testing.TB, cg *cgroup.Cgroup, args ...string) helperResult {
 // it when TRACEP_REQUIRE_PRIVILEGED=1.
 func requirePrivileged(t testing.TB) {
 	t.Helper()
-	err := nettrace.Supported()
-	if err == nil && os.Geteuid() != 0 {
-		err = fmt.Errorf("not root")
-	}
-	if err == nil {
-		return
-	}
-	if os.Getenv("TRACEP_REQUIRE_PRIVILEGED") == "1" {
-		t.Fatalf("net tracing unavailable: %v", err)
-	}
-	t.Skipf("net tracing unavailable (TRACEP_REQUIRE_PRIVILEGED=1 makes this fail): %v", err)
+	tracetest.RequireSupported(t, nettrace.Supported())
 }
 
-func newCgroup(t testing.TB) *cgroup.Cgroup {
-	t.Helper()
-	cg, err := cgroup.New()
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if err := cg.Close(); err != nil {
-			t.Errorf("remove test cgroup: %v", err)
-		}
-	})
-	return cg
-}
-
-// collector records the events of one session.
-type collector struct {
-	mu     sync.Mutex
-	evs    []tracep.Event
-	closed atomic.Bool
-	late   atomic.Int64 // events emitted after markClosed
-}
-
-func (c *collector) emit(ev tracep.Event) {
-	if c.closed.Load() {
-		c.late.Add(1)
-	}
-	c.mu.Lock()
-	c.evs = append(c.evs, ev)
-	c.mu.Unlock()
-}
-
-func (c *collector) events() []tracep.Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.evs)
-}
-
-// find returns the events for which keep holds.
-func (c *collector) find(keep func(n *tracep.Net, p tracep.Proc) bool) []tracep.Event {
-	var out []tracep.Event
-	for _, ev := range c.events() {
-		if ev.Net != nil && keep(ev.Net, ev.Proc) {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-func (c *collector) dump() string {
-	var b strings.Builder
-	for _, ev := range c.events() {
-		n := ev.Net
-		fmt.Fprintf(&b, "  pid=%d %s %s %s %s %s -> %s state=%s errno=%s dur=%v\n",
-			ev.Proc.PID, ev.Proc.Comm, n.Op, n.Proto, n.Dir, n.Src, n.Dst, n.State, n.Errno, n.Duration)
-	}
-	return b.String()
-}
-
-func start(t testing.TB, cfg nettrace.Config, c *collector) *nettrace.Session {
-	t.Helper()
-	s, err := nettrace.Start(context.Background(), cfg, c.emit)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-// closeClean closes s and requires no loss and no event after Close.
-func closeClean(t testing.TB, s *nettrace.Session, c *collector) {
-	t.Helper()
-	require.NoError(t, s.Close())
-	c.closed.Store(true)
-}
-
-// tcpListener listens on addr ("127.0.0.1:0", "[::1]:0") in the test
-// process, outside every test cgroup, accepting and closing connections
-// until the test ends.
-func tcpListener(t testing.TB, addr string) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-	})
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
-
-// closedPort returns a loopback TCP port nothing listens on.
-func closedPort(t testing.TB) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ap := netip.MustParseAddrPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
-	return ap
-}
-
-// udpListener binds a UDP socket on addr in the test process, reading and
-// dropping datagrams until the test ends.
-func udpListener(t testing.TB, addr string) netip.AddrPort {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", addr)
-	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		pc.Close()
-		<-done
-	})
-	return netip.MustParseAddrPort(pc.LocalAddr().String())
+// find returns the events of c for which keep holds.
+func find(c *tracetest.Collector, keep func(n *tracep.Net, p tracep.Proc) bool) []tracep.Event {
+	return c.Select(func(ev tracep.Event) bool { return keep(ev.Net, ev.Proc) })
 }

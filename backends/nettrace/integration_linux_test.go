@@ -6,9 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,13 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf/link"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tracep/tracep/backends/internal/bpfcore"
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/nettrace"
-	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 var loopback4 = netip.MustParseAddr("127.0.0.1")
@@ -33,10 +30,10 @@ var loopback4 = netip.MustParseAddr("127.0.0.1")
 func TestIntegrationThousandConnects(t *testing.T) {
 	requirePrivileged(t)
 	const workers, per = 4, 250
-	cg := newCgroup(t)
-	ln := tcpListener(t, "127.0.0.1:0")
-	var c collector
-	s := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, &c)
+	cg := tracetest.Open(t, cgroup.New)
+	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
+	var c tracetest.Collector
+	s := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
 
 	results := make([]helperResult, workers)
 	var wg sync.WaitGroup
@@ -44,14 +41,14 @@ func TestIntegrationThousandConnects(t *testing.T) {
 		wg.Go(func() { results[i] = runHelperIn(t, cg, "connect", ln.String(), strconv.Itoa(per)) })
 	}
 	wg.Wait()
-	closeClean(t, s, &c)
+	c.CloseSession(t, s)
 
 	type key struct {
 		pid  int32
 		port uint16
 	}
 	got := map[key]int{}
-	for _, ev := range c.find(func(n *tracep.Net, _ tracep.Proc) bool { return n.Op == tracep.NetOpConnect }) {
+	for _, ev := range find(&c, func(n *tracep.Net, _ tracep.Proc) bool { return n.Op == tracep.NetOpConnect }) {
 		n := ev.Net
 		require.Equal(t, "tcp", n.Proto)
 		require.Equal(t, tracep.DirOut, n.Dir)
@@ -70,7 +67,7 @@ func TestIntegrationThousandConnects(t *testing.T) {
 		}
 	}
 	// The listener is outside the scope: its side never shows.
-	require.Empty(t, c.find(func(n *tracep.Net, _ tracep.Proc) bool { return n.Op == tracep.NetOpAccept }))
+	require.Empty(t, find(&c, func(n *tracep.Net, _ tracep.Proc) bool { return n.Op == tracep.NetOpAccept }))
 }
 
 // UDP: an unconnected socket reports its first datagram to each peer, a
@@ -79,24 +76,24 @@ func TestIntegrationThousandConnects(t *testing.T) {
 // without sending (getaddrinfo's source address probe) is not a flow.
 func TestIntegrationUDP(t *testing.T) {
 	requirePrivileged(t)
-	cg := newCgroup(t)
-	u1, u2 := udpListener(t, "127.0.0.1:0"), udpListener(t, "127.0.0.1:0")
-	var c collector
-	s := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, &c)
+	cg := tracetest.Open(t, cgroup.New)
+	u1, u2 := tracetest.ListenUDP(t, "127.0.0.1:0", false), tracetest.ListenUDP(t, "127.0.0.1:0", false)
+	var c tracetest.Collector
+	s := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
 	sent := runHelperIn(t, cg, "sendto", u1.String(), u1.String(), u2.String())
 	conn := runHelperIn(t, cg, "udpconnect", u1.String())
 	probe := runHelperIn(t, cg, "udpprobe", u2.String())
-	closeClean(t, s, &c)
-	require.Empty(t, c.find(func(n *tracep.Net, p tracep.Proc) bool { return p.PID == probe.pid }),
-		"a UDP socket that sends nothing is no flow:\n%s", c.dump())
+	c.CloseSession(t, s)
+	require.Empty(t, find(&c, func(n *tracep.Net, p tracep.Proc) bool { return p.PID == probe.pid }),
+		"a UDP socket that sends nothing is no flow:\n%s", &c)
 	require.Len(t, sent.ports, 1)
 	require.Len(t, conn.ports, 1)
 
 	of := func(pid int32, op string) []tracep.Event {
-		return c.find(func(n *tracep.Net, p tracep.Proc) bool { return p.PID == pid && n.Op == op })
+		return find(&c, func(n *tracep.Net, p tracep.Proc) bool { return p.PID == pid && n.Op == op })
 	}
 	sends := of(sent.pid, tracep.NetOpSend)
-	require.Len(t, sends, 2, "one send per peer:\n%s", c.dump())
+	require.Len(t, sends, 2, "one send per peer:\n%s", &c)
 	unbound := netip.AddrPortFrom(netip.IPv4Unspecified(), sent.ports[0])
 	for i, want := range []netip.AddrPort{u1, u2} {
 		n := sends[i].Net
@@ -130,20 +127,20 @@ func TestIntegrationIPv6(t *testing.T) {
 	if _, err := net.Listen("tcp", "[::1]:0"); err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
-	cg := newCgroup(t)
-	ln6 := tcpListener(t, "[::1]:0")
-	ln4 := tcpListener(t, "127.0.0.1:0")
-	u6 := udpListener(t, "[::1]:0")
-	var c collector
-	s := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, &c)
+	cg := tracetest.Open(t, cgroup.New)
+	ln6 := tracetest.ListenTCP(t, "[::1]:0", nil)
+	ln4 := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
+	u6 := tracetest.ListenUDP(t, "[::1]:0", false)
+	var c tracetest.Collector
+	s := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
 	r6 := runHelperIn(t, cg, "connect", ln6.String(), "1")
 	rm := runHelperIn(t, cg, "mapped", ln4.String())
 	ru := runHelperIn(t, cg, "sendto", u6.String())
-	closeClean(t, s, &c)
+	c.CloseSession(t, s)
 
 	connect := func(pid int32) tracep.Event {
-		evs := c.find(func(n *tracep.Net, p tracep.Proc) bool { return p.PID == pid && n.Op == tracep.NetOpConnect })
-		require.Len(t, evs, 1, "pid %d:\n%s", pid, c.dump())
+		evs := find(&c, func(n *tracep.Net, p tracep.Proc) bool { return p.PID == pid && n.Op == tracep.NetOpConnect })
+		require.Len(t, evs, 1, "pid %d:\n%s", pid, &c)
 		return evs[0]
 	}
 	ev := connect(r6.pid)
@@ -154,7 +151,7 @@ func TestIntegrationIPv6(t *testing.T) {
 	require.Equal(t, netip.AddrPortFrom(loopback4, rm.ports[0]), ev.Net.Src, "v4-mapped source is unmapped")
 	require.Equal(t, ln4, ev.Net.Dst, "v4-mapped destination is unmapped")
 
-	sends := c.find(func(n *tracep.Net, p tracep.Proc) bool { return p.PID == ru.pid && n.Op == tracep.NetOpSend })
+	sends := find(&c, func(n *tracep.Net, p tracep.Proc) bool { return p.PID == ru.pid && n.Op == tracep.NetOpSend })
 	require.Len(t, sends, 1)
 	require.Equal(t, netip.AddrPortFrom(netip.IPv6Unspecified(), ru.ports[0]), sends[0].Net.Src)
 	require.Equal(t, u6, sends[0].Net.Dst)
@@ -164,16 +161,16 @@ func TestIntegrationIPv6(t *testing.T) {
 // ECONNREFUSED, all attributed to the process that called connect.
 func TestIntegrationRefused(t *testing.T) {
 	requirePrivileged(t)
-	cg := newCgroup(t)
-	dst := closedPort(t)
-	var c collector
-	s := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, &c)
+	cg := tracetest.Open(t, cgroup.New)
+	dst := tracetest.ClosedPort(t)
+	var c tracetest.Collector
+	s := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
 	r := runHelperIn(t, cg, "refused", dst.String())
-	closeClean(t, s, &c)
+	c.CloseSession(t, s)
 	require.Equal(t, int(syscall.ECONNREFUSED), r.errno)
 
-	evs := c.find(func(n *tracep.Net, p tracep.Proc) bool { return p.PID == r.pid })
-	require.Len(t, evs, 2, "%s", c.dump())
+	evs := find(&c, func(n *tracep.Net, p tracep.Proc) bool { return p.PID == r.pid })
+	require.Len(t, evs, 2, "%s", &c)
 	require.Equal(t, tracep.NetOpConnect, evs[0].Net.Op)
 	require.Equal(t, dst, evs[0].Net.Dst)
 	require.Empty(t, evs[0].Net.Errno)
@@ -192,9 +189,9 @@ func TestIntegrationNetns(t *testing.T) {
 	n, err := testnet.New(nil)
 	require.NoError(t, err)
 	defer n.Close()
-	cg := newCgroup(t)
-	var c collector
-	s := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, &c)
+	cg := tracetest.Open(t, cgroup.New)
+	var c tracetest.Collector
+	s := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
 
 	run := func(args ...string) helperResult {
 		cmd := helperCmd(cg, args...)
@@ -206,17 +203,17 @@ func TestIntegrationNetns(t *testing.T) {
 	}
 	unreach := run("refused", "198.51.100.7:80")
 	site := run("connect", "192.0.2.10:443", "1")
-	closeClean(t, s, &c)
+	c.CloseSession(t, s)
 	require.Equal(t, int(syscall.ENETUNREACH), unreach.errno)
 
-	evs := c.find(func(n *tracep.Net, p tracep.Proc) bool { return p.PID == unreach.pid })
-	require.Len(t, evs, 1, "%s", c.dump())
+	evs := find(&c, func(n *tracep.Net, p tracep.Proc) bool { return p.PID == unreach.pid })
+	require.Len(t, evs, 1, "%s", &c)
 	require.Equal(t, tracep.NetOpConnect, evs[0].Net.Op)
 	require.Equal(t, "ENETUNREACH", evs[0].Net.Errno)
 	require.Equal(t, netip.MustParseAddrPort("198.51.100.7:80"), evs[0].Net.Dst)
 
-	evs = c.find(func(n *tracep.Net, p tracep.Proc) bool { return p.PID == site.pid && n.Op == tracep.NetOpConnect })
-	require.Len(t, evs, 1, "%s", c.dump())
+	evs = find(&c, func(n *tracep.Net, p tracep.Proc) bool { return p.PID == site.pid && n.Op == tracep.NetOpConnect })
+	require.Len(t, evs, 1, "%s", &c)
 	require.Equal(t, netip.MustParseAddrPort("192.0.2.10:443"), evs[0].Net.Dst)
 	require.Equal(t, site.ports[0], evs[0].Net.Src.Port())
 }
@@ -225,9 +222,9 @@ func TestIntegrationNetns(t *testing.T) {
 // the remote peer as the source; the client, outside the scope, is not seen.
 func TestIntegrationInbound(t *testing.T) {
 	requirePrivileged(t)
-	cg := newCgroup(t)
-	var c collector
-	s := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, &c)
+	cg := tracetest.Open(t, cgroup.New)
+	var c tracetest.Collector
+	s := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
 
 	cmd := helperCmd(cg, "serve")
 	stdout, err := cmd.StdoutPipe()
@@ -259,10 +256,10 @@ func TestIntegrationInbound(t *testing.T) {
 	clientAddr := netip.MustParseAddrPort(client.LocalAddr().String())
 	require.NoError(t, client.Close())
 	require.NoError(t, cmd.Wait())
-	closeClean(t, s, &c)
+	c.CloseSession(t, s)
 
-	evs := c.events()
-	require.Len(t, evs, 2, "accept and close only:\n%s", c.dump())
+	evs := c.Events()
+	require.Len(t, evs, 2, "accept and close only:\n%s", &c)
 	acc, cls := evs[0], evs[1]
 	require.Equal(t, tracep.NetOpAccept, acc.Net.Op)
 	require.Equal(t, tracep.DirIn, acc.Net.Dir)
@@ -279,7 +276,7 @@ func TestIntegrationInbound(t *testing.T) {
 // processes outside the scope (the test itself, a sibling) are not seen.
 func TestIntegrationPIDScopeAndOutsiders(t *testing.T) {
 	requirePrivileged(t)
-	ln := tcpListener(t, "127.0.0.1:0")
+	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
 	cmd := helperCmd(nil, "gated", "connect", ln.String(), "3")
 	gate, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -287,8 +284,8 @@ func TestIntegrationPIDScopeAndOutsiders(t *testing.T) {
 	cmd.Stdout = &out
 	require.NoError(t, cmd.Start())
 
-	var c collector
-	s := start(t, nettrace.Config{Scope: tracep.Scope{PIDs: []int{cmd.Process.Pid}}}, &c)
+	var c tracetest.Collector
+	s := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{PIDs: []int{cmd.Process.Pid}}}, c.Emit)
 	outsider := runHelperIn(t, nil, "connect", ln.String(), "2")
 	own, err := net.Dial("tcp", ln.String())
 	require.NoError(t, err)
@@ -296,16 +293,16 @@ func TestIntegrationPIDScopeAndOutsiders(t *testing.T) {
 	_, err = gate.Write([]byte("go\n"))
 	require.NoError(t, err)
 	require.NoError(t, cmd.Wait())
-	closeClean(t, s, &c)
+	c.CloseSession(t, s)
 
 	r := parseHelper(t, []byte(out.String()))
-	connects := c.find(func(n *tracep.Net, _ tracep.Proc) bool { return n.Op == tracep.NetOpConnect })
-	require.Len(t, connects, 3, "%s", c.dump())
+	connects := find(&c, func(n *tracep.Net, _ tracep.Proc) bool { return n.Op == tracep.NetOpConnect })
+	require.Len(t, connects, 3, "%s", &c)
 	for i, ev := range connects {
 		require.Equal(t, r.pid, ev.Proc.PID)
 		require.Equal(t, r.ports[i], ev.Net.Src.Port())
 	}
-	for _, ev := range c.events() {
+	for _, ev := range c.Events() {
 		require.NotEqual(t, outsider.pid, ev.Proc.PID)
 		require.NotEqual(t, int32(os.Getpid()), ev.Proc.PID)
 	}
@@ -314,17 +311,17 @@ func TestIntegrationPIDScopeAndOutsiders(t *testing.T) {
 // The close of a connection held for a while carries a plausible duration.
 func TestIntegrationCloseDuration(t *testing.T) {
 	requirePrivileged(t)
-	cg := newCgroup(t)
-	ln := tcpListener(t, "127.0.0.1:0")
-	var c collector
-	s := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, &c)
+	cg := tracetest.Open(t, cgroup.New)
+	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
+	var c tracetest.Collector
+	s := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
 	t0 := time.Now()
 	r := runHelperIn(t, cg, "hold", ln.String(), "200")
 	wall := time.Since(t0)
-	closeClean(t, s, &c)
+	c.CloseSession(t, s)
 
-	closes := c.find(func(n *tracep.Net, p tracep.Proc) bool { return p.PID == r.pid && n.Op == tracep.NetOpClose })
-	require.Len(t, closes, 1, "%s", c.dump())
+	closes := find(&c, func(n *tracep.Net, p tracep.Proc) bool { return p.PID == r.pid && n.Op == tracep.NetOpClose })
+	require.Len(t, closes, 1, "%s", &c)
 	d := closes[0].Net.Duration
 	require.GreaterOrEqual(t, d, 200*time.Millisecond)
 	require.Less(t, d, wall)
@@ -335,32 +332,32 @@ func TestIntegrationCloseDuration(t *testing.T) {
 // State changes are events only when asked for.
 func TestIntegrationStates(t *testing.T) {
 	requirePrivileged(t)
-	cg := newCgroup(t)
-	ln := tcpListener(t, "127.0.0.1:0")
-	var with, without collector
-	s1 := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}, States: true}, &with)
-	s2 := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, &without)
+	cg := tracetest.Open(t, cgroup.New)
+	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
+	var with, without tracetest.Collector
+	s1 := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}, States: true}, with.Emit)
+	s2 := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, without.Emit)
 	r := runHelperIn(t, cg, "connect", ln.String(), "1")
-	closeClean(t, s1, &with)
-	closeClean(t, s2, &without)
+	with.CloseSession(t, s1)
+	without.CloseSession(t, s2)
 
 	var states []string
-	for _, ev := range with.find(func(n *tracep.Net, p tracep.Proc) bool { return n.Op == tracep.NetOpState }) {
+	for _, ev := range find(&with, func(n *tracep.Net, p tracep.Proc) bool { return n.Op == tracep.NetOpState }) {
 		require.Equal(t, r.pid, ev.Proc.PID)
 		states = append(states, ev.Net.State)
 	}
 	require.NotEmpty(t, states)
 	require.Equal(t, "ESTABLISHED", states[0])
-	require.Empty(t, without.find(func(n *tracep.Net, p tracep.Proc) bool { return n.Op == tracep.NetOpState }))
-	require.Len(t, without.find(func(n *tracep.Net, p tracep.Proc) bool { return n.Op == tracep.NetOpConnect }), 1)
+	require.Empty(t, find(&without, func(n *tracep.Net, p tracep.Proc) bool { return n.Op == tracep.NetOpState }))
+	require.Len(t, find(&without, func(n *tracep.Net, p tracep.Proc) bool { return n.Op == tracep.NetOpConnect }), 1)
 }
 
 // Traced system-wide, both ends of a loopback connection are reported; an
 // inbound connection no process accepted is reported too, with no owner.
 func TestIntegrationSystemScope(t *testing.T) {
 	requirePrivileged(t)
-	var c collector
-	s := start(t, nettrace.Config{}, &c)
+	var c tracetest.Collector
+	s := tracetest.Start(t, nettrace.Start, nettrace.Config{}, c.Emit)
 
 	// Accepted by a helper, connected from the test process.
 	cmd := helperCmd(nil, "serve")
@@ -395,22 +392,22 @@ func TestIntegrationSystemScope(t *testing.T) {
 	orphanAddr := netip.MustParseAddrPort(orphan.LocalAddr().String())
 	require.NoError(t, ln.Close())
 	orphan.Close()
-	closeClean(t, s, &c)
+	c.CloseSession(t, s)
 
 	me := int32(os.Getpid())
-	got := c.find(func(n *tracep.Net, p tracep.Proc) bool {
+	got := find(&c, func(n *tracep.Net, p tracep.Proc) bool {
 		return n.Op == tracep.NetOpConnect && n.Src == clientAddr
 	})
-	require.Len(t, got, 1, "%s", c.dump())
+	require.Len(t, got, 1, "%s", &c)
 	require.Equal(t, me, got[0].Proc.PID)
-	got = c.find(func(n *tracep.Net, p tracep.Proc) bool {
+	got = find(&c, func(n *tracep.Net, p tracep.Proc) bool {
 		return n.Op == tracep.NetOpAccept && n.Src == clientAddr
 	})
 	require.Len(t, got, 1)
 	require.Equal(t, server.pid, got[0].Proc.PID)
 
-	got = c.find(func(n *tracep.Net, p tracep.Proc) bool { return n.Src == orphanAddr && n.Dir == tracep.DirIn })
-	require.Len(t, got, 2, "unowned accept and close:\n%s", c.dump())
+	got = find(&c, func(n *tracep.Net, p tracep.Proc) bool { return n.Src == orphanAddr && n.Dir == tracep.DirIn })
+	require.Len(t, got, 2, "unowned accept and close:\n%s", &c)
 	require.Equal(t, tracep.NetOpAccept, got[0].Net.Op)
 	require.Equal(t, tracep.Proc{}, got[0].Proc)
 	require.Equal(t, lnAddr, got[0].Net.Dst)
@@ -422,10 +419,10 @@ func TestIntegrationSystemScope(t *testing.T) {
 // same slot, even when the flow ends while that session runs.
 func TestIntegrationSlotReuse(t *testing.T) {
 	requirePrivileged(t)
-	cg1, cg2 := newCgroup(t), newCgroup(t)
-	ln := tcpListener(t, "127.0.0.1:0")
-	var first, second collector
-	s1 := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg1.ID()}}, &first)
+	cg1, cg2 := tracetest.Open(t, cgroup.New), tracetest.Open(t, cgroup.New)
+	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
+	var first, second tracetest.Collector
+	s1 := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg1.ID()}}, first.Emit)
 	cmd := helperCmd(cg1, "holdgate", ln.String())
 	gate, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -435,108 +432,21 @@ func TestIntegrationSlotReuse(t *testing.T) {
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() && !strings.HasPrefix(sc.Text(), "port ") {
 	}
-	closeClean(t, s1, &first)
-	require.Len(t, first.events(), 1, "%s", first.dump())
+	first.CloseSession(t, s1)
+	require.Len(t, first.Events(), 1, "%s", &first)
 
 	// The second session watches cg1 too: the open connection began
 	// before it, so its close is not the second session's.
-	s2 := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg1.ID()}}, &second)
-	s3 := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg2.ID()}}, &second)
+	s2 := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg1.ID()}}, second.Emit)
+	s3 := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg2.ID()}}, second.Emit)
 	gate.Close()
 	require.NoError(t, cmd.Wait())
 	runHelperIn(t, cg2, "connect", ln.String(), "1")
-	closeClean(t, s2, &second)
-	closeClean(t, s3, &second)
-	for _, ev := range second.events() {
-		require.Equal(t, cg2.ID(), ev.Proc.CgroupID, "%s", second.dump())
+	second.CloseSession(t, s2)
+	second.CloseSession(t, s3)
+	for _, ev := range second.Events() {
+		require.Equal(t, cg2.ID(), ev.Proc.CgroupID, "%s", &second)
 	}
-}
-
-// Closing the last session detaches every hook (after DetachIdle), ends
-// the reader goroutines, delivers nothing after Close, and Close is
-// idempotent.
-func TestIntegrationNothingLeaks(t *testing.T) {
-	requirePrivileged(t)
-	bpfcore.DetachIdle()
-	require.Empty(t, bpfcore.LinkIDs(), "a session of another test is still open")
-	require.Zero(t, readers(), "reader goroutines before the test")
-
-	cg := newCgroup(t)
-	ln := tcpListener(t, "127.0.0.1:0")
-	var first, second collector
-	s1 := start(t, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, &first)
-	s2 := start(t, nettrace.Config{}, &second)
-	ids := bpfcore.LinkIDs()
-	require.Len(t, ids, 10, "the fork follower, three tracepoints and six cgroup hooks")
-	require.Equal(t, 2, readers())
-
-	// Keep connections coming while the sessions close.
-	busy := helperCmd(cg, "connect", ln.String(), "100000")
-	require.NoError(t, busy.Start())
-	defer func() {
-		_ = busy.Process.Kill()
-		_ = busy.Wait()
-	}()
-
-	require.NoError(t, s1.Close())
-	first.closed.Store(true)
-	require.NoError(t, s1.Close(), "second Close")
-	for _, id := range ids {
-		l, err := link.NewFromID(id)
-		require.NoError(t, err, "link %d detached while a session is open", id)
-		l.Close()
-	}
-	require.NoError(t, s2.Close())
-	second.closed.Store(true)
-	require.NoError(t, s2.Close())
-	require.ElementsMatch(t, ids, bpfcore.LinkIDs(), "links linger for the next session")
-	bpfcore.DetachIdle()
-	for _, id := range ids {
-		_, err := link.NewFromID(id)
-		require.ErrorIs(t, err, os.ErrNotExist, "link %d still attached", id)
-	}
-	require.Empty(t, bpfcore.LinkIDs())
-	require.Zero(t, first.late.Load(), "events after Close")
-	require.Zero(t, second.late.Load(), "events after Close")
-	require.Zero(t, readers(), "reader goroutines left behind")
-}
-
-// readers counts the sessions' reader goroutines, by the line naming their
-// creator.
-func readers() int { return bpfcore.Readers() }
-
-func stacks() string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return string(buf[:n])
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
-
-// Without privileges, Supported and Start fail with a PermissionError that
-// names the capabilities, network administration included.
-func TestIntegrationUnprivileged(t *testing.T) {
-	requirePrivileged(t) // root is needed to become someone else
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	dir := t.TempDir()
-	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		require.NoError(t, os.Chmod(d, 0o755))
-	}
-	bin := filepath.Join(dir, "nettrace.test")
-	data, err := os.ReadFile(exe)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(bin, data, 0o755))
-	cmd := exec.Command(bin, "unprivileged")
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	require.Contains(t, string(out), "ok")
 }
 
 // Start fails cleanly on bad input.

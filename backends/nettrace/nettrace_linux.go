@@ -104,7 +104,7 @@ var ctlMap atomic.Pointer[ebpf.Map]
 var opening struct {
 	sync.Mutex
 	busy   [bpfcore.MaxSessions]bool // slots held by open net sessions
-	states uint64                 // slots whose session wants state changes
+	states uint64                    // slots whose session wants state changes
 }
 
 // writeStates publishes opening.states. Called with opening held.
