@@ -1,9 +1,9 @@
 package tracetest
 
 import (
-	"bytes"
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tracep/tracep/tracep"
@@ -95,12 +95,15 @@ func (c *Collector) Late() int {
 	return c.late
 }
 
-// String returns the events as JSON lines, for failure messages.
-func (c *Collector) String() string {
-	var b bytes.Buffer
-	enc := tracep.NewEncoder(&b)
-	for _, ev := range c.Events() {
-		_ = enc.Encode(ev) // a bytes.Buffer does not fail
+// String returns the events one per line, for failure messages.
+func (c *Collector) String() string { return Lines(c.Events()) }
+
+// Lines renders evs one per line (Event.String), each indented by two
+// spaces: for failure messages.
+func Lines(evs []tracep.Event) string {
+	var b strings.Builder
+	for _, ev := range evs {
+		b.WriteString("  " + ev.String() + "\n")
 	}
 	return b.String()
 }

@@ -39,7 +39,7 @@ func TestCollectorWait(t *testing.T) {
 	wg.Wait()
 	require.Len(t, c.Events(), 400)
 	require.Len(t, c.Select(pidIs(7)), 1)
-	require.Contains(t, c.String(), `"pid":7,`)
+	require.Contains(t, c.String(), "  [7] exec ")
 }
 
 // A wait ends with its context, returning what matched so far.
