@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,8 +17,9 @@ import (
 
 	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/dnstrace"
-	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 // benchTracerEnv makes the test binary a tracer process for the benchmark
@@ -84,7 +84,7 @@ func floodWorkload(b *testing.B, n *testnet.Net, cg *cgroup.Cgroup) (wall, cpu t
 		b.Fatal(err)
 	}
 	look := n.Command("python3", "-c", pyUnique, "1200", "bench.test")
-	look.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
+	cg.Enroll(look)
 	if out, err := n.CombinedOutput(look); err != nil {
 		b.Fatalf("lookups: %v: %s", err, out)
 	}
@@ -101,11 +101,7 @@ func floodWorkload(b *testing.B, n *testnet.Net, cg *cgroup.Cgroup) (wall, cpu t
 func BenchmarkLookupsUnderFlood(b *testing.B) {
 	requirePrivileged(b)
 	n := newNet(b, nil)
-	cg, err := cgroup.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cg.Close()
+	cg := tracetest.Open(b, cgroup.New)
 	var tracerCPU, armCPU, baseWall, baseCPU, wall, cpu time.Duration
 	events := 0
 	for range b.N {

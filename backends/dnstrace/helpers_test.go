@@ -8,12 +8,7 @@ func encodeRecord(r record) []byte {
 	le := binary.LittleEndian
 	le.PutUint64(b[offKTime:], r.KTime)
 	le.PutUint64(b[offCookie:], r.Cookie)
-	le.PutUint64(b[offCgroupID:], r.Owner.CgroupID)
-	le.PutUint32(b[offPID:], r.Owner.PID)
-	le.PutUint32(b[offTID:], r.Owner.TID)
-	le.PutUint32(b[offPPID:], r.Owner.PPID)
-	le.PutUint32(b[offUID:], r.Owner.UID)
-	copy(b[offComm:offComm+16], r.Owner.Comm[:])
+	procFields.Put(b, r.Owner)
 	le.PutUint32(b[offSeq:], r.Seq)
 	le.PutUint32(b[offLen:], r.Len)
 	le.PutUint32(b[offCapLen:], uint32(len(r.Payload)))

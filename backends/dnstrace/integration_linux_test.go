@@ -1,7 +1,6 @@
 package dnstrace_test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tracep/tracep/backends/dnstrace"
-	"github.com/tracep/tracep/backends/internal/bpfcore"
-	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 // lookupCase is a query and what the hermetic network answers.
@@ -38,12 +37,12 @@ var zoneCases = []lookupCase{
 func checkLookup(t *testing.T, evs []tracep.Event, pid int, cgroupID uint64, server netip.AddrPort, c lookupCase) {
 	t.Helper()
 	found := lookups(evs, pid, c.name, c.typ)
-	require.NotEmpty(t, found, "no %s %s from pid %d; events:\n%s", c.typ, c.name, pid, describe(evs))
+	require.NotEmpty(t, found, "no %s %s from pid %d; events:\n%s", c.typ, c.name, pid, tracetest.Lines(evs))
 	for _, ev := range found {
 		d := ev.DNS
-		require.True(t, d.Answered, "%s", describe(found))
-		require.Equal(t, c.rcode, d.RCode, "%s", describe(found))
-		require.Equal(t, c.answers, answers(ev), "%s", describe(found))
+		require.True(t, d.Answered, "%s", tracetest.Lines(found))
+		require.Equal(t, c.rcode, d.RCode, "%s", tracetest.Lines(found))
+		require.Equal(t, c.answers, answers(ev), "%s", tracetest.Lines(found))
 		require.Equal(t, "udp", d.Transport)
 		require.Equal(t, server, d.Server)
 		require.Equal(t, server.Addr(), d.Client.Addr())
@@ -87,7 +86,7 @@ func TestIntegrationResolvers(t *testing.T) {
 			checkLookup(t, evs, pid, tr.cg.ID(), server, c)
 		}
 		for _, ev := range evs {
-			require.Equal(t, pid, int(ev.Proc.PID), "%s", describe(evs))
+			require.Equal(t, pid, int(ev.Proc.PID), "%s", tracetest.Lines(evs))
 			require.Equal(t, "python3", ev.Proc.Comm)
 		}
 	})
@@ -100,7 +99,7 @@ func TestIntegrationResolvers(t *testing.T) {
 			network := map[string]string{"A": "ip4", "AAAA": "ip6"}[c.typ]
 			goArgs = append(goArgs, network+":"+c.name+".")
 		}
-		cmd := tr.command(bin, goArgs...)
+		cmd := tr.cg.Command(bin, goArgs...)
 		cmd.Env = append(os.Environ(), "GODEBUG=netdns=go")
 		out, err := n.CombinedOutput(cmd)
 		require.NoError(t, err, "%s", out)
@@ -117,7 +116,7 @@ func TestIntegrationResolvers(t *testing.T) {
 			pids[i] = tr.run(t, n, "dig", "+short", "+tries=1", c.name, c.typ)
 		}
 		evs := tr.close(t)
-		require.Len(t, evs, len(zoneCases), "one query each; events:\n%s", describe(evs))
+		require.Len(t, evs, len(zoneCases), "one query each; events:\n%s", tracetest.Lines(evs))
 		for i, c := range zoneCases {
 			checkLookup(t, evs, pids[i], tr.cg.ID(), server, c)
 			require.Len(t, lookups(evs, pids[i], c.name, c.typ), 1)
@@ -141,12 +140,12 @@ func TestIntegrationTruncatedRetry(t *testing.T) {
 				tcp = append(tcp, ev)
 			}
 		}
-		require.Len(t, udp, 1, "%s", describe(evs))
+		require.Len(t, udp, 1, "%s", tracetest.Lines(evs))
 		require.True(t, udp[0].DNS.Truncated)
 		require.True(t, udp[0].DNS.Answered)
 		require.Equal(t, "NOERROR", udp[0].DNS.RCode)
 		require.Empty(t, udp[0].DNS.Answers)
-		require.Len(t, tcp, 1, "%s", describe(evs))
+		require.Len(t, tcp, 1, "%s", tracetest.Lines(evs))
 		require.False(t, tcp[0].DNS.Truncated)
 		require.Equal(t, []string{"A 192.0.2.50"}, answers(tcp[0]))
 		require.Equal(t, netip.MustParseAddrPort("127.0.0.1:53"), tcp[0].DNS.Server)
@@ -162,7 +161,7 @@ func TestIntegrationTruncatedRetry(t *testing.T) {
 	t.Run("go", func(t *testing.T) {
 		bin := goResolver(t)
 		tr := startTrace(t, dnstrace.Config{})
-		cmd := tr.command(bin, "ip4:tc.test.")
+		cmd := tr.cg.Command(bin, "ip4:tc.test.")
 		cmd.Env = append(os.Environ(), "GODEBUG=netdns=go")
 		out, err := n.CombinedOutput(cmd)
 		require.NoError(t, err, "%s", out)
@@ -183,7 +182,7 @@ func TestIntegrationIPv6Nameserver(t *testing.T) {
 	checkLookup(t, evs, digPID, tr.cg.ID(), server, lookupCase{"v6.test", "AAAA", "NOERROR", []string{"AAAA 2001:db8::60"}})
 	checkLookup(t, evs, pyPID, tr.cg.ID(), server, zoneCases[0])
 	tcp := lookups(evs, tcpPID, "example.test", "AAAA")
-	require.Len(t, tcp, 1, "%s", describe(evs))
+	require.Len(t, tcp, 1, "%s", tracetest.Lines(evs))
 	require.Equal(t, "tcp", tcp[0].DNS.Transport)
 	require.Equal(t, server, tcp[0].DNS.Server)
 	require.Equal(t, []string{"AAAA 2001:db8::10"}, answers(tcp[0]))
@@ -232,7 +231,7 @@ func TestIntegrationLookupsUnderFlood(t *testing.T) {
 
 	seen := map[string]int{}
 	for _, ev := range evs {
-		require.Equal(t, pid, int(ev.Proc.PID), "an event from outside the traced tree: %s", describe([]tracep.Event{ev}))
+		require.Equal(t, pid, int(ev.Proc.PID), "an event from outside the traced tree: %s", ev.String())
 		require.Equal(t, tr.cg.ID(), ev.Proc.CgroupID)
 		require.Equal(t, "A", ev.DNS.Type)
 		require.True(t, ev.DNS.Answered)
@@ -299,11 +298,11 @@ func TestIntegrationCraftedPointerLoop(t *testing.T) {
 	// the client socket, both the process's own.
 	require.Equal(t, uint64(2), st.Malformed, "%+v", st)
 	ok := lookups(evs, pid, "ok.test", "A")
-	require.Len(t, ok, 1, "%s", describe(evs))
+	require.Len(t, ok, 1, "%s", tracetest.Lines(evs))
 	require.Equal(t, []string{"A 192.0.2.2"}, answers(ok[0]))
 	require.Equal(t, netip.MustParseAddrPort("127.0.0.1:5353"), ok[0].DNS.Server)
 	loop := lookups(evs, pid, "loop.test", "A")
-	require.Len(t, loop, 1, "%s", describe(evs))
+	require.Len(t, loop, 1, "%s", tracetest.Lines(evs))
 	require.False(t, loop[0].DNS.Answered, "its only answer was malformed")
 	require.Equal(t, uint64(2), st.Duplicates, "each query seen leaving and arriving: the server socket's owner is known from its bind")
 }
@@ -321,20 +320,16 @@ func TestIntegrationUnanswered(t *testing.T) {
 	}))
 	defer sink.Close()
 	tr := startTrace(t, dnstrace.Config{Ports: []uint16{5353}, Timeout: 100 * time.Millisecond})
-	dig := tr.command("dig", "+tries=1", "+timeout=1", "-p", "5353", "@127.0.0.1", "silent.test")
+	dig := tr.cg.Command("dig", "+tries=1", "+timeout=1", "-p", "5353", "@127.0.0.1", "silent.test")
 	out, err := n.CombinedOutput(dig)
 	require.Error(t, err, "dig got an answer: %s", out)
 	pid := dig.Process.Pid
-	select {
-	case ev := <-tr.notify:
-		require.Equal(t, pid, int(ev.Proc.PID))
-		require.Equal(t, "silent.test", ev.DNS.Name)
-		require.False(t, ev.DNS.Answered)
-		require.Empty(t, ev.DNS.RCode)
-		require.Equal(t, netip.MustParseAddrPort("127.0.0.1:5353"), ev.DNS.Server)
-	case <-time.After(30 * time.Second):
-		t.Fatal("no unanswered event while the session runs")
-	}
+	ev := tr.WaitFor(t, func(tracep.Event) bool { return true })
+	require.Equal(t, pid, int(ev.Proc.PID))
+	require.Equal(t, "silent.test", ev.DNS.Name)
+	require.False(t, ev.DNS.Answered)
+	require.Empty(t, ev.DNS.RCode)
+	require.Equal(t, netip.MustParseAddrPort("127.0.0.1:5353"), ev.DNS.Server)
 	require.Len(t, tr.close(t), 1)
 	require.Equal(t, uint64(1), tr.s.Stats().Unanswered)
 }
@@ -346,23 +341,20 @@ func TestIntegrationSystemWideOnce(t *testing.T) {
 	requirePrivileged(t)
 	n := newNet(t, nil)
 	name := fmt.Sprintf("once-%d-%d.test", os.Getpid(), time.Now().UnixNano())
-	tr := &trace{notify: make(chan tracep.Event, 16)}
-	var err error
-	tr.s, err = dnstrace.Start(context.Background(), dnstrace.Config{}, tr.emit)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = tr.s.Close() })
+	tr := &trace{}
+	tr.s = tracetest.Start(t, dnstrace.Start, dnstrace.Config{}, tr.Emit)
 	cmd := n.Command("dig", "+short", "+tries=1", name)
 	out, err := n.CombinedOutput(cmd)
 	require.NoError(t, err, "%s", out)
 	evs := tr.close(t)
 	var mine []tracep.Event
 	for _, ev := range evs {
-		require.NotEqual(t, os.Getpid(), int(ev.Proc.PID), "the test process's server socket is not the client: %s", describe([]tracep.Event{ev}))
+		require.NotEqual(t, os.Getpid(), int(ev.Proc.PID), "the test process's server socket is not the client: %s", ev.String())
 		if ev.DNS.Name == name {
 			mine = append(mine, ev)
 		}
 	}
-	require.Len(t, mine, 1, "%s", describe(evs))
+	require.Len(t, mine, 1, "%s", tracetest.Lines(evs))
 	require.Equal(t, cmd.Process.Pid, int(mine[0].Proc.PID))
 	require.Equal(t, "NXDOMAIN", mine[0].DNS.RCode)
 	st := tr.s.Stats()
@@ -379,10 +371,8 @@ func TestIntegrationPIDScope(t *testing.T) {
 	stdin, err := sh.StdinPipe()
 	require.NoError(t, err)
 	require.NoError(t, n.Start(sh))
-	tr := &trace{notify: make(chan tracep.Event, 16)}
-	tr.s, err = dnstrace.Start(context.Background(), dnstrace.Config{Scope: tracep.Scope{PIDs: []int{sh.Process.Pid}}}, tr.emit)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = tr.s.Close() })
+	tr := &trace{}
+	tr.s = tracetest.Start(t, dnstrace.Start, dnstrace.Config{Scope: tracep.Scope{PIDs: []int{sh.Process.Pid}}}, tr.Emit)
 	outsider := n.Command("getent", "hosts", "pki.test")
 	require.NoError(t, n.Run(outsider))
 	_, err = stdin.Write([]byte("go\n"))
@@ -392,38 +382,9 @@ func TestIntegrationPIDScope(t *testing.T) {
 	evs := tr.close(t)
 	names := map[string]bool{}
 	for _, ev := range evs {
-		require.Equal(t, int32(sh.Process.Pid), ev.Proc.PPID, "%s", describe(evs))
+		require.Equal(t, int32(sh.Process.Pid), ev.Proc.PPID, "%s", tracetest.Lines(evs))
 		require.Equal(t, "getent", ev.Proc.Comm)
 		names[ev.DNS.Name] = true
 	}
-	require.Equal(t, map[string]bool{"example.test": true, "v4.test": true}, names, "%s", describe(evs))
-}
-
-// Close is idempotent, delivers nothing after it returns, leaves no
-// goroutine behind, and the programs are detached once idle.
-func TestIntegrationClose(t *testing.T) {
-	requirePrivileged(t)
-	n := newNet(t, nil)
-	tr := startTrace(t, dnstrace.Config{})
-	tr.run(t, n, "dig", "+short", "example.test")
-	evs := tr.close(t)
-	require.Len(t, evs, 1)
-	require.NoError(t, tr.s.Close())
-	tr.mu.Lock()
-	require.Zero(t, tr.late)
-	tr.mu.Unlock()
-	require.Zero(t, bpfcore.Readers(), "a session goroutine outlived Close")
-	bpfcore.DetachIdle()
-	require.Empty(t, bpfcore.LinkIDs(), "nothing stays attached")
-
-	_, err := dnstrace.Start(context.Background(), dnstrace.Config{Ports: []uint16{0}}, func(tracep.Event) {})
-	require.ErrorIs(t, err, tracep.ErrInvalid)
-	_, err = dnstrace.Start(context.Background(), dnstrace.Config{SnapLen: 5}, func(tracep.Event) {})
-	require.ErrorIs(t, err, tracep.ErrInvalid)
-	_, err = dnstrace.Start(context.Background(), dnstrace.Config{}, nil)
-	require.ErrorIs(t, err, tracep.ErrInvalid)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err = dnstrace.Start(ctx, dnstrace.Config{}, func(tracep.Event) {})
-	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, map[string]bool{"example.test": true, "v4.test": true}, names, "%s", tracetest.Lines(evs))
 }

@@ -86,8 +86,8 @@ func decodeRecord(b []byte) (record, error) {
 	le := binary.LittleEndian
 	caplen := le.Uint32(b[offCapLen:])
 	r := record{
-		KTime:  le.Uint64(b[offKTime:]),
-		Cookie: le.Uint64(b[offCookie:]),
+		KTime:    le.Uint64(b[offKTime:]),
+		Cookie:   le.Uint64(b[offCookie:]),
 		Owner:    procFields.Proc(b),
 		NoOwner:  b[offFlags]&recNoOwner != 0,
 		Seq:      le.Uint32(b[offSeq:]),

@@ -358,23 +358,3 @@ func TestIntegrationSlotsExhausted(t *testing.T) {
 		require.Len(t, argvWith(&cols[i], token), 1, "session %d", i)
 	}
 }
-
-// A cancelled context stops Start before anything stays loaded.
-func TestIntegrationStartCancelled(t *testing.T) {
-	requirePrivileged(t)
-	bpfcore.DetachIdle()
-	require.Empty(t, bpfcore.LinkIDs())
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err := exectrace.Start(ctx, exectrace.Config{}, func(tracep.Event) {})
-	require.ErrorIs(t, err, context.Canceled)
-	require.Empty(t, bpfcore.LinkIDs())
-
-	_, err = exectrace.Start(context.Background(), exectrace.Config{}, nil)
-	require.ErrorIs(t, err, tracep.ErrInvalid)
-	_, err = exectrace.Start(context.Background(), exectrace.Config{ArgvLimit: exectrace.MaxArgvLimit + 1}, func(tracep.Event) {})
-	require.ErrorIs(t, err, tracep.ErrInvalid)
-	_, err = exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{PIDs: []int{-1}}}, func(tracep.Event) {})
-	require.ErrorIs(t, err, tracep.ErrInvalid)
-	require.Empty(t, bpfcore.LinkIDs())
-}

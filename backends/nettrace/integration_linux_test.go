@@ -448,11 +448,3 @@ func TestIntegrationSlotReuse(t *testing.T) {
 		require.Equal(t, cg2.ID(), ev.Proc.CgroupID, "%s", &second)
 	}
 }
-
-// Start fails cleanly on bad input.
-func TestStartInvalid(t *testing.T) {
-	_, err := nettrace.Start(context.Background(), nettrace.Config{}, nil)
-	require.ErrorIs(t, err, tracep.ErrInvalid)
-	_, err = nettrace.Start(context.Background(), nettrace.Config{RingBytes: -1}, func(tracep.Event) {})
-	require.ErrorIs(t, err, tracep.ErrInvalid)
-}

@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"context"
 	"os"
 	"testing"
 	"time"
@@ -60,5 +61,24 @@ func TestIntegrationNothingLeaks(t *testing.T) {
 		require.Zero(t, scoped.Late(), "events after Close")
 		require.Zero(t, system.Late(), "events after Close")
 		require.Zero(t, bpfcore.Readers(), "reader goroutines left behind")
+	})
+}
+
+// Start refuses a nil emit, a bad pid and a cancelled context, and leaves
+// nothing attached when it does.
+func TestIntegrationStartRefuses(t *testing.T) {
+	forEach(t, func(t *testing.T, tr tracer) {
+		bpfcore.DetachIdle()
+		require.Empty(t, bpfcore.LinkIDs(), "a session of another test is still open")
+		discard := func(tracep.Event) {}
+		_, err := tr.start(t.Context(), tracep.Scope{}, nil)
+		require.ErrorIs(t, err, tracep.ErrInvalid)
+		_, err = tr.start(t.Context(), tracep.Scope{PIDs: []int{-1}}, discard)
+		require.ErrorIs(t, err, tracep.ErrInvalid)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err = tr.start(ctx, tracep.Scope{}, discard)
+		require.ErrorIs(t, err, context.Canceled)
+		require.Empty(t, bpfcore.LinkIDs())
 	})
 }
