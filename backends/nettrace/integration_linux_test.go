@@ -2,7 +2,6 @@ package nettrace_test
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"net/netip"
 	"os"
