@@ -18,57 +18,21 @@ func discard(tracep.Event) {}
 
 // BenchmarkArmFirst measures Start when no session is open in the process:
 // loading kernel BTF, the core and the exec programs, attaching them, and
-// registering a cgroup scope. Close (which then detaches everything) is
-// reported separately.
+// registering a cgroup scope (after the first run the programs linger
+// attached: see bpfcore.Linger). Close is reported separately.
 func BenchmarkArmFirst(b *testing.B) {
 	requirePrivileged(b)
 	cg := tracetest.Open(b, cgroup.New)
-	var arm, cls time.Duration
-	for range b.N {
-		t0 := time.Now()
-		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
-		if err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
-		arm += t1.Sub(t0)
-		cls += time.Since(t1)
-	}
-	b.ReportMetric(ms(arm)/float64(b.N), "arm-ms")
-	b.ReportMetric(ms(cls)/float64(b.N), "last-close-ms")
+	tracetest.BenchStart(b, nil, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}})
 }
 
 // BenchmarkArmLater measures Start while another session keeps the
 // programs loaded: a ring buffer and a scope registration.
 func BenchmarkArmLater(b *testing.B) {
 	requirePrivileged(b)
-	cg := tracetest.Open(b, cgroup.New)
-	keep, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer keep.Close()
-	other := tracetest.Open(b, cgroup.New)
-	var arm, cls time.Duration
-	b.ResetTimer()
-	for range b.N {
-		t0 := time.Now()
-		s, err := exectrace.Start(context.Background(), exectrace.Config{Scope: tracep.Scope{CgroupID: other.ID()}}, discard)
-		if err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
-		arm += t1.Sub(t0)
-		cls += time.Since(t1)
-	}
-	b.ReportMetric(ms(arm)/float64(b.N), "arm-ms")
-	b.ReportMetric(ms(cls)/float64(b.N), "close-ms")
+	cg, other := tracetest.Open(b, cgroup.New), tracetest.Open(b, cgroup.New)
+	tracetest.Start(b, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
+	tracetest.BenchStart(b, nil, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: other.ID()}})
 }
 
 // execWorkload runs n /bin/true processes, 4 at a time, from xargs in cg.
@@ -175,4 +139,3 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 	b.ReportMetric(float64(traced.Nanoseconds())/float64(n*b.N), "traced-ns/syscall")
 }
 
-func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }

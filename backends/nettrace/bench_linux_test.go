@@ -147,23 +147,7 @@ func discard(tracep.Event) {}
 func BenchmarkArmFirst(b *testing.B) {
 	requirePrivileged(b)
 	cg := tracetest.Open(b, cgroup.New)
-	var arm, cls time.Duration
-	for range b.N {
-		bpfcore.DetachIdle()
-		t0 := time.Now()
-		s, err := nettrace.Start(context.Background(), nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
-		if err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
-		arm += t1.Sub(t0)
-		cls += time.Since(t1)
-	}
-	b.ReportMetric(float64(arm.Microseconds())/1000/float64(b.N), "arm-ms")
-	b.ReportMetric(float64(cls.Microseconds())/1000/float64(b.N), "close-ms")
+	tracetest.BenchStart(b, bpfcore.DetachIdle, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}})
 }
 
 // BenchmarkArmLater measures Start while another session keeps the hooks
@@ -171,23 +155,7 @@ func BenchmarkArmFirst(b *testing.B) {
 func BenchmarkArmLater(b *testing.B) {
 	requirePrivileged(b)
 	cg := tracetest.Open(b, cgroup.New)
-	keep, err := nettrace.Start(context.Background(), nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer keep.Close()
-	var arm time.Duration
-	b.ResetTimer()
-	for range b.N {
-		t0 := time.Now()
-		s, err := nettrace.Start(context.Background(), nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
-		if err != nil {
-			b.Fatal(err)
-		}
-		arm += time.Since(t0)
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(arm.Microseconds())/1000/float64(b.N), "arm-ms")
+	cfg := nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}
+	tracetest.Start(b, nettrace.Start, cfg, discard)
+	tracetest.BenchStart(b, nil, nettrace.Start, cfg)
 }
