@@ -19,16 +19,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/backends/tlstrace"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 func discard(tracep.Event) {}
@@ -78,11 +76,7 @@ func TestArmHelper(t *testing.T) {
 	if os.Getenv("TRACEP_TLS_HELPER") != "arm" {
 		t.Skip("helper process of BenchmarkArmCold")
 	}
-	cg, err := cgroup.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cg.Close()
+	cg := tracetest.Open(t, cgroup.New)
 	t0 := time.Now()
 	s, err := tlstrace.Start(context.Background(), tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
 	d := time.Since(t0)
@@ -100,56 +94,19 @@ func TestArmHelper(t *testing.T) {
 // the hooks and the system's libraries' uprobes, a ring and the scope.
 func BenchmarkArmWarm(b *testing.B) {
 	requirePrivileged(b)
-	cg, err := cgroup.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cg.Close()
-	var arm time.Duration
-	for range b.N {
-		bpfcore.DetachIdle()
-		t0 := time.Now()
-		s, err := tlstrace.Start(context.Background(), tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
-		if err != nil {
-			b.Fatal(err)
-		}
-		arm += time.Since(t0)
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	cg := tracetest.Open(b, cgroup.New)
+	tracetest.BenchStart(b, bpfcore.DetachIdle, tlstrace.Start, tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}})
 	bpfcore.DetachIdle()
-	b.ReportMetric(ms(arm)/float64(b.N), "arm-ms")
 }
 
 // BenchmarkArmLater measures Start while another session keeps the probes
 // attached: a ring buffer and a scope registration.
 func BenchmarkArmLater(b *testing.B) {
 	requirePrivileged(b)
-	cg, err := cgroup.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cg.Close()
-	keep, err := tlstrace.Start(context.Background(), tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer keep.Close()
-	var arm time.Duration
-	b.ResetTimer()
-	for range b.N {
-		t0 := time.Now()
-		s, err := tlstrace.Start(context.Background(), tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
-		if err != nil {
-			b.Fatal(err)
-		}
-		arm += time.Since(t0)
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(ms(arm)/float64(b.N), "arm-ms")
+	cg := tracetest.Open(b, cgroup.New)
+	cfg := tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}
+	tracetest.Start(b, tlstrace.Start, cfg, discard)
+	tracetest.BenchStart(b, nil, tlstrace.Start, cfg)
 }
 
 // certFiles writes a fresh self-signed certificate for bench.test and its
@@ -182,9 +139,7 @@ func certFiles(b *testing.B) (string, string) {
 // tracer's; mode is its mode flag ("-www": a status page per connection).
 func tlsServer(b *testing.B, mode string) string {
 	b.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		b.Skip("openssl not installed")
-	}
+	tracetest.RequireTool(b, "openssl")
 	certFile, keyFile := certFiles(b)
 
 	// A free port: bind, note it, release it for the server.
@@ -220,12 +175,6 @@ func must(b *testing.B, err error) {
 	}
 }
 
-func cpuTime() time.Duration {
-	var ru unix.Rusage
-	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkHandshakes runs 300 curl processes in a traced cgroup, each a
 // TLS handshake with a local openssl s_server and one request, and reports
 // the tracer's CPU time (this process: ring reading, decoding, the
@@ -233,26 +182,23 @@ func cpuTime() time.Duration {
 // and losses.
 func BenchmarkHandshakes(b *testing.B) {
 	requirePrivileged(b)
-	if _, err := exec.LookPath("curl"); err != nil {
-		b.Skip("curl not installed")
-	}
+	tracetest.RequireTool(b, "curl")
 	addr := tlsServer(b, "-www")
 	const n = 300
 	for range b.N {
 		cg, err := cgroup.New()
 		must(b, err)
-		var c collector
-		s, err := tlstrace.Start(context.Background(), tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.emit)
+		var c tracetest.Collector
+		s, err := tlstrace.Start(context.Background(), tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
 		must(b, err)
-		cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf(`i=0; while [ $i -lt %d ]; do curl -sk -o /dev/null https://%s/ || exit 1; i=$((i+1)); done`, n, addr))
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
-		cpu0, t0 := cpuTime(), time.Now()
+		cmd := cg.Command("/bin/sh", "-c", fmt.Sprintf(`i=0; while [ $i -lt %d ]; do curl -sk -o /dev/null https://%s/ || exit 1; i=$((i+1)); done`, n, addr))
+		cpu0, t0 := tracetest.CPUTime(b), time.Now()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			b.Fatalf("%v: %s", err, out)
 		}
 		closeErr := s.Close()
-		cpu, wall := cpuTime()-cpu0, time.Since(t0)
+		cpu, wall := tracetest.CPUTime(b)-cpu0, time.Since(t0)
 		cg.Close()
 		var lost uint64
 		var le *tracep.LostError
@@ -262,7 +208,7 @@ func BenchmarkHandshakes(b *testing.B) {
 		case closeErr != nil:
 			b.Fatal(closeErr)
 		}
-		evs := c.all()
+		evs := c.Events()
 		hs, tx := len(ops(evs, tracep.TLSOpHandshake, 0)), len(ops(evs, tracep.TLSOpWrite, 0))
 		if hs != n || tx < n {
 			b.Fatalf("%d handshakes and %d writes seen for %d requests", hs, tx, n)
@@ -284,9 +230,7 @@ func BenchmarkHandshakes(b *testing.B) {
 // Each figure is the best of three runs, alternated.
 func BenchmarkUntracedSlowdown(b *testing.B) {
 	requirePrivileged(b)
-	if _, err := exec.LookPath("python3"); err != nil {
-		b.Skip("python3 not installed")
-	}
+	tracetest.RequireTool(b, "python3")
 	certFile, keyFile := certFiles(b)
 	const rounds = 20000
 	script := fmt.Sprintf(`import ssl, time
@@ -318,9 +262,7 @@ print(time.perf_counter() - t0)
 		must(b, err)
 		return time.Duration(sec * float64(time.Second))
 	}
-	cg, err := cgroup.New()
-	must(b, err)
-	defer cg.Close()
+	cg := tracetest.Open(b, cgroup.New)
 	var base, probed time.Duration
 	for range b.N {
 		bestBase, bestProbed := time.Duration(1<<62), time.Duration(1<<62)

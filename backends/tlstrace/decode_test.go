@@ -33,14 +33,10 @@ type rec struct {
 func (r rec) build() []byte {
 	b := make([]byte, recHeaderSize, recHeaderSize+len(r.data))
 	le.PutUint64(b[offKtime:], r.ktime)
-	le.PutUint64(b[offCgroupID:], 77)
 	le.PutUint64(b[offConn:], r.conn)
 	le.PutUint64(b[offLen:], r.len)
 	le.PutUint32(b[offType:], r.typ)
-	le.PutUint32(b[offPID:], r.pid)
-	le.PutUint32(b[offTID:], r.tid)
-	le.PutUint32(b[offPPID:], 1)
-	le.PutUint32(b[offUID:], 1000)
+	procFields.Put(b, tracep.Proc{PID: int32(r.pid), TID: int32(r.tid), PPID: 1, UID: 1000, CgroupID: 77, Comm: r.comm})
 	le.PutUint32(b[offLib:], r.lib)
 	le.PutUint32(b[offFn:], uint32(r.fn))
 	le.PutUint32(b[offFlags:], r.flags)
@@ -63,7 +59,6 @@ func (r rec) build() []byte {
 		copy(b[offSaddr:], s[:])
 		copy(b[offDaddr:], d[:])
 	}
-	copy(b[offComm:offComm+commLen], r.comm)
 	return append(b, r.data...)
 }
 

@@ -2,98 +2,50 @@ package tlstrace_test
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/tracep/tracep/backends/cgroup"
+	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/backends/tlstrace"
-	"github.com/tracep/tracep/harness/testenv"
-	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 // requirePrivileged skips t when TLS tracing is unavailable, or fails it
 // when TRACEP_REQUIRE_PRIVILEGED=1.
 func requirePrivileged(t testing.TB) {
 	t.Helper()
-	testenv.SkipUnlessRoot(t, "TLS tracing")
-	if err := tlstrace.Supported(); err != nil {
-		testenv.SkipIfUnprivileged(t, err)
-	}
-}
-
-// requireTool skips t when a client program is not installed.
-func requireTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
-	}
+	tracetest.RequireSupported(t, tlstrace.Supported())
 }
 
 // newNet starts the hermetic fake internet for one test.
 func newNet(t testing.TB) *testnet.Net {
 	t.Helper()
-	n, err := testnet.New(nil)
-	testenv.SkipIfUnprivileged(t, err)
-	t.Cleanup(func() { require.NoError(t, n.Close()) })
-	return n
-}
-
-// collector gathers a session's events.
-type collector struct {
-	mu     sync.Mutex
-	events []tracep.Event
-}
-
-func (c *collector) emit(ev tracep.Event) {
-	c.mu.Lock()
-	c.events = append(c.events, ev)
-	c.mu.Unlock()
-}
-
-func (c *collector) all() []tracep.Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]tracep.Event(nil), c.events...)
+	return tracetest.Open(t, func() (*testnet.Net, error) { return testnet.New(nil) })
 }
 
 // scoped is a cgroup with a TLS session on it.
 type scoped struct {
+	tracetest.Collector
 	t       testing.TB
 	cg      *cgroup.Cgroup
 	s       *tlstrace.Session
-	c       collector
 	started time.Time
 }
 
 // startScoped opens a session for a new cgroup; cfg.Scope is set.
 func startScoped(t testing.TB, cfg tlstrace.Config) *scoped {
 	t.Helper()
-	cg, err := cgroup.New()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cg.Close() })
-	sc := &scoped{t: t, cg: cg, started: time.Now()}
-	cfg.Scope = tracep.Scope{CgroupID: cg.ID()}
-	sc.s, err = tlstrace.Start(context.Background(), cfg, sc.c.emit)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sc.s.Close() })
+	sc := &scoped{t: t, cg: tracetest.Open(t, cgroup.New), started: time.Now()}
+	cfg.Scope = tracep.Scope{CgroupID: sc.cg.ID()}
+	sc.s = tracetest.Start(t, tlstrace.Start, cfg, sc.Emit)
 	return sc
-}
-
-// command returns cmd set to start inside the cgroup.
-func (sc *scoped) command(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: sc.cg.FD()}
-	return cmd
 }
 
 // run runs cmd inside n (and the cgroup, if cmd was made by command) and
@@ -114,35 +66,14 @@ func run(t testing.TB, n *testnet.Net, cmd *exec.Cmd, stdin string) []byte {
 func (sc *scoped) close() []tracep.Event {
 	sc.t.Helper()
 	require.NoError(sc.t, sc.cg.Kill(10*time.Second))
-	require.NoError(sc.t, sc.s.Close())
-	evs := sc.c.all()
+	sc.CloseSession(sc.t, sc.s)
+	evs := sc.Events()
 	for _, ev := range evs {
-		require.Equal(sc.t, sc.cg.ID(), ev.Proc.CgroupID, "event from outside the scope: %s", describe(ev))
+		require.Equal(sc.t, sc.cg.ID(), ev.Proc.CgroupID, "event from outside the scope: %s", ev)
 		require.False(sc.t, ev.Time.Before(sc.started.Add(-time.Second)) || ev.Time.After(time.Now().Add(time.Second)),
 			"wall-clock time %v outside the test's run", ev.Time)
 	}
 	return evs
-}
-
-func describe(ev tracep.Event) string {
-	x := ev.TLS
-	return fmt.Sprintf("pid=%d %s %s %s %s sni=%q %s→%s len=%d data=%q", ev.Proc.PID, ev.Proc.Comm, x.Op, x.Library,
-		x.Function, x.SNI, x.Src, x.Dst, x.Len, trim(x.Data))
-}
-
-func trim(b []byte) []byte {
-	if len(b) > 80 {
-		return b[:80]
-	}
-	return b
-}
-
-func describeAll(evs []tracep.Event) string {
-	var b strings.Builder
-	for _, ev := range evs {
-		b.WriteString("  " + describe(ev) + "\n")
-	}
-	return b.String()
 }
 
 // ops returns the events of one operation (and pid, when non-zero).
@@ -183,7 +114,7 @@ type exchange struct {
 // naming the host and carrying the connection's addresses; all from x.pid.
 func (x exchange) check(t testing.TB, evs []tracep.Event) {
 	t.Helper()
-	all := describeAll(evs)
+	all := tracetest.Lines(evs)
 	hs := ops(evs, tracep.TLSOpHandshake, x.pid)
 	require.NotEmpty(t, hs, "no handshake by pid %d:\n%s", x.pid, all)
 	require.Equal(t, x.host, hs[0].TLS.SNI, all)

@@ -3,7 +3,6 @@ package tlstrace_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -18,9 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/backends/tlstrace"
-	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 const helloResponse = "hello from example.test\n"
@@ -28,10 +28,10 @@ const helloResponse = "hello from example.test\n"
 // curl links OpenSSL: SSL_write and SSL_read.
 func TestIntegrationCurl(t *testing.T) {
 	requirePrivileged(t)
-	requireTool(t, "curl")
+	tracetest.RequireTool(t, "curl")
 	n := newNet(t)
 	sc := startScoped(t, tlstrace.Config{})
-	cmd := sc.command("curl", "-sS", "https://example.test/")
+	cmd := sc.cg.Command("curl", "-sS", "https://example.test/")
 	require.Equal(t, helloResponse, string(run(t, n, cmd, "")))
 	evs := sc.close()
 	exchange{pid: cmd.Process.Pid, lib: tlstrace.LibOpenSSL, host: "example.test",
@@ -46,10 +46,10 @@ func TestIntegrationCurl(t *testing.T) {
 // Python's ssl module uses OpenSSL's SSL_write_ex and SSL_read_ex.
 func TestIntegrationPython(t *testing.T) {
 	requirePrivileged(t)
-	requireTool(t, "python3")
+	tracetest.RequireTool(t, "python3")
 	n := newNet(t)
 	sc := startScoped(t, tlstrace.Config{})
-	cmd := sc.command("python3", "-c", `import os, urllib.request
+	cmd := sc.cg.Command("python3", "-c", `import os, urllib.request
 print(os.getpid())
 print(urllib.request.urlopen("https://example.test/").read().decode(), end="")`)
 	out := strings.SplitN(string(run(t, n, cmd, "")), "\n", 2)
@@ -70,10 +70,10 @@ print(urllib.request.urlopen("https://example.test/").read().decode(), end="")`)
 // name set with gnutls_server_name_set.
 func TestIntegrationGnuTLS(t *testing.T) {
 	requirePrivileged(t)
-	requireTool(t, "gnutls-cli")
+	tracetest.RequireTool(t, "gnutls-cli")
 	n := newNet(t)
 	sc := startScoped(t, tlstrace.Config{})
-	cmd := sc.command("gnutls-cli", "--logfile=/dev/null", "example.test")
+	cmd := sc.cg.Command("gnutls-cli", "--logfile=/dev/null", "example.test")
 	out := run(t, n, cmd, "GET / HTTP/1.0\r\nHost: example.test\r\n\r\n")
 	require.Contains(t, string(out), helloResponse)
 	evs := sc.close()
@@ -97,7 +97,7 @@ func TestIntegrationGoClient(t *testing.T) {
 		t.Run(variant, func(t *testing.T) {
 			path := goClient(t, variant)
 			sc := startScoped(t, tlstrace.Config{})
-			cmd := sc.command(path, "https://example.test/")
+			cmd := sc.cg.Command(path, "https://example.test/")
 			require.Equal(t, helloResponse, string(run(t, n, cmd, "")))
 			evs := sc.close()
 			exchange{pid: cmd.Process.Pid, lib: tlstrace.LibGo, host: "example.test",
@@ -134,10 +134,10 @@ func TestIntegrationLargeResponse(t *testing.T) {
 			if c.name == "go" {
 				argv[0] = goClient(t, "gocl")
 			} else {
-				requireTool(t, argv[0])
+				tracetest.RequireTool(t, argv[0])
 			}
 			sc := startScoped(t, tlstrace.Config{})
-			cmd := sc.command(argv[0], argv[1:]...)
+			cmd := sc.cg.Command(argv[0], argv[1:]...)
 			run(t, n, cmd, c.stdin)
 			evs := sc.close()
 			reads := ops(evs, tracep.TLSOpRead, 0)
@@ -147,7 +147,7 @@ func TestIntegrationLargeResponse(t *testing.T) {
 			}
 			require.True(t, bytes.HasSuffix(rx, body), "%d bytes read in %d events do not end with the body", len(rx), len(reads))
 			headers := rx[:len(rx)-size]
-			require.True(t, bytes.HasPrefix(headers, []byte("HTTP/1.")), "%q", trim(headers))
+			require.True(t, bytes.HasPrefix(headers, []byte("HTTP/1.")), "%.80q", headers)
 			require.True(t, bytes.HasSuffix(headers, []byte("\r\n\r\n")), "extra bytes between headers and body: %q", headers)
 			require.Equal(t, 1, bytes.Count(headers, []byte("\r\n\r\n")))
 		})
@@ -175,9 +175,9 @@ func TestIntegrationBinaryBody(t *testing.T) {
 		{"python3", []string{"python3", "-c", "import urllib.request,sys; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], data=open(sys.argv[2],'rb').read()).read())", "https://example.test/echo", file}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			requireTool(t, c.argv[0])
+			tracetest.RequireTool(t, c.argv[0])
 			sc := startScoped(t, tlstrace.Config{})
-			cmd := sc.command(c.argv[0], c.argv[1:]...)
+			cmd := sc.cg.Command(c.argv[0], c.argv[1:]...)
 			require.Equal(t, body, run(t, n, cmd, ""))
 			evs := sc.close()
 			tx := stream(ops(evs, tracep.TLSOpWrite, 0))
@@ -192,14 +192,14 @@ func TestIntegrationBinaryBody(t *testing.T) {
 // inspected for the scope) is not reported.
 func TestIntegrationOutsiderNotReported(t *testing.T) {
 	requirePrivileged(t)
-	requireTool(t, "curl")
+	tracetest.RequireTool(t, "curl")
 	n := newNet(t)
 	gocl := goClient(t, "gocl")
 	sc := startScoped(t, tlstrace.Config{})
-	inside := sc.command("curl", "-sS", "https://example.test/")
+	inside := sc.cg.Command("curl", "-sS", "https://example.test/")
 	run(t, n, inside, "")
 	// After the inside one, so that the Go client is probed already.
-	insideGo := sc.command(gocl, "https://example.test/")
+	insideGo := sc.cg.Command(gocl, "https://example.test/")
 	run(t, n, insideGo, "")
 	outside := exec.Command("curl", "-sS", "https://www.example.test/")
 	run(t, n, outside, "")
@@ -209,9 +209,9 @@ func TestIntegrationOutsiderNotReported(t *testing.T) {
 	pids := map[int32]bool{}
 	for _, ev := range evs {
 		pids[ev.Proc.PID] = true
-		require.NotEqual(t, "www.example.test", ev.TLS.SNI, describeAll(evs))
+		require.NotEqual(t, "www.example.test", ev.TLS.SNI, tracetest.Lines(evs))
 	}
-	require.Equal(t, map[int32]bool{int32(inside.Process.Pid): true, int32(insideGo.Process.Pid): true}, pids, describeAll(evs))
+	require.Equal(t, map[int32]bool{int32(inside.Process.Pid): true, int32(insideGo.Process.Pid): true}, pids, tracetest.Lines(evs))
 }
 
 // A pid scope covers a process running before the session (whose
@@ -219,8 +219,8 @@ func TestIntegrationOutsiderNotReported(t *testing.T) {
 // later, but not its siblings.
 func TestIntegrationPIDScope(t *testing.T) {
 	requirePrivileged(t)
-	requireTool(t, "python3")
-	requireTool(t, "curl")
+	tracetest.RequireTool(t, "python3")
+	tracetest.RequireTool(t, "curl")
 	n := newNet(t)
 	// It maps libssl now, then waits for a line before using it.
 	script := `import ssl, sys, subprocess, urllib.request
@@ -240,49 +240,47 @@ subprocess.run(["curl", "-sS", "-o", "/dev/null", "https://www.example.test/"], 
 	require.NoError(t, err)
 	require.Equal(t, "ready\n", line)
 
-	var c collector
-	s, err := tlstrace.Start(context.Background(), tlstrace.Config{Scope: tracep.Scope{PIDs: []int{cmd.Process.Pid}}}, c.emit)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
+	var c tracetest.Collector
+	s := tracetest.Start(t, tlstrace.Start, tlstrace.Config{Scope: tracep.Scope{PIDs: []int{cmd.Process.Pid}}}, c.Emit)
 	sibling := exec.Command("curl", "-sS", "-o", "/dev/null", "https://example.test/")
 	run(t, n, sibling, "")
 	_, err = io.WriteString(stdin, "go\n")
 	require.NoError(t, err)
 	require.NoError(t, cmd.Wait())
-	require.NoError(t, s.Close())
+	c.CloseSession(t, s)
 
-	evs := c.all()
+	evs := c.Events()
 	hosts := map[string]int32{}
 	for _, ev := range ops(evs, tracep.TLSOpHandshake, 0) {
 		hosts[ev.TLS.SNI] = ev.Proc.PID
 	}
-	require.Equal(t, int32(cmd.Process.Pid), hosts["example.test"], describeAll(evs))
-	require.Contains(t, hosts, "www.example.test", describeAll(evs))
+	require.Equal(t, int32(cmd.Process.Pid), hosts["example.test"], tracetest.Lines(evs))
+	require.Contains(t, hosts, "www.example.test", tracetest.Lines(evs))
 	require.NotEqual(t, int32(cmd.Process.Pid), hosts["www.example.test"], "the child's own pid")
 	for _, ev := range evs {
-		require.NotEqual(t, int32(sibling.Process.Pid), ev.Proc.PID, "sibling reported:\n%s", describeAll(evs))
+		require.NotEqual(t, int32(sibling.Process.Pid), ev.Proc.PID, "sibling reported:\n%s", tracetest.Lines(evs))
 	}
-	require.NotEmpty(t, ops(evs, tracep.TLSOpRead, cmd.Process.Pid), describeAll(evs))
+	require.NotEmpty(t, ops(evs, tracep.TLSOpRead, cmd.Process.Pid), tracetest.Lines(evs))
 }
 
 // Plaintext beyond the data limit is cut, with the real length and
 // Truncated; two sessions with different limits each get their own.
 func TestIntegrationDataLimit(t *testing.T) {
 	requirePrivileged(t)
-	requireTool(t, "curl")
+	tracetest.RequireTool(t, "curl")
 	n := newNet(t)
 	body := strings.Repeat("0123456789", 300)
 	small := startScoped(t, tlstrace.Config{DataLimit: 100})
-	cmd := small.command("curl", "-sS", "--data-binary", body, "https://example.test/echo")
+	cmd := small.cg.Command("curl", "-sS", "--data-binary", body, "https://example.test/echo")
 	require.Equal(t, body, string(run(t, n, cmd, "")))
 	large := startScoped(t, tlstrace.Config{DataLimit: 64 << 10})
-	cmd2 := large.command("curl", "-sS", "--data-binary", body, "https://example.test/echo")
+	cmd2 := large.cg.Command("curl", "-sS", "--data-binary", body, "https://example.test/echo")
 	run(t, n, cmd2, "")
 
 	for _, evs := range [][]tracep.Event{small.close(), large.close()} {
 		require.NotEmpty(t, evs)
 	}
-	evs := small.c.all()
+	evs := small.Events()
 	var cut bool
 	for _, ev := range ops(evs, tracep.TLSOpWrite, 0) {
 		require.LessOrEqual(t, len(ev.TLS.Data), 100)
@@ -292,8 +290,8 @@ func TestIntegrationDataLimit(t *testing.T) {
 			require.Len(t, ev.TLS.Data, 100)
 		}
 	}
-	require.True(t, cut, describeAll(evs))
-	require.Contains(t, string(stream(ops(large.c.all(), tracep.TLSOpWrite, 0))), body)
+	require.True(t, cut, tracetest.Lines(evs))
+	require.Contains(t, string(stream(ops(large.Events(), tracep.TLSOpWrite, 0))), body)
 }
 
 // The fallback to one perf event per uprobe, for kernels without
@@ -325,7 +323,7 @@ func TestIntegrationManyExecs(t *testing.T) {
 	sc := startScoped(t, tlstrace.Config{})
 	done := make(chan error, 1)
 	go func() {
-		cmd := sc.command("/bin/sh", "-c", `for i in 1 2 3 4 5 6 7 8; do "$0" https://example.test/ || exit 1; done`, gocl)
+		cmd := sc.cg.Command("/bin/sh", "-c", `for i in 1 2 3 4 5 6 7 8; do "$0" https://example.test/ || exit 1; done`, gocl)
 		done <- n.Run(cmd)
 	}()
 	select {
@@ -335,8 +333,8 @@ func TestIntegrationManyExecs(t *testing.T) {
 		t.Fatal("the programs did not finish: held and not continued?")
 	}
 	evs := sc.close()
-	require.Len(t, ops(evs, tracep.TLSOpHandshake, 0), 8, describeAll(evs))
-	require.Len(t, ops(evs, tracep.TLSOpWrite, 0), 8, describeAll(evs))
+	require.Len(t, ops(evs, tracep.TLSOpHandshake, 0), 8, tracetest.Lines(evs))
+	require.Len(t, ops(evs, tracep.TLSOpWrite, 0), 8, tracetest.Lines(evs))
 }
 
 // waitStops waits for pid to exit and returns how often its parent saw it
@@ -373,7 +371,7 @@ func TestIntegrationHold(t *testing.T) {
 	sc := startScoped(t, tlstrace.Config{})
 
 	start := func(setpgid bool) *exec.Cmd {
-		cmd := sc.command(fresh, "https://example.test/")
+		cmd := sc.cg.Command(fresh, "https://example.test/")
 		cmd.SysProcAttr.Setpgid = setpgid
 		require.NoError(t, n.Start(cmd))
 		return cmd
@@ -402,7 +400,7 @@ func TestIntegrationHold(t *testing.T) {
 	// does.
 	fresh2 := filepath.Join(t.TempDir(), "gocl2")
 	require.NoError(t, os.WriteFile(fresh2, readFile(t, fresh), 0o755))
-	cmd = sc.command(fresh2, "https://example.test/")
+	cmd = sc.cg.Command(fresh2, "https://example.test/")
 	cmd.SysProcAttr.Setpgid = true
 	require.NoError(t, n.Start(cmd))
 	stops, _, exit = waitStops(t, cmd.Process.Pid)
@@ -411,10 +409,10 @@ func TestIntegrationHold(t *testing.T) {
 	cmd.Process.Release()
 
 	evs := sc.close()
-	require.Len(t, ops(evs, tracep.TLSOpHandshake, 0), 3, describeAll(evs))
+	require.Len(t, ops(evs, tracep.TLSOpHandshake, 0), 3, tracetest.Lines(evs))
 	for _, pid := range held {
-		require.Len(t, ops(evs, tracep.TLSOpWrite, pid), 1, describeAll(evs))
-		require.Len(t, ops(evs, tracep.TLSOpRead, pid), 1, describeAll(evs))
+		require.Len(t, ops(evs, tracep.TLSOpWrite, pid), 1, tracetest.Lines(evs))
+		require.Len(t, ops(evs, tracep.TLSOpRead, pid), 1, tracetest.Lines(evs))
 	}
 }
 
@@ -427,7 +425,7 @@ func TestIntegrationHoldConcurrentExecs(t *testing.T) {
 		fresh := filepath.Join(t.TempDir(), "true")
 		require.NoError(t, os.WriteFile(fresh, readFile(t, "/bin/true"), 0o755))
 		sc := startScoped(t, tlstrace.Config{})
-		cmd := sc.command("/bin/sh", "-c", `i=0; while [ $i -lt 30 ]; do "$0" & i=$((i+1)); done; wait`, fresh)
+		cmd := sc.cg.Command("/bin/sh", "-c", `i=0; while [ $i -lt 30 ]; do "$0" & i=$((i+1)); done; wait`, fresh)
 		require.NoError(t, cmd.Start())
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
@@ -497,7 +495,7 @@ func TestIntegrationStaticOpenSSL(t *testing.T) {
 	}
 	n := newNet(t)
 	sc := startScoped(t, tlstrace.Config{})
-	cmd := sc.command(bin, "example.test")
+	cmd := sc.cg.Command(bin, "example.test")
 	require.Contains(t, string(run(t, n, cmd, "")), helloResponse)
 	found := false
 	for _, f := range sc.s.Files() {
