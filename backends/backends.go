@@ -2,7 +2,10 @@ package backends
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/tracep/tracep/backends/dnstrace"
 	"github.com/tracep/tracep/backends/exectrace"
@@ -12,61 +15,280 @@ import (
 	"github.com/tracep/tracep/tracep"
 )
 
-// Kinds returns the kinds that have a kernel tracer, in the order a trace
-// starts them.
+// MaxSessions is how many tracer sessions one process can have open at
+// once, over all kinds (the BPF core's slot table).
+const MaxSessions = bpfcore.MaxSessions
+
+// Config holds the options of every tracer; the zero Config selects each
+// tracer's defaults. The Scope field of each is ignored: Start and
+// StartTrace set it. The CLI (in every mode) and the harness (through an
+// option) pass their tracer options this way, so an option means the same
+// wherever it is given.
+type Config struct {
+	Exec exectrace.Config
+	Net  nettrace.Config
+	DNS  dnstrace.Config
+	TLS  tlstrace.Config
+}
+
+// tracer is what this package knows of one kernel tracer.
+type tracer struct {
+	supported func() error
+	start     func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error)
+}
+
+// tracers names the kernel tracers by kind: the one table of them.
+var tracers = map[tracep.Kind]tracer{
+	tracep.KindExec: {exectrace.Supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
+		cfg.Exec.Scope = scope
+		return started(exectrace.Start(ctx, cfg.Exec, emit))
+	}},
+	tracep.KindNet: {nettrace.Supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
+		cfg.Net.Scope = scope
+		return started(nettrace.Start(ctx, cfg.Net, emit))
+	}},
+	tracep.KindDNS: {dnstrace.Supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
+		cfg.DNS.Scope = scope
+		return started(dnstrace.Start(ctx, cfg.DNS, emit))
+	}},
+	tracep.KindTLS: {tlstrace.Supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
+		cfg.TLS.Scope = scope
+		return started(tlstrace.Start(ctx, cfg.TLS, emit))
+	}},
+}
+
+// started turns a tracer's (*Session, error) into (tracep.Session, error)
+// without wrapping a nil pointer in a non-nil interface.
+func started[S tracep.Session](s S, err error) (tracep.Session, error) {
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Kinds returns the kinds that have a kernel tracer, in tracep.Kinds order.
 func Kinds() []tracep.Kind {
-	return []tracep.Kind{tracep.KindExec, tracep.KindNet, tracep.KindTLS, tracep.KindDNS}
+	var out []tracep.Kind
+	for _, k := range tracep.Kinds() {
+		if _, ok := tracers[k]; ok {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Supported reports whether kind k can be traced here: nil, or an error
 // wrapping tracep.ErrNotSupported or os.ErrPermission.
 func Supported(k tracep.Kind) error {
-	switch k {
-	case tracep.KindExec:
-		return exectrace.Supported()
-	case tracep.KindNet:
-		return nettrace.Supported()
-	case tracep.KindTLS:
-		return tlstrace.Supported()
-	case tracep.KindDNS:
-		return dnstrace.Supported()
+	t, ok := tracers[k]
+	if !ok {
+		return fmt.Errorf("%s tracer: %w", k, tracep.ErrNotSupported)
 	}
-	return fmt.Errorf("%s tracer: %w", k, tracep.ErrNotSupported)
+	return t.supported()
 }
 
-// Start starts the tracer of kind k for scope; see tracep.Session for what
-// Close guarantees. emit is called from the tracer's own goroutine.
-func Start(ctx context.Context, k tracep.Kind, scope tracep.Scope, emit func(tracep.Event)) (tracep.Session, error) {
-	switch k {
-	case tracep.KindExec:
-		s, err := exectrace.Start(ctx, exectrace.Config{Scope: scope}, emit)
-		if err != nil {
-			return nil, err
+// SupportedKinds returns the kinds this host can trace now; when it can
+// trace none, the first kind's reason (a missing privilege, typically).
+func SupportedKinds() ([]tracep.Kind, error) {
+	var kinds []tracep.Kind
+	var first error
+	for _, k := range Kinds() {
+		if err := Supported(k); err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
 		}
-		return s, nil
-	case tracep.KindNet:
-		s, err := nettrace.Start(ctx, nettrace.Config{Scope: scope, States: true}, emit)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
-	case tracep.KindTLS:
-		s, err := tlstrace.Start(ctx, tlstrace.Config{Scope: scope}, emit)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
-	case tracep.KindDNS:
-		s, err := dnstrace.Start(ctx, dnstrace.Config{Scope: scope}, emit)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
+		kinds = append(kinds, k)
 	}
-	return nil, fmt.Errorf("%s tracer: %w", k, tracep.ErrNotSupported)
+	if len(kinds) == 0 {
+		return nil, first
+	}
+	return kinds, nil
+}
+
+// Start starts the tracer of kind k for scope, with its options from cfg;
+// see tracep.Session for what Close guarantees. emit is called from the
+// tracer's own goroutine.
+func Start(ctx context.Context, k tracep.Kind, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
+	t, ok := tracers[k]
+	if !ok {
+		return nil, fmt.Errorf("%s tracer: %w", k, tracep.ErrNotSupported)
+	}
+	return t.start(ctx, scope, cfg, emit)
 }
 
 // ReleaseLoadCaches frees what the tracers kept for loading programs (the
 // parsed kernel BTF, most of a tracer's memory). Call it once tracing is
 // armed; a later first start of another kind parses it again.
 func ReleaseLoadCaches() { bpfcore.ReleaseCache() }
+
+// TraceConfig says what StartTrace traces.
+type TraceConfig struct {
+	// Kinds are the tracers to start; empty means every kind this host
+	// supports (SupportedKinds).
+	Kinds []tracep.Kind
+	// Scope selects the processes; the zero Scope is the whole system.
+	Scope tracep.Scope
+	// Unowned adds, to a scoped trace, the events no process could be
+	// found for (an inbound connection no process accepted, a DNS response
+	// to a socket already closed): the CLI's "-p 0". It costs a
+	// whole-system session per kind, whose owned events are dropped.
+	Unowned bool
+	// Config holds each tracer's options.
+	Config Config
+}
+
+// Trace is a set of tracers started together, whose events are handed to
+// one consumer one at a time, in the order they arrive.
+type Trace struct {
+	kinds    []tracep.Kind
+	sessions map[tracep.Kind]tracep.Session
+	all      []tracep.Session
+	q        *queue
+	done     chan struct{}
+	once     sync.Once
+	err      error
+}
+
+// StartTrace starts the tracers of cfg and returns once all are armed:
+// what the scope's processes do from then on is observed. emit receives
+// every event, one call at a time, from a goroutine of the Trace, never
+// after Close returns. The tracers drain the kernel into a queue as fast as
+// they can, so a slow emit does not make them lose events.
+func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (_ *Trace, err error) {
+	kinds := cfg.Kinds
+	if len(kinds) == 0 {
+		if kinds, err = SupportedKinds(); err != nil {
+			return nil, err
+		}
+	}
+	t := &Trace{kinds: slices.Clone(kinds), sessions: map[tracep.Kind]tracep.Session{}, q: newQueue(), done: make(chan struct{})}
+	go t.deliver(emit)
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+	for _, k := range kinds {
+		if _, dup := t.sessions[k]; dup {
+			continue
+		}
+		s, err := Start(ctx, k, cfg.Scope, cfg.Config, t.q.push)
+		if err != nil {
+			return nil, fmt.Errorf("start %s tracer: %w", k, err)
+		}
+		t.sessions[k] = s
+		t.all = append(t.all, s)
+		if cfg.Unowned && !cfg.Scope.IsSystem() {
+			s, err := Start(ctx, k, tracep.Scope{}, cfg.Config, func(ev tracep.Event) {
+				if ev.Proc.PID == 0 {
+					t.q.push(ev)
+				}
+			})
+			if err != nil {
+				return nil, fmt.Errorf("start %s tracer for unowned events: %w", k, err)
+			}
+			t.all = append(t.all, s)
+		}
+	}
+	return t, nil
+}
+
+// Kinds returns the kinds traced.
+func (t *Trace) Kinds() []tracep.Kind { return slices.Clone(t.kinds) }
+
+// Session returns the session of kind k (for a tracer's own methods, such
+// as tlstrace's Files), or nil.
+func (t *Trace) Session(k tracep.Kind) tracep.Session { return t.sessions[k] }
+
+// Queued returns how many events wait for the consumer.
+func (t *Trace) Queued() int { return t.q.len() }
+
+// Close stops every tracer, delivers what they had captured and returns
+// once the consumer has seen the last event. The error joins the tracers'
+// errors: a *tracep.LostError (matching tracep.ErrLost) for each kind that
+// lost events. Close is idempotent.
+func (t *Trace) Close() error {
+	t.once.Do(func() {
+		var errs []error
+		for _, s := range t.all {
+			errs = append(errs, s.Close())
+		}
+		t.q.close()
+		<-t.done
+		t.err = errors.Join(errs...)
+	})
+	return t.err
+}
+
+func (t *Trace) deliver(emit func(tracep.Event)) {
+	defer close(t.done)
+	var batch []tracep.Event
+	for {
+		var ok bool
+		if batch, ok = t.q.pop(batch); !ok {
+			return
+		}
+		for _, ev := range batch {
+			emit(ev)
+		}
+	}
+}
+
+// queue hands events from the tracers' goroutines to the consumer's. It is
+// unbounded: the tracers must never wait for the consumer.
+type queue struct {
+	mu     sync.Mutex
+	evs    []tracep.Event
+	wake   chan struct{} // has a token when evs is not empty or closed
+	closed bool
+}
+
+func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
+
+func (q *queue) push(ev tracep.Event) {
+	q.mu.Lock()
+	q.evs = append(q.evs, ev)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pop waits for events and returns all of them, taking back the previous
+// batch's storage; ok is false once the queue is closed and empty.
+func (q *queue) pop(prev []tracep.Event) (evs []tracep.Event, ok bool) {
+	clear(prev) // let the delivered payloads go
+	for {
+		q.mu.Lock()
+		if len(q.evs) > 0 {
+			evs, q.evs = q.evs, prev[:0]
+			q.mu.Unlock()
+			return evs, true
+		}
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			return nil, false
+		}
+		<-q.wake
+	}
+}
+
+func (q *queue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.evs)
+}
+
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}

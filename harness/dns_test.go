@@ -9,9 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tracep/tracep/harness/testenv"
 	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 func lookupEvent(pid int32, typ, name, rcode string, answers ...tracep.DNSRecord) tracep.Event {
@@ -127,7 +127,7 @@ func TestIntegrationDNSAssertions(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("needs Linux")
 	}
-	testenv.SkipUnlessRoot(t, "DNS tracing in a hermetic network")
+	tracetest.SkipUnlessRoot(t, "DNS tracing in a hermetic network")
 	n, err := testnet.New(nil)
 	require.NoError(t, err)
 	defer n.Close()

@@ -1,13 +1,11 @@
 package harness
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os/exec"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/tracep/tracep/backends"
@@ -44,7 +42,7 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	kinds := cfg.kinds
 	if len(kinds) == 0 {
 		var err error
-		if kinds, err = supportedKinds(); err != nil {
+		if kinds, err = backends.SupportedKinds(); err != nil {
 			return nil, err
 		}
 	}
@@ -62,39 +60,29 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	}
 	defer cg.Close()
 
-	var (
-		mu     sync.Mutex
-		events []tracep.Event
-	)
+	// The trace's consumer: one event at a time, from the trace's goroutine.
+	var events []tracep.Event
 	emit := func(ev tracep.Event) {
-		mu.Lock()
 		events = append(events, ev)
-		mu.Unlock()
 		if cfg.onEvent != nil {
 			cfg.onEvent(ev)
 		}
 	}
 
 	start := time.Now()
-	scope := tracep.Scope{CgroupID: cg.ID()}
-	var sessions []tracep.Session
-	closeAll := func() error {
-		var errs []error
-		for _, s := range sessions {
-			errs = append(errs, s.Close())
-		}
-		return errors.Join(errs...)
-	}
-	for _, k := range kinds {
-		s, err := backends.Start(ctx, k, scope, emit)
-		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("start %s tracer: %w", k, err)
-		}
-		sessions = append(sessions, s)
+	trace, err := backends.StartTrace(ctx, backends.TraceConfig{
+		Kinds:  kinds,
+		Scope:  tracep.Scope{CgroupID: cg.ID()},
+		Config: cfg.tracers,
+	}, emit)
+	if err != nil {
+		return nil, err
 	}
 	capture := &Capture{CgroupID: cg.ID(), Arm: time.Since(start)}
 	backends.ReleaseLoadCaches()
+	if cfg.onArmed != nil {
+		cfg.onArmed(trace)
+	}
 
 	startInCgroup(cmd, cg.FD())
 	if cfg.net != nil {
@@ -103,7 +91,7 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 		err = cmd.Start()
 	}
 	if err != nil {
-		closeAll()
+		trace.Close()
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 
@@ -128,7 +116,7 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	capture.ExitCode = cmd.ProcessState.ExitCode()
 	var exitErr *exec.ExitError
 	if waitErr != nil && !errors.As(waitErr, &exitErr) {
-		closeAll()
+		trace.Close()
 		return nil, fmt.Errorf("wait for %s: %w", cmd.Path, waitErr)
 	}
 
@@ -138,18 +126,14 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	}
 	// Whatever the command left behind is part of its trace until killed.
 	killErr := cg.Kill(10 * time.Second)
-	closeErr := closeAll()
+	closeErr := trace.Close()
 
-	sort.SliceStable(events, func(i, j int) bool { return events[i].KTime < events[j].KTime })
-	for i := range events {
-		events[i].Seq = uint64(i + 1)
-		events[i].Schema = tracep.SchemaVersion
-	}
+	SortEvents(events)
 	capture.Events = events
 
 	var lost *tracep.LostError
 	var errs []error
-	for _, err := range unjoin(closeErr) {
+	for _, err := range tracep.SplitErrors(closeErr) {
 		if errors.As(err, &lost) {
 			capture.Lost += lost.Count
 		}
@@ -169,35 +153,12 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	return capture, errors.Join(errs...)
 }
 
-// unjoin splits an errors.Join result into its parts.
-func unjoin(err error) []error {
-	if err == nil {
-		return nil
+// SortEvents puts events of several tracers in kernel-time order (stable
+// for equal times) and numbers them from 1, as a Capture has them.
+func SortEvents(evs []tracep.Event) {
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].KTime < evs[j].KTime })
+	for i := range evs {
+		evs[i].Seq = uint64(i + 1)
+		evs[i].Schema = tracep.SchemaVersion
 	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, unjoin(e)...)
-		}
-		return out
-	}
-	return []error{err}
-}
-
-// supportedKinds returns the kinds this host can trace now; when it can
-// trace none, the first kind's reason (a missing privilege, typically).
-func supportedKinds() ([]tracep.Kind, error) {
-	var kinds []tracep.Kind
-	var first error
-	for _, k := range backends.Kinds() {
-		if err := backends.Supported(k); err != nil {
-			first = cmp.Or(first, err)
-			continue
-		}
-		kinds = append(kinds, k)
-	}
-	if len(kinds) == 0 {
-		return nil, first
-	}
-	return kinds, nil
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tracep/tracep/harness"
-	"github.com/tracep/tracep/harness/testenv"
 	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 func netEvent(op, proto, dir, src, dst string) tracep.Event {
@@ -129,7 +129,7 @@ func TestIntegrationTraceCurlConnections(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("tracing needs Linux")
 	}
-	testenv.SkipUnlessRoot(t, "tracing curl in the fake internet")
+	tracetest.SkipUnlessRoot(t, "tracing curl in the fake internet")
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl not installed")
 	}

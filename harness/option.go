@@ -3,6 +3,7 @@ package harness
 import (
 	"time"
 
+	"github.com/tracep/tracep/backends"
 	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"
 )
@@ -16,7 +17,9 @@ type config struct {
 	timeout   time.Duration
 	net       *testnet.Net
 	onEvent   func(tracep.Event)
+	onArmed   func(*backends.Trace)
 	waitAll   bool
+	tracers   backends.Config
 }
 
 // Kinds narrows the trace to these kinds; by default every kind the host
@@ -36,10 +39,21 @@ func Timeout(d time.Duration) Option { return func(c *config) { c.timeout = d } 
 // InNet runs the command inside the hermetic network n.
 func InNet(n *testnet.Net) Option { return func(c *config) { c.net = n } }
 
-// OnEvent calls f for each event as it arrives, from the tracer's goroutine,
-// before the command has finished (for live output). Events reach f in
-// arrival order, which across kinds is not strictly time order.
+// OnEvent calls f for each event as it arrives, before the command has
+// finished (for live output): one call at a time, from a goroutine of the
+// trace. Events reach f in arrival order, which across kinds is not
+// strictly time order.
 func OnEvent(f func(tracep.Event)) Option { return func(c *config) { c.onEvent = f } }
+
+// OnArmed calls f once the tracers are armed, before the command starts,
+// with the running trace (for a tracer's own methods, such as the files the
+// TLS tracer probes).
+func OnArmed(f func(*backends.Trace)) Option { return func(c *config) { c.onArmed = f } }
+
+// Tracers sets the tracers' options (the DNS ports, the TLS data limit,
+// ...); their Scope fields are ignored. The default is each tracer's
+// defaults.
+func Tracers(cfg backends.Config) Option { return func(c *config) { c.tracers = cfg } }
 
 // WaitAll makes the trace last until every process in the command's cgroup
 // has exited, not just the command: for commands that daemonise. Bound it

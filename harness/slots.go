@@ -3,11 +3,13 @@ package harness
 import (
 	"context"
 	"sync"
+
+	"github.com/tracep/tracep/backends"
 )
 
 // maxSessions is how many tracer sessions the BPF core holds at once (its
 // slot table); traces beyond it wait in Run.
-const maxSessions = 64
+const maxSessions = backends.MaxSessions
 
 // slots hands out session slots to traces, all of a trace's at once so
 // that two traces waiting for each other's slots cannot deadlock.

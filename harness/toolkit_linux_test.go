@@ -8,13 +8,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tracep/tracep/harness/testenv"
 	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 func newNet(t *testing.T) *testnet.Net {
 	t.Helper()
-	testenv.SkipUnlessRoot(t, "the hermetic network")
+	tracetest.SkipUnlessRoot(t, "the hermetic network")
 	n, err := testnet.New(nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Close() })
@@ -47,7 +47,7 @@ func TestIntegrationPolicyCatchesExtraName(t *testing.T) {
 // A program that connects to a hard-coded address is caught by
 // connect-from-dns; one that resolved the name first is not.
 func TestIntegrationConnectFromDNS(t *testing.T) {
-	testenv.SkipUnlessRoot(t, "tracing")
+	tracetest.SkipUnlessRoot(t, "tracing")
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("needs curl")
 	}
@@ -76,7 +76,7 @@ func TestIntegrationConnectFromDNS(t *testing.T) {
 // text, whatever their pids, ports and DNS ids; -update writes the file and
 // a changed behaviour shows as a diff.
 func TestIntegrationGoldenAcrossRuns(t *testing.T) {
-	testenv.SkipUnlessRoot(t, "tracing")
+	tracetest.SkipUnlessRoot(t, "tracing")
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("needs curl")
 	}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tracep/tracep/harness/testenv"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 // Trace runs cmd under the tracers like Run and returns the capture. Setup
@@ -33,7 +33,7 @@ func Trace(t testing.TB, cmd *exec.Cmd, opts ...Option) *Capture {
 	}
 	c, err := Run(ctx, cmd, opts...)
 	if err != nil && errors.Is(err, os.ErrPermission) {
-		testenv.SkipIfUnprivileged(t, err)
+		tracetest.SkipIfUnprivileged(t, err)
 	}
 	if c == nil {
 		t.Fatalf("trace %s: %v", cmd.Path, err)
@@ -48,7 +48,7 @@ func Trace(t testing.TB, cmd *exec.Cmd, opts ...Option) *Capture {
 
 // onlyLost reports whether every part of err is a lost-events error.
 func onlyLost(err error) bool {
-	for _, e := range unjoin(err) {
+	for _, e := range tracep.SplitErrors(err) {
 		if !errors.Is(e, tracep.ErrLost) {
 			return false
 		}

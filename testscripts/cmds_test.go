@@ -11,6 +11,7 @@ import (
 
 	"github.com/tracep/tracep/backends"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 // scriptCmd is one command that tracep adds to testscript. The table below
@@ -78,7 +79,7 @@ func commands() []scriptCmd {
 			name:    "events",
 			args:    "[-f file] [-normalize] [kind]",
 			summary: "print traced events, one line each, to stdout",
-			detail: "Prints each event (of kind, if given) as harness.Describe renders it, for stdout assertions. " +
+			detail: "Prints each event (of kind, if given) as tracep.Event.String renders it (process, then the kind's text), for stdout assertions. " +
 				"With -normalize it prints the stable golden form of harness.Normalize instead (processes as p1, p2 in " +
 				"tree order, no pids, ports, times or ids, $WORK for the script's directory), for a golden compare with " +
 				"cmp stdout file.golden, which go test ./testscripts -update rewrites in the archive.",
@@ -105,8 +106,8 @@ func conditions() []scriptCond {
 				if os.Geteuid() == 0 {
 					return true, nil
 				}
-				if os.Getenv("TRACEP_REQUIRE_PRIVILEGED") == "1" {
-					return false, fmt.Errorf("TRACEP_REQUIRE_PRIVILEGED=1 but not running as root")
+				if tracetest.PrivilegeRequired() {
+					return false, fmt.Errorf("%s=1 but not running as root", tracetest.RequirePrivilegedEnv)
 				}
 				return false, nil
 			},
@@ -120,8 +121,8 @@ func conditions() []scriptCond {
 					return false, err
 				}
 				err = backends.Supported(k)
-				if err != nil && os.Getenv("TRACEP_REQUIRE_PRIVILEGED") == "1" && errors.Is(err, os.ErrPermission) {
-					return false, fmt.Errorf("[trace:%s]: %v, and TRACEP_REQUIRE_PRIVILEGED=1", kind, err)
+				if err != nil && tracetest.PrivilegeRequired() && (errors.Is(err, os.ErrPermission) || errors.Is(err, tracep.ErrNotSupported)) {
+					return false, fmt.Errorf("[trace:%s]: %v, and %s=1", kind, err, tracetest.RequirePrivilegedEnv)
 				}
 				return err == nil, nil
 			},

@@ -8,6 +8,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tracep/tracep/cmd/tracep/cli"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 var update = flag.Bool("update", false, "rewrite README.md and the scripts' golden sections")
@@ -32,8 +33,8 @@ func TestScripts(t *testing.T) {
 
 func setup(env *testscript.Env) error {
 	// Scripts see the same privilege requirement as the Go tests.
-	if v := os.Getenv("TRACEP_REQUIRE_PRIVILEGED"); v != "" {
-		env.Setenv("TRACEP_REQUIRE_PRIVILEGED", v)
+	if v := os.Getenv(tracetest.RequirePrivilegedEnv); v != "" {
+		env.Setenv(tracetest.RequirePrivilegedEnv, v)
 	}
 	env.Values[envKey{}] = env
 	return nil

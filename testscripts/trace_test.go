@@ -231,7 +231,7 @@ func describeAll(evs []tracep.Event) string {
 	}
 	var b strings.Builder
 	for _, ev := range evs {
-		b.WriteString("  " + harness.Describe(ev) + "\n")
+		b.WriteString("  " + ev.String() + "\n")
 	}
 	return b.String()
 }

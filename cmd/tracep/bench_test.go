@@ -5,15 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tracep/tracep/harness/testenv"
 	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 // BenchmarkCAFetch runs `tracep ca` as a process against the hermetic
 // network's HTTPS server, as the reference tool's benchmark does, and
 // reports wall and CPU time per fetch (CPU from the children's rusage).
 func BenchmarkCAFetch(b *testing.B) {
-	testenv.SkipUnlessRoot(b, "the hermetic network")
+	tracetest.SkipUnlessRoot(b, "the hermetic network")
 	bin := tracepBin
 	n, err := testnet.New(nil)
 	if err != nil {

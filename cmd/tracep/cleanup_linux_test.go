@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tracep/tracep/backends/cgroup"
-	"github.com/tracep/tracep/harness/testenv"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 // startTraced starts `tracep exec CMD` where CMD prints "ready" and then
@@ -116,7 +116,7 @@ func processGone(pid int) bool {
 }
 
 func TestIntegrationSignalsLeaveNothing(t *testing.T) {
-	testenv.SkipUnlessRoot(t, "tracing")
+	tracetest.SkipUnlessRoot(t, "tracing")
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			tracer, dir, sleeper := startTraced(t)
@@ -137,7 +137,7 @@ func TestIntegrationSignalsLeaveNothing(t *testing.T) {
 }
 
 func TestIntegrationSIGKILLLeftoversRemovedAtNextStart(t *testing.T) {
-	testenv.SkipUnlessRoot(t, "tracing")
+	tracetest.SkipUnlessRoot(t, "tracing")
 	tracer, dir, sleeper := startTraced(t)
 	_, links := bpfObjects(t, tracer.Process.Pid)
 
@@ -159,7 +159,7 @@ func TestIntegrationSIGKILLLeftoversRemovedAtNextStart(t *testing.T) {
 // tracep exec -p follows the given process and its descendants, and
 // nothing else.
 func TestIntegrationExecPIDScope(t *testing.T) {
-	testenv.SkipUnlessRoot(t, "tracing")
+	tracetest.SkipUnlessRoot(t, "tracing")
 	// The target blocks on its stdin until the tracer is armed.
 	target := exec.Command("sh", "-c", "read line; /bin/echo inside-token; sh -c '/bin/echo grandchild-token'")
 	in, err := target.StdinPipe()

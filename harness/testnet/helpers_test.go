@@ -2,23 +2,18 @@ package testnet
 
 import (
 	"bytes"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 // requirePrivileged skips t unless it runs as root; with
 // TRACEP_REQUIRE_PRIVILEGED=1 it fails instead, so CI cannot skip silently.
 func requirePrivileged(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("TRACEP_REQUIRE_PRIVILEGED") == "1" {
-		t.Fatal("needs root (CAP_SYS_ADMIN), and TRACEP_REQUIRE_PRIVILEGED=1 is set")
-	}
-	t.Skip("needs root (CAP_SYS_ADMIN); set TRACEP_REQUIRE_PRIVILEGED=1 to fail instead")
+	tracetest.SkipUnlessRoot(t, "a network namespace (CAP_SYS_ADMIN)")
 }
 
 // serverFrames mark goroutines that serve a Net or a DNSServer.

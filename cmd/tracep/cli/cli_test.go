@@ -5,11 +5,14 @@ import (
 	"context"
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tracep/tracep/tracep"
 )
 
 func run(args ...string) (code int, stdout, stderr string) {
@@ -48,57 +51,103 @@ func TestDispatch(t *testing.T) {
 	}
 }
 
-func TestClusterParse(t *testing.T) {
-	spec := clusterSpec{bools: "cfjqQt", values: "op", cmd: true}
+// printed parses args for a tracing command as tracep does, hands evs over
+// as a trace does and returns what was written.
+func printed(t *testing.T, c tracingCommand, name string, color bool, args []string, evs ...tracep.Event) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	tr, _, ok := parseTrace(&env{ctx: context.Background(), stdout: &out, stderr: &errOut}, name, c, args)
+	require.True(t, ok, errOut.String())
+	var err error
+	tr.out, err = openSink("", &out, color)
+	require.NoError(t, err)
+	for _, ev := range evs {
+		tr.output(ev)
+	}
+	require.NoError(t, tr.out.close())
+	return out.String()
+}
+
+func TestFlagParse(t *testing.T) {
 	for _, tc := range []struct {
 		args    []string
-		set     string
-		vals    map[byte][]string
-		cmd     []string
-		help    bool
+		want    string // the flags set, as name=value, then | and the command
 		wantErr string
 	}{
-		{args: []string{"-ct"}, set: "ct"},
-		{args: []string{"-Qo", "out.txt", "-f"}, set: "Qof", vals: map[byte][]string{'o': {"out.txt"}}},
-		{args: []string{"-p1234", "-p", "5,6"}, set: "p", vals: map[byte][]string{'p': {"1234", "5,6"}}},
-		{args: []string{"-f", "sh", "-c", "x"}, set: "f", cmd: []string{"sh", "-c", "x"}},
-		{args: []string{"-f", "--", "-weird-prog"}, set: "f", cmd: []string{"-weird-prog"}},
-		{args: []string{"-"}, cmd: []string{"-"}},
-		{args: []string{"-h"}, help: true},
-		{args: []string{"--help"}, help: true},
+		{args: []string{"-ct"}, want: "c=true t=true |"},
+		{args: []string{"-Qo", "out.txt", "-f"}, want: "Q=true f=true o=out.txt |"},
+		{args: []string{"-p1234", "-p", "5, 6"}, want: "p=1234,5,6 |"},
+		{args: []string{"-f", "sh", "-c", "x"}, want: "f=true | sh -c x"},
+		{args: []string{"-f", "--", "-weird-prog"}, want: "f=true | -weird-prog"},
+		{args: []string{"-"}, want: "| -"},
+		{args: []string{"-timeout", "2", "--ports=53,5353", "-j=false", "--t"}, want: "j=false ports=53,5353 t=true timeout=2 |"},
+		{args: []string{"-tT", "A"}, want: "T=A t=true |"},
 		{args: []string{"-x"}, wantErr: "unknown flag -x"},
 		{args: []string{"--long"}, wantErr: "unknown flag --long"},
-		{args: []string{"-o"}, wantErr: "flag -o requires an argument"},
+		{args: []string{"-o"}, wantErr: "flag -o needs a value (FILE)"},
+		{args: []string{"-j=5"}, wantErr: `invalid value "5" for flag -j: want true or false`},
+		{args: []string{"-timeout", "0"}, wantErr: `invalid value "0" for flag -timeout: "0" must be positive`},
 		{args: []string{"-\x1b"}, wantErr: `unknown flag -\x1b`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			a, err := spec.parse(tc.args)
+			var c, f, j, tt, q bool
+			var o, tp string
+			var p, ports []string
+			d := time.Second
+			fs := newFlags("test")
+			fs.Bool("c", &c, "")
+			fs.Bool("f", &f, "")
+			fs.Bool("j", &j, "")
+			fs.Bool("t", &tt, "")
+			fs.Bool("Q", &q, "")
+			fs.String("o", "FILE", &o, "")
+			fs.String("T", "TYPES", &tp, "")
+			fs.List("p", "PIDS", &p, "")
+			fs.List("ports", "LIST", &ports, "")
+			fs.Var("timeout", "D", secondsFlag{&d}, "")
+			cmd, err := fs.parse(tc.args)
 			if tc.wantErr != "" {
 				require.EqualError(t, err, tc.wantErr)
 				return
 			}
 			require.NoError(t, err)
-			for i := 0; i < len(tc.set); i++ {
-				require.True(t, a.has(tc.set[i]), "flag %c", tc.set[i])
+			var set []string
+			for _, def := range fs.order {
+				if def.set {
+					set = append(set, def.name+"="+def.value.String())
+				}
 			}
-			for k, v := range tc.vals {
-				require.Equal(t, v, a.all(k))
-			}
-			require.Equal(t, tc.cmd, a.cmd)
-			require.Equal(t, tc.help, a.help)
+			slices.Sort(set)
+			require.Equal(t, tc.want, strings.TrimSpace(strings.Join(set, " ")+" | "+strings.Join(cmd, " ")))
 		})
 	}
-	_, err := clusterSpec{bools: "q"}.parse([]string{"extra"})
-	require.EqualError(t, err, "unexpected argument: extra")
+	_, err := newFlags("x").parse([]string{"-h"})
+	require.ErrorIs(t, err, errHelp)
 }
 
-func TestParsePIDs(t *testing.T) {
-	pids, err := parsePIDs([]string{" 1, 2,,3 ", "4"})
-	require.NoError(t, err)
-	require.Equal(t, []int{1, 2, 3, 4}, pids)
-	for _, bad := range []string{"0", "-3", "x", "1.5"} {
-		_, err := parsePIDs([]string{bad})
-		require.EqualError(t, err, "-p: invalid PID: "+bad)
+// -p: a list of process ids, 0 for the events of no known process; an
+// empty list or item is a usage error, so an empty $(pidof x) never
+// traces the whole system.
+func TestPIDFlag(t *testing.T) {
+	parse := func(args ...string) (*traceRun, string) {
+		var out, errOut bytes.Buffer
+		tr, code, ok := parseTrace(&env{ctx: context.Background(), stdout: &out, stderr: &errOut}, "exec", &execCmd{}, args)
+		if !ok {
+			require.Equal(t, exitUsage, code)
+		}
+		return tr, errOut.String()
+	}
+	tr, _ := parse("-p", " 1, 2,3 ", "-p4")
+	require.Equal(t, []int{1, 2, 3, 4}, tr.pids)
+	require.False(t, tr.unowned)
+	tr, _ = parse("-p", "0,7")
+	require.Equal(t, []int{7}, tr.pids)
+	require.True(t, tr.unowned)
+	for _, bad := range [][]string{{"-p", ""}, {"-p", ","}, {"-p", " "}, {"-p", "1,,2"}, {"-p", "-3"}, {"-p", "x"}, {"-p", "1.5"}, {"-p", "1", "true"}} {
+		tr, msg := parse(bad...)
+		require.Nil(t, tr, "%q", bad)
+		require.Contains(t, msg, "-p", "%q", bad)
+		require.Contains(t, msg, "usage: tracep exec", "%q: the usage follows", bad)
 	}
 }
 
@@ -122,7 +171,7 @@ func TestSplitHostPort(t *testing.T) {
 	}
 }
 
-func TestSecondsFlagAndInterspersed(t *testing.T) {
+func TestInterspersed(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	d := 10 * time.Second
@@ -135,7 +184,6 @@ func TestSecondsFlagAndInterspersed(t *testing.T) {
 	require.Equal(t, "-", *o)
 	require.NoError(t, fs.Set("timeout", "250ms"))
 	require.Equal(t, 250*time.Millisecond, d)
-	require.Error(t, fs.Set("timeout", "0"))
 	require.Error(t, fs.Set("timeout", "soon"))
 }
 

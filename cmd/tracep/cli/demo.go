@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 
+	"github.com/tracep/tracep/backends"
 	"github.com/tracep/tracep/harness"
 	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"
@@ -26,15 +28,20 @@ const demoScript = `"$TRACEP" ca -fetch-root -o "$TMPDIR/example.test-ca.pem" ex
 	`if command -v curl >/dev/null; then curl -sS https://example.test/; fi`
 
 func runDemo(e *env, args []string) int {
-	spec := clusterSpec{bools: "j"}
-	a, err := spec.parse(args)
+	var asJSON bool
+	fs := newFlags("tracep demo")
+	fs.Bool("j", &asJSON, "JSON lines")
+	rest, err := fs.parse(args)
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(e.stdout, demoHelp)
+		return exitOK
+	}
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected argument: %s", printable(rest[0]))
+	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tracep demo: %v\n\n%s", err, demoHelp)
 		return exitUsage
-	}
-	if a.help {
-		fmt.Fprint(e.stdout, demoHelp)
-		return exitOK
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -49,8 +56,13 @@ func runDemo(e *env, args []string) int {
 	defer n.Close()
 
 	out, _ := openSink("", e.stdout, false)
-	p := newRunPrinter(out, a.has('j'))
-	kinds, _ := runKinds("")
+	p := &runCmd{}
+	p.t = &traceRun{env: e, name: "demo", cmd: p, out: out, json: asJSON}
+	p.t.enc = tracep.NewEncoder(jsonWriter{p.t})
+	kinds, err := backends.SupportedKinds()
+	if err != nil {
+		kinds = backends.Kinds() // starting them says what is missing
+	}
 	var events strings.Builder
 	cmd := exec.Command("/bin/sh", "-c", demoScript)
 	tmp, err := os.MkdirTemp("", "tracep-demo-")
@@ -61,13 +73,13 @@ func runDemo(e *env, args []string) int {
 	defer os.RemoveAll(tmp)
 	cmd.Env = append(os.Environ(), "TRACEP="+self, "TMPDIR="+tmp)
 	cmd.Stdout, cmd.Stderr = &events, &events
-	c, err := harness.Run(e.ctx, cmd, harness.InNet(n), harness.Kinds(kinds...), harness.OnEvent(p.print))
+	c, err := harness.Run(e.ctx, cmd, harness.InNet(n), harness.Kinds(kinds...), harness.OnEvent(p.t.output))
 	out.close() // the events first, then the rest
 	if c == nil {
 		fmt.Fprintf(e.stderr, "tracep demo: %v\n", err)
 		return exitError
 	}
-	if !a.has('j') {
+	if !asJSON {
 		fmt.Fprintf(e.stdout, "\n== the workload's own output\n%s", events.String())
 		fmt.Fprintf(e.stdout, "\n%d events (%s), armed in %v, %d lost; workload exit status %d\n",
 			len(c.Events), kindList(kinds), c.Arm.Round(10_000), c.Lost, c.ExitCode)

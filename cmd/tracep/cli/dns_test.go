@@ -7,15 +7,13 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tracep/tracep/harness/testenv"
-	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 func dnsEv(pid int32, comm, typ, name, rcode string, answers ...tracep.DNSRecord) tracep.Event {
@@ -34,72 +32,53 @@ func rec(typ, data string) tracep.DNSRecord {
 	return tracep.DNSRecord{Name: "x", Type: typ, TTL: 60, Data: data}
 }
 
-// printWith parses flags, prints evs and returns the output.
+// printWith renders evs as tracep dns with args does.
 func printWith(t *testing.T, color bool, args []string, evs ...tracep.Event) string {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	e := &env{ctx: context.Background(), stdout: &out, stderr: &errOut}
-	o, _, ok := parseDNSFlags(e, args)
-	require.True(t, ok, errOut.String())
-	p := newDNSPrinter(&sink{w: &out, color: color}, o)
-	for _, ev := range evs {
-		p.print(ev)
-	}
-	return out.String()
+	return printed(t, newDNSCmd(), "dns", color, args, evs...)
 }
 
 func TestDNSFlags(t *testing.T) {
 	for _, tc := range []struct {
-		args     []string
-		code     int
-		stdout   string
-		stderr   string
-		parsedOK bool
+		args   []string
+		code   int
+		stdout string
+		stderr string
 	}{
 		{args: []string{"-h"}, code: exitOK, stdout: "USAGE"},
 		{args: []string{"--help"}, code: exitOK, stdout: "USAGE"},
-		{args: []string{"-Z"}, code: exitUsage, stderr: "flag provided but not defined: -Z"},
-		{args: []string{"-cj"}, code: exitUsage, stderr: "flag provided but not defined: -cj"},
-		{args: []string{"-p", "12x"}, code: exitUsage, stderr: "-p: invalid PID: 12x"},
-		{args: []string{"-p", "-3"}, code: exitUsage, stderr: "-p: invalid PID: -3"},
+		{args: []string{"-Z"}, code: exitUsage, stderr: "unknown flag -Z"},
+		{args: []string{"-p", "12x"}, code: exitUsage, stderr: `-p: invalid process id "12x"`},
+		{args: []string{"-p", "-3"}, code: exitUsage, stderr: `-p: invalid process id "-3"`},
 		{args: []string{"-ports", "53,70000"}, code: exitUsage, stderr: "-ports: invalid port: 70000"},
 		{args: []string{"-ports", "0"}, code: exitUsage, stderr: "-ports: invalid port: 0"},
 		{args: []string{"-T", "A,NOPE"}, code: exitUsage, stderr: "-T: unknown query type NOPE"},
 		{args: []string{"-timeout", "0"}, code: exitUsage, stderr: "must be positive"},
-		{args: []string{"-p", "1", "--", "true"}, code: exitUsage, stderr: "-p and CMD exclude each other"},
-		{args: []string{"-timeout", "2", "true"}, code: exitUsage, stderr: "not CMD"},
-		{args: []string{"-T", "a,TYPE65", "-ports", "53, 5353", "-timeout", "1.5", "-p", "0,1"}, parsedOK: true},
-		{args: []string{"-j", "--", "sh", "-c", "x"}, parsedOK: true},
+		{args: []string{"-p", "1", "--", "true"}, code: exitUsage, stderr: "-p and a command exclude each other"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			e := &env{ctx: context.Background(), stdout: &out, stderr: &errOut}
-			o, code, ok := parseDNSFlags(e, tc.args)
-			require.Equal(t, tc.parsedOK, ok, errOut.String())
-			if ok {
-				return
-			}
-			require.Nil(t, o)
+			_, code, ok := parseTrace(&env{ctx: context.Background(), stdout: &out, stderr: &errOut}, "dns", newDNSCmd(), tc.args)
+			require.False(t, ok)
 			require.Equal(t, tc.code, code)
 			require.Contains(t, out.String(), tc.stdout)
 			require.Contains(t, errOut.String(), tc.stderr)
 		})
 	}
 
-	var out, errOut bytes.Buffer
-	o, _, ok := parseDNSFlags(&env{ctx: context.Background(), stdout: &out, stderr: &errOut},
-		[]string{"-T", "a,TYPE65", "-ports", "53, 5353", "-timeout", "1.5", "-p", "0,1", "-n", "curl,dig", "-d", "Example"})
-	require.True(t, ok)
-	require.Equal(t, map[string]bool{"A": true, "TYPE65": true}, o.types)
-	require.Equal(t, []uint16{53, 5353}, o.ports)
-	require.Equal(t, 1500*time.Millisecond, o.timeout)
-	require.Equal(t, []int{1}, o.pids)
-	require.True(t, o.unattributed)
-	require.Equal(t, map[string]bool{"curl": true, "dig": true}, o.names)
-
-	o, _, ok = parseDNSFlags(&env{ctx: context.Background(), stdout: &out, stderr: &errOut}, []string{"-j", "--", "sh", "-c", "x"})
-	require.True(t, ok)
-	require.Equal(t, []string{"sh", "-c", "x"}, o.cmd)
+	// Every option in every mode: with -p, with a command, alone.
+	for _, mode := range [][]string{{"-p", "0,1"}, {"--", "sh", "-c", "x"}, nil} {
+		var out, errOut bytes.Buffer
+		c := newDNSCmd()
+		tr, _, ok := parseTrace(&env{ctx: context.Background(), stdout: &out, stderr: &errOut}, "dns", c,
+			append([]string{"-T", "a,TYPE65", "-ports", "53, 5353", "-timeout", "1.5", "-n", "curl,dig", "-d", "Example", "-cj"}, mode...))
+		require.True(t, ok, errOut.String())
+		require.Equal(t, map[string]bool{"A": true, "TYPE65": true}, c.types)
+		require.Equal(t, []uint16{53, 5353}, tr.tracers.DNS.Ports)
+		require.Equal(t, 1500*time.Millisecond, tr.tracers.DNS.Timeout)
+		require.Equal(t, map[string]bool{"curl": true, "dig": true}, c.names)
+		require.True(t, tr.json && tr.color, "-cj clusters")
+	}
 }
 
 func TestDNSText(t *testing.T) {
@@ -147,7 +126,6 @@ func TestDNSFilters(t *testing.T) {
 	require.Equal(t, "Example.TEST\nx.example.test\n", names("-d", "example"), "-d ignores case")
 	require.Equal(t, "other.test\n", names("-n", "dig,wget"))
 	require.Equal(t, "Example.TEST\nx.example.test\n", names("-T", "a,txt"))
-	require.Equal(t, "x.example.test\n", names("-p", "0"), "-p 0 keeps the unattributed")
 	require.Equal(t, "Example.TEST\n", names("-d", "EXAMPLE", "-T", "A"), "filters AND")
 }
 
@@ -191,69 +169,19 @@ func TestTXTStrings(t *testing.T) {
 	require.Nil(t, txtStrings(""))
 }
 
-// dnsOutBuffer is a bytes.Buffer safe for a writer and a reader goroutine,
-// which signals when text containing want has been written.
-type dnsOutBuffer struct {
-	mu   sync.Mutex
-	b    bytes.Buffer
-	want string
-	seen chan struct{}
-}
-
-func (s *dnsOutBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, err := s.b.Write(p)
-	if s.seen != nil && strings.Contains(s.b.String(), s.want) {
-		close(s.seen)
-		s.seen = nil
-	}
-	return n, err
-}
-
-func (s *dnsOutBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // -p traces a running process and what it starts afterwards, not others.
 func TestIntegrationDNSPIDs(t *testing.T) {
-	testenv.SkipUnlessRoot(t, "tracep dns")
-	n, err := testnet.New(nil)
-	require.NoError(t, err)
-	defer n.Close()
-	sh := n.Command("sh", "-c", "read x; getent hosts example.test")
-	stdin, err := sh.StdinPipe()
-	require.NoError(t, err)
-	require.NoError(t, n.Start(sh))
-	defer sh.Process.Kill()
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out dnsOutBuffer
-	errOut := &dnsOutBuffer{want: "Ctrl-C to stop", seen: make(chan struct{})}
-	armed := errOut.seen
-	done := make(chan int)
-	go func() {
-		done <- Run(ctx, []string{"dns", "-j", "-p", strconv.Itoa(sh.Process.Pid)}, strings.NewReader(""), &out, errOut)
-	}()
-	select {
-	case <-armed:
-	case code := <-done:
-		t.Fatalf("tracep dns exited %d: %s", code, errOut.String())
-	}
-	require.NoError(t, n.Run(n.Command("getent", "hosts", "v4.test")), "an outsider")
-	_, err = stdin.Write([]byte("go\n"))
-	require.NoError(t, err)
-	require.NoError(t, sh.Wait())
-	cancel()
-	require.Equal(t, exitOK, <-done, errOut.String())
-
-	evs, err := tracep.ReadAll(strings.NewReader(out.String()))
-	require.NoError(t, err)
-	require.Len(t, evs, 1, out.String())
+	tracetest.SkipUnlessRoot(t, "tracep dns")
+	n := newTestNet(t)
+	pid, gate := gatedShell(t, n, "getent hosts example.test")
+	out, errOut := traceUntil(t, []string{"dns", "-j", "-p", strconv.Itoa(pid)}, func() {
+		require.NoError(t, n.Run(n.Command("getent", "hosts", "v4.test")), "an outsider")
+		gate()
+	})
+	evs, err := tracep.ReadAll(strings.NewReader(out))
+	require.NoError(t, err, errOut)
+	require.Len(t, evs, 1, out)
 	require.Equal(t, "example.test", evs[0].DNS.Name)
 	require.Equal(t, "getent", evs[0].Proc.Comm)
-	require.Equal(t, int32(sh.Process.Pid), evs[0].Proc.PPID)
+	require.Equal(t, int32(pid), evs[0].Proc.PPID)
 }

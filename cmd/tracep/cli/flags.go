@@ -4,60 +4,191 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// newFlagSet returns a FlagSet that reports errors instead of exiting, so
-// Run keeps control of the exit status.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
+// flagSet parses the flags of the tracing commands in one grammar that
+// accepts both of the reference tool's styles:
+//
+//   - one-letter flags that cluster (-ctu), a value letter taking the rest
+//     of its cluster or the next argument (-Qo FILE, -p1234);
+//   - long flags with one or two dashes (-timeout 3s, --ports=53,5353),
+//     bool flags with an optional =value (-j, -j=false);
+//   - the first argument that is not a flag, or whatever follows "--",
+//     is the command to run.
+//
+// A token that names a long flag is that flag; otherwise it is a cluster
+// of one-letter flags.
+type flagSet struct {
+	name  string
+	flags map[string]*flagDef
+	order []*flagDef
 }
 
-// parseCommandLine parses args with fs. On -h it prints the usage to stdout
-// and returns exitOK; on a bad flag, flag's own message and the usage go to
-// stderr and it returns exitUsage. ok is true when the command should run.
-func parseCommandLine(fs *flag.FlagSet, args []string, e *env, usageLine string) (pos []string, code int, ok bool) {
-	fs.Usage = func() {} // printed below, to the right stream
-	pos, err := parseInterspersed(fs, args)
-	if err == nil {
-		return pos, 0, true
-	}
-	w, code := e.stderr, exitUsage
-	if errors.Is(err, flag.ErrHelp) {
-		w, code = e.stdout, exitOK
-	}
-	fmt.Fprintf(w, "Usage of %s:\n  %s\n\n", fs.Name(), strings.TrimPrefix(usageLine, "usage: "))
-	printDefaults(fs, w)
-	return nil, code, false
+type flagDef struct {
+	name  string
+	arg   string // the value's name in the usage; "" for a switch
+	usage string
+	value flag.Value
+	set   bool
 }
 
-// parseInterspersed parses flags that may come before, between or after the
-// positional arguments (`ca host -o -` and `ca -o - host` are the same), as
-// the reference tool does. "--" ends flag parsing; everything after it is
-// positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		// flag stops at "--" and drops it; keep what follows as positional.
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+func newFlags(name string) *flagSet { return &flagSet{name: name, flags: map[string]*flagDef{}} }
+
+func (f *flagSet) add(name, arg, usage string, v flag.Value) {
+	if _, dup := f.flags[name]; dup {
+		panic("flag -" + name + " declared twice")
 	}
+	d := &flagDef{name: name, arg: arg, usage: usage, value: v}
+	f.flags[name] = d
+	f.order = append(f.order, d)
 }
+
+// Bool declares a switch.
+func (f *flagSet) Bool(name string, p *bool, usage string) { f.add(name, "", usage, (*boolValue)(p)) }
+
+// String declares a flag with a value; the last one given wins.
+func (f *flagSet) String(name, arg string, p *string, usage string) {
+	f.add(name, arg, usage, (*stringValue)(p))
+}
+
+// List declares a repeatable flag whose values are comma-separated lists;
+// every item of every use is kept, trimmed, empty items included (a
+// caller decides whether they are an error).
+func (f *flagSet) List(name, arg string, p *[]string, usage string) {
+	f.add(name, arg, usage, (*listValue)(p))
+}
+
+// Strings declares a repeatable flag; every value is kept as given.
+func (f *flagSet) Strings(name, arg string, p *[]string, usage string) {
+	f.add(name, arg, usage, (*stringsValue)(p))
+}
+
+// Var declares a flag with a value of its own type.
+func (f *flagSet) Var(name, arg string, v flag.Value, usage string) { f.add(name, arg, usage, v) }
+
+// Changed reports whether the flag was given.
+func (f *flagSet) Changed(name string) bool { d := f.flags[name]; return d != nil && d.set }
+
+// errHelp is returned by parse for -h, -help and --help.
+var errHelp = flag.ErrHelp
+
+// parse parses args and returns the command that follows the flags.
+func (f *flagSet) parse(args []string) (cmd []string, err error) {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--":
+			return args[i+1:], nil
+		case arg == "-h" || arg == "-help" || arg == "--help":
+			return nil, errHelp
+		case len(arg) < 2 || arg[0] != '-':
+			return args[i:], nil
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-"), "=")
+		if d := f.flags[name]; d != nil && (len(name) > 1 || hasValue || strings.HasPrefix(arg, "--")) {
+			// A long flag, or a one-letter flag written -x=v or --x.
+			if d.arg != "" && !hasValue {
+				if i+1 >= len(args) {
+					return nil, fmt.Errorf("flag -%s needs a value (%s)", name, d.arg)
+				}
+				i++
+				value, hasValue = args[i], true
+			}
+			if err := d.setValue(value, hasValue); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if strings.HasPrefix(arg, "--") {
+			return nil, fmt.Errorf("unknown flag %s", printable(arg))
+		}
+		for j := 1; j < len(arg); j++ {
+			d := f.flags[arg[j:j+1]]
+			if d == nil {
+				return nil, fmt.Errorf("unknown flag -%s", printable(arg[j:j+1]))
+			}
+			if d.arg == "" {
+				if err := d.setValue("", false); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			v := arg[j+1:] // attached: -p1234
+			if v == "" {
+				if i+1 >= len(args) {
+					return nil, fmt.Errorf("flag -%s needs a value (%s)", d.name, d.arg)
+				}
+				i++
+				v = args[i]
+			}
+			if err := d.setValue(v, true); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	return nil, nil
+}
+
+func (d *flagDef) setValue(v string, given bool) error {
+	if d.arg == "" && !given {
+		v = "true"
+	}
+	if err := d.value.Set(v); err != nil {
+		return fmt.Errorf("invalid value %q for flag -%s: %v", printable(v), d.name, err)
+	}
+	d.set = true
+	return nil
+}
+
+// printable escapes what a terminal would interpret in a flag named in a
+// message.
+func printable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			fmt.Fprintf(&b, `\x%02x`, c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+type boolValue bool
+
+func (b *boolValue) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*b = boolValue(v)
+	return nil
+}
+func (b *boolValue) String() string { return strconv.FormatBool(bool(*b)) }
+
+type stringValue string
+
+func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
+func (s *stringValue) String() string     { return string(*s) }
+
+type stringsValue []string
+
+func (l *stringsValue) Set(v string) error { *l = append(*l, v); return nil }
+func (l *stringsValue) String() string     { return strings.Join(*l, " ") }
+
+type listValue []string
+
+func (l *listValue) Set(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		*l = append(*l, strings.TrimSpace(item))
+	}
+	return nil
+}
+func (l *listValue) String() string { return strings.Join(*l, ",") }
 
 // secondsFlag is a duration flag that also accepts a bare number of seconds,
 // the reference tool's form ("-timeout 3").
@@ -82,23 +213,4 @@ func (s secondsFlag) Set(v string) error {
 	}
 	*s.d = d
 	return nil
-}
-
-// printDefaults writes fs's flags as flag.PrintDefaults does.
-func printDefaults(fs *flag.FlagSet, w io.Writer) {
-	old := fs.Output()
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(old)
-}
-
-// sanitizeFileName keeps a host name usable as part of a file name.
-func sanitizeFileName(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
-			return r
-		}
-		return '_'
-	}, s)
 }

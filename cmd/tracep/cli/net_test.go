@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -15,22 +12,21 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/tracep/tracep/backends/nettrace"
-	"github.com/tracep/tracep/harness/testenv"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 func TestNetUsage(t *testing.T) {
 	code, out, _ := run("net", "-h")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "usage: tracep net")
-	for _, bad := range [][]string{{"-Z"}, {"-p", "abc"}, {"-p", "0"}, {"-i", "x"}, {"-o"}} {
+	for _, bad := range [][]string{{"-Z"}, {"-p", "abc"}, {"-p", ""}, {"-i", "x"}, {"-o"}} {
 		code, _, errOut := run(append([]string{"net"}, bad...)...)
 		require.Equal(t, exitUsage, code, "%q", bad)
 		require.NotEmpty(t, errOut)
@@ -42,24 +38,12 @@ func TestNetUsage(t *testing.T) {
 	require.Contains(t, errOut, "-p 2147483646: no such process")
 }
 
-// testPrinter renders events with the given flags into a buffer.
-func testPrinter(t *testing.T, color bool, flags ...string) (*netPrinter, *bytes.Buffer) {
+// netPrinted renders events as tracep net with the given flags does.
+func netPrinted(t *testing.T, color bool, flags []string, evs ...tracep.Event) string {
 	t.Helper()
-	spec := clusterSpec{bools: "46cjOQrtuU", values: "opi", cmd: true}
-	a, err := spec.parse(flags)
-	require.NoError(t, err)
-	var buf bytes.Buffer
-	out, err := openSink("", &buf, color)
-	require.NoError(t, err)
-	t.Cleanup(func() { out.close() })
-	p := newNetPrinter(out, a, io.Discard)
-	t.Cleanup(p.close)
-	return p, &buf
-}
-
-func flush(t *testing.T, p *netPrinter) {
-	t.Helper()
-	require.NoError(t, p.out.close())
+	c := newNetCmd()
+	t.Cleanup(c.close)
+	return printed(t, c, "net", color, flags, evs...)
 }
 
 func netEv(pid int32, comm string, n tracep.Net) tracep.Event {
@@ -114,7 +98,7 @@ func TestNetFormat(t *testing.T) {
 		{"a failed connect's close shows without -t", nil, []tracep.Event{refusedEv},
 			"  930 curl         TCP  127.0.0.1:40001          × 127.0.0.1:1              0.000s ECONNREFUSED\n"},
 		{"unconnected udp close", []string{"-t"}, []tracep.Event{udpCloseEv},
-			"  930 curl         UDP  0.0.0.0:55189            × *                        0.001s\n"},
+			"  930 curl         UDP  0.0.0.0:55189            × ?                        0.001s\n"},
 		{"-O hides inbound", []string{"-O"}, []tracep.Event{serverAccept, orphanAccept, curlConnect},
 			"  930 curl         TCP  10.0.0.1:40000           → 192.0.2.10:443\n"},
 		{"-4", []string{"-4"}, []tracep.Event{v6Connect, curlConnect},
@@ -134,23 +118,14 @@ func TestNetFormat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, buf := testPrinter(t, false, tt.flags...)
-			for _, ev := range tt.evs {
-				p.print(ev)
-			}
-			flush(t, p)
-			require.Equal(t, tt.want, buf.String())
+			require.Equal(t, tt.want, netPrinted(t, false, tt.flags, tt.evs...))
 		})
 	}
 }
 
 func TestNetFormatColour(t *testing.T) {
-	p, buf := testPrinter(t, true, "-t")
-	p.print(curlConnect)
-	p.print(orphanAccept)
-	p.print(closeEv)
-	flush(t, p)
-	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	out := netPrinted(t, true, []string{"-t"}, curlConnect, orphanAccept, closeEv)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	require.Len(t, lines, 3)
 	require.Equal(t, "\x1b[33m  930\x1b[0m \x1b[96mcurl        \x1b[0m \x1b[2mTCP \x1b[0m \x1b[32m10.0.0.1:40000          \x1b[0m \x1b[36m→\x1b[0m \x1b[33m192.0.2.10:443\x1b[0m", lines[0])
 	require.Equal(t, "\x1b[2m    ?\x1b[0m \x1b[2m?           \x1b[0m", lines[1][:len("\x1b[2m    ?\x1b[0m \x1b[2m?           \x1b[0m")])
@@ -165,11 +140,7 @@ var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
 func stripANSI(s string) string { return ansi.ReplaceAllString(s, "") }
 
 func TestNetUser(t *testing.T) {
-	p, buf := testPrinter(t, false, "-u")
-	p.print(curlConnect)
-	p.print(orphanAccept)
-	flush(t, p)
-	lines := strings.Split(buf.String(), "\n")
+	lines := strings.Split(netPrinted(t, false, []string{"-u"}, curlConnect, orphanAccept), "\n")
 	require.Equal(t, "  930 curl         root TCP  10.0.0.1:40000           → 192.0.2.10:443", lines[0])
 	require.True(t, strings.HasPrefix(lines[1], "    ? ?            TCP"), "no user without an owner: %q", lines[1])
 }
@@ -177,13 +148,8 @@ func TestNetUser(t *testing.T) {
 // JSON lines carry the events as the backend decoded them and read back
 // with the project's decoder.
 func TestNetJSON(t *testing.T) {
-	p, buf := testPrinter(t, false, "-j", "-t")
 	evs := []tracep.Event{curlConnect, dnsSend, orphanAccept, closeEv, udpCloseEv, stateEv}
-	for _, ev := range evs {
-		p.print(ev)
-	}
-	flush(t, p)
-	back, err := tracep.ReadAll(buf)
+	back, err := tracep.ReadAll(strings.NewReader(netPrinted(t, false, []string{"-j", "-t"}, evs...)))
 	require.NoError(t, err)
 	require.Len(t, back, 5, "the state change needs -U")
 	for i, ev := range back {
@@ -232,36 +198,13 @@ func TestNetReverseDNS(t *testing.T) {
 	require.Empty(t, r.name(netip.MustParseAddr("10.9.9.9")), "nothing starts after close")
 }
 
-func TestWithDescendants(t *testing.T) {
-	cmd := exec.Command("/bin/sh", "-c", "sleep 30 & echo $!; wait")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	var child int
-	_, err = fmt.Fscan(stdout, &child)
-	require.NoError(t, err)
-	defer func() {
-		if p, err := os.FindProcess(child); err == nil {
-			_ = p.Kill()
-		}
-	}()
-	got := withDescendants([]int{cmd.Process.Pid})
-	require.Contains(t, got, cmd.Process.Pid)
-	require.Contains(t, got, child)
-	require.Nil(t, withDescendants(nil))
-}
-
 // The live tests: tracep net as a user runs it, as root.
 
 func requireNetTracing(t *testing.T) {
 	t.Helper()
-	testenv.SkipUnlessRoot(t, "tracing the network")
+	tracetest.SkipUnlessRoot(t, "tracing the network")
 	if err := nettrace.Supported(); err != nil {
-		testenv.SkipIfUnprivileged(t, err)
+		tracetest.SkipIfUnprivileged(t, err)
 	}
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed")
@@ -285,7 +228,7 @@ for _ in range(int(sys.argv[2])):
 func TestIntegrationNetCommand(t *testing.T) {
 	requireNetTracing(t)
 	ln := listen(t)
-	var out, errOut syncBuffer // the command writes to them too
+	var out, errOut tracetest.Buffer // the command writes to them too
 	code := Run(context.Background(), []string{"net", "-t", "python3", "-c", netClient + "sys.exit(3)", ln.String(), "2"},
 		strings.NewReader(""), &out, &errOut)
 	require.Equal(t, 3, code, "stderr: %s", errOut.String())
@@ -305,7 +248,7 @@ func TestIntegrationNetJSON(t *testing.T) {
 	requireNetTracing(t)
 	ln := listen(t)
 	closed := closedAddr(t)
-	var out, errOut syncBuffer
+	var out, errOut tracetest.Buffer
 	code := Run(context.Background(), []string{"net", "-j", "python3", "-c", netClient + `
 try:
     socket.create_connection(("127.0.0.1", ` + strconv.Itoa(int(closed.Port())) + `))
@@ -366,70 +309,26 @@ a, _ = s.accept(); a.close()
 	_, err = fmt.Fscan(stdout, &word, &port)
 	require.NoError(t, err)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	armed := make(chan struct{})
-	pr, pw := io.Pipe()
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Ctrl-C to stop") {
-				close(armed)
-			}
-		}
-	}()
-	var out bytes.Buffer
-	done := make(chan int)
-	go func() {
-		done <- Run(ctx, []string{"net", "-p", strconv.Itoa(server.Process.Pid)}, strings.NewReader(""), &out, pw)
-	}()
-	select {
-	case <-armed:
-	case code := <-done:
-		t.Fatalf("tracep net exited %d before arming", code)
-	}
-
-	// Not traced: a connection from this test process.
-	own, err := net.Dial("tcp", ln.String())
-	require.NoError(t, err)
-	ownSrc := own.LocalAddr().String()
-	own.Close()
-	// Traced: the server's child connecting, then a client connecting to the server.
-	_, err = gate.Write([]byte("go\n"))
-	require.NoError(t, err)
-	client, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	require.NoError(t, err)
-	clientSrc := client.LocalAddr().String()
-	require.NoError(t, server.Wait())
-	client.Close()
-	cancel()
-	require.Equal(t, exitOK, <-done)
-	pw.Close()
-
-	text := out.String()
+	var ownSrc, clientSrc string
+	text, _ := traceUntil(t, []string{"net", "-p", strconv.Itoa(server.Process.Pid)}, func() {
+		// Not traced: a connection from this test process.
+		own, err := net.Dial("tcp", ln.String())
+		require.NoError(t, err)
+		ownSrc = own.LocalAddr().String()
+		own.Close()
+		// Traced: the server's child connecting, then a client connecting to the server.
+		_, err = gate.Write([]byte("go\n"))
+		require.NoError(t, err)
+		client, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		require.NoError(t, err)
+		clientSrc = client.LocalAddr().String()
+		require.NoError(t, server.Wait())
+		client.Close()
+	})
 	require.Regexp(t, fmt.Sprintf(`(?m)^ *[0-9]+ python3 +TCP +127\.0\.0\.1:[0-9]+ +→ %s$`, regexp.QuoteMeta(ln.String())), text)
 	require.Regexp(t, fmt.Sprintf(`(?m)^ *%d python3 +TCP +%s +← 127\.0\.0\.1:%d$`, server.Process.Pid, regexp.QuoteMeta(clientSrc), port), text)
 	require.NotContains(t, text, ownSrc, "a connection from outside the traced tree")
 	require.Len(t, strings.Split(strings.TrimSpace(text), "\n"), 2, "%s", text)
-}
-
-// syncBuffer is a bytes.Buffer that tracep and the command it runs can
-// both write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func listen(t *testing.T) netip.AddrPort {
@@ -488,7 +387,7 @@ func parseClient(t *testing.T, out string) (int32, []uint16) {
 // CPU this process spends (the tracer: decoding, formatting, writing),
 // children excluded.
 func BenchmarkNetCLI1000(b *testing.B) {
-	testenv.SkipUnlessRoot(b, "tracing the network")
+	tracetest.SkipUnlessRoot(b, "tracing the network")
 	if _, err := exec.LookPath("python3"); err != nil {
 		b.Skip("python3 not installed")
 	}
@@ -514,35 +413,17 @@ for _ in range(1000):
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		armed := make(chan struct{})
-		pr, pw := io.Pipe()
-		go func() {
-			sc := bufio.NewScanner(pr)
-			for sc.Scan() {
-				if strings.Contains(sc.Text(), "Ctrl-C to stop") {
-					close(armed)
-				}
+		var c0 time.Duration
+		traceUntil(b, []string{"net", "-t", "-o", out, "-p", strconv.Itoa(cmd.Process.Pid)}, func() {
+			c0 = tracetest.CPUTime(b)
+			if _, err := gate.Write([]byte("go\n")); err != nil {
+				b.Fatal(err)
 			}
-		}()
-		done := make(chan int)
-		go func() {
-			done <- Run(ctx, []string{"net", "-t", "-o", out, "-p", strconv.Itoa(cmd.Process.Pid)}, strings.NewReader(""), io.Discard, pw)
-		}()
-		<-armed
-		c0 := selfCPU(b)
-		if _, err := gate.Write([]byte("go\n")); err != nil {
-			b.Fatal(err)
-		}
-		if err := cmd.Wait(); err != nil {
-			b.Fatal(err)
-		}
-		cancel()
-		if code := <-done; code != exitOK {
-			b.Fatalf("tracep net exited %d", code)
-		}
-		cpu += selfCPU(b) - c0
-		pw.Close()
+			if err := cmd.Wait(); err != nil {
+				b.Fatal(err)
+			}
+		})
+		cpu += tracetest.CPUTime(b) - c0
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
@@ -552,12 +433,4 @@ for _ in range(1000):
 		b.Fatalf("%d connect lines for %d connections", n, 1000*b.N)
 	}
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "tracer-cpu-s/1000conn")
-}
-
-func selfCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

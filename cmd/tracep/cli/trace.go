@@ -1,0 +1,371 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/tracep/tracep/backends"
+	"github.com/tracep/tracep/harness"
+	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/tracep"
+)
+
+// tracingCommand is what one tracing command (net, dns, tls, exec, run)
+// declares; runTrace does every step they share: the common flags, -p,
+// command mode, signals, the output, the loss report and the exit status.
+type tracingCommand interface {
+	// help is the text of -h.
+	help() string
+	// declare adds the command's own flags.
+	declare(fs *flagSet)
+	// prepare checks the parsed flags (an error is a usage error) and sets
+	// what to trace: t.kinds and t.tracers.
+	prepare(t *traceRun) error
+	// keep selects the events to output, in every format.
+	keep(ev tracep.Event) bool
+	// print writes one kept event in the command's human format.
+	print(ev tracep.Event)
+}
+
+// Optional parts of a tracingCommand.
+type (
+	// jsonPrinter is a command with its own JSON form (dns: the
+	// reference's keys and the event schema on one line).
+	jsonPrinter interface{ printJSON(ev tracep.Event) }
+	// armedHook is told once the tracers are armed, before a command runs;
+	// what it returns completes the start-up line of a -p or whole-system
+	// trace ("tracing pid 12 and descendants <this>; Ctrl-C to stop").
+	armedHook interface{ armed(tr *backends.Trace) string }
+	// finisher runs after the trace and returns the exit status, given
+	// the status runTrace would return.
+	finisher interface {
+		finish(r *traceResult, code int) int
+	}
+)
+
+// traceRun is one run of a tracing command: its common flags and what
+// runTrace derives from them, shared with the command.
+type traceRun struct {
+	*env
+	name string // "net", ...
+	cmd  tracingCommand
+
+	// Common flags.
+	color, json, quiet bool
+	outPath            string
+	pidList            []string
+	hermetic           bool // -net
+	noBanner           bool // set by a command that has its own flag for it
+
+	// Derived.
+	pids    []int // -p without 0
+	unowned bool  // -p 0
+	argv    []string
+	kinds   []tracep.Kind
+	tracers backends.Config
+	// keepEvents makes the events of the trace available in traceResult.
+	keepEvents bool
+
+	out *sink
+	enc *tracep.Encoder
+	seq uint64
+
+	stderrMu sync.Mutex
+}
+
+// traceResult is what a finisher gets.
+type traceResult struct {
+	// events are the trace's events in time order, when keepEvents was set.
+	events []tracep.Event
+	// capture is the harness's capture in command mode.
+	capture *harness.Capture
+}
+
+// warnf prints one line on stderr, prefixed with the command's name. It
+// may be called from any goroutine.
+func (t *traceRun) warnf(format string, args ...any) {
+	t.stderrMu.Lock()
+	defer t.stderrMu.Unlock()
+	fmt.Fprintf(t.stderr, "tracep %s: %s\n", t.name, fmt.Sprintf(format, args...))
+}
+
+// runTrace runs a tracing command with its arguments.
+func runTrace(e *env, name string, c tracingCommand, args []string) int {
+	t, code, ok := parseTrace(e, name, c, args)
+	if !ok {
+		return code
+	}
+	for _, pid := range t.pids {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			t.warnf("-p %d: no such process", pid)
+			return exitError
+		}
+	}
+	var err error
+	if t.out, err = openSink(t.outPath, e.stdout, t.color); err != nil {
+		t.warnf("%v", err)
+		return exitError
+	}
+	var events []tracep.Event
+	consume := func(ev tracep.Event) {
+		if t.keepEvents {
+			events = append(events, ev)
+		}
+		t.output(ev)
+	}
+	var res traceResult
+	if len(t.argv) > 0 {
+		code, res.capture = t.runCommand(consume)
+		if res.capture != nil {
+			res.events = res.capture.Events
+		}
+	} else {
+		code = t.traceUntilStopped(consume)
+		if t.keepEvents {
+			harness.SortEvents(events)
+			res.events = events
+		}
+	}
+	if f, ok := c.(finisher); ok {
+		code = f.finish(&res, code)
+	}
+	if err := t.out.close(); err != nil {
+		t.warnf("write output: %v", err)
+		if code == exitOK {
+			code = exitError
+		}
+	}
+	return code
+}
+
+// parseTrace parses a tracing command's flags and lets the command prepare.
+// When the command should not run, ok is false and code is the exit status
+// (-h printed the help, or a usage error was reported).
+func parseTrace(e *env, name string, c tracingCommand, args []string) (t *traceRun, code int, ok bool) {
+	t = &traceRun{env: e, name: name, cmd: c}
+	fs := newFlags("tracep " + name)
+	fs.Bool("c", &t.color, "force colour")
+	fs.Bool("j", &t.json, "JSON lines")
+	fs.String("o", "FILE", &t.outPath, "append output to FILE")
+	fs.List("p", "PIDS", &t.pidList, "trace these processes and their descendants")
+	fs.Bool("Q", &t.quiet, "no banner, no warnings")
+	fs.Bool("net", &t.hermetic, "run the command in the hermetic test network")
+	c.declare(fs)
+
+	argv, err := fs.parse(args)
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(e.stdout, c.help())
+		return nil, exitOK, false
+	}
+	if err == nil {
+		t.argv = argv
+		err = t.parsePIDs(fs.Changed("p"))
+	}
+	if err == nil && t.hermetic && len(t.argv) == 0 {
+		err = errors.New("-net needs a command to run in the hermetic network")
+	}
+	if err == nil {
+		err = c.prepare(t)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tracep %s: %v\n\n%s", name, err, c.help())
+		return nil, exitUsage, false
+	}
+	if t.json {
+		t.enc = tracep.NewEncoder(jsonWriter{t})
+	}
+	return t, 0, true
+}
+
+// output numbers and prints one event the command keeps. The trace calls
+// it one event at a time.
+func (t *traceRun) output(ev tracep.Event) {
+	if !t.cmd.keep(ev) {
+		return
+	}
+	t.seq++
+	ev.Seq = t.seq
+	switch p, own := t.cmd.(jsonPrinter); {
+	case t.json && own:
+		p.printJSON(ev)
+	case t.json:
+		_ = t.enc.Encode(ev) // a write error is kept by the sink
+	default:
+		t.cmd.print(ev)
+	}
+}
+
+// parsePIDs checks -p: comma-separated process ids, each a positive
+// integer or 0 for the events no process owns; an empty list or item is
+// an error (an empty $(pidof app) must not trace the whole system).
+func (t *traceRun) parsePIDs(given bool) error {
+	if given && len(t.argv) > 0 {
+		return errors.New("-p and a command exclude each other: the command is traced with everything it starts")
+	}
+	for _, f := range t.pidList {
+		n, err := strconv.Atoi(f)
+		switch {
+		case f == "":
+			return errors.New("-p: empty process id in the list")
+		case err != nil || n < 0:
+			return fmt.Errorf("-p: invalid process id %q", printable(f))
+		case n == 0:
+			t.unowned = true
+		default:
+			t.pids = append(t.pids, n)
+		}
+	}
+	return nil
+}
+
+// scope is the -p scope: the listed processes and all their descendants,
+// or the whole system.
+func (t *traceRun) scope() tracep.Scope { return tracep.Scope{PIDs: t.pids} }
+
+// describeScope says in words what a -p or whole-system trace covers.
+func (t *traceRun) describeScope() string {
+	var s string
+	switch {
+	case len(t.pids) > 0:
+		ps := make([]string, len(t.pids))
+		for i, p := range t.pids {
+			ps[i] = strconv.Itoa(p)
+		}
+		s = "pid " + strings.Join(ps, ",") + " and descendants"
+		if t.unowned {
+			s += ", and the events of no known process"
+		}
+	case t.unowned:
+		s = "the events of no known process"
+	default:
+		s = "the whole system"
+	}
+	return s
+}
+
+// traceUntilStopped traces the -p scope or the whole system until SIGINT
+// or SIGTERM.
+func (t *traceRun) traceUntilStopped(consume func(tracep.Event)) int {
+	scope := t.scope()
+	if t.unowned && len(t.pids) == 0 {
+		scope = tracep.Scope{} // only unowned events: the whole system, filtered
+	}
+	tr, err := backends.StartTrace(t.ctx, backends.TraceConfig{
+		Kinds: t.kinds, Scope: scope, Unowned: t.unowned && len(t.pids) > 0, Config: t.tracers,
+	}, func(ev tracep.Event) {
+		if t.unowned && len(t.pids) == 0 && ev.Proc.PID != 0 {
+			return
+		}
+		consume(ev)
+	})
+	if err != nil {
+		t.startFailed(err)
+		return exitError
+	}
+	backends.ReleaseLoadCaches()
+	what := t.describeScope()
+	if h, ok := t.cmd.(armedHook); ok {
+		if more := h.armed(tr); more != "" {
+			what += " " + more
+		}
+	}
+	if !t.quiet && !t.noBanner {
+		// Said once the tracers are armed: from here on nothing is missed.
+		t.warnf("tracing %s; Ctrl-C to stop", what)
+	}
+	<-t.ctx.Done()
+	if err := tr.Close(); err != nil {
+		for _, e := range tracep.SplitErrors(err) {
+			t.warnf("%v", e)
+		}
+		return exitError
+	}
+	return exitOK
+}
+
+// startFailed reports why the tracers could not start, on one line.
+func (t *traceRun) startFailed(err error) {
+	if errors.Is(err, os.ErrPermission) {
+		t.warnf("%v (Hint: run as root)", err)
+		return
+	}
+	t.warnf("%v", err)
+}
+
+// runCommand runs t.argv under the tracers, in a cgroup of its own, and
+// returns its exit status (128+n for a signal, as a shell does) and the
+// capture.
+func (t *traceRun) runCommand(consume func(tracep.Event)) (int, *harness.Capture) {
+	path, err := exec.LookPath(t.argv[0])
+	if err != nil {
+		t.warnf("%v", err)
+		return 127, nil
+	}
+	cmd := exec.Command(path, t.argv[1:]...)
+	cmd.Args[0] = t.argv[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = t.stdin, t.stdout, t.stderr
+	if f, ok := t.stdin.(*os.File); ok {
+		cmd.Stdin = f
+	}
+	opts := []harness.Option{harness.Kinds(t.kinds...), harness.Tracers(t.tracers), harness.OnEvent(consume)}
+	if t.hermetic {
+		n, err := testnet.New(nil)
+		if err != nil {
+			t.warnf("start the hermetic network: %v", err)
+			return exitError, nil
+		}
+		defer n.Close()
+		opts = append(opts, harness.InNet(n))
+	}
+	if h, ok := t.cmd.(armedHook); ok {
+		opts = append(opts, harness.OnArmed(func(tr *backends.Trace) { h.armed(tr) }))
+	}
+	// SIGINT or SIGTERM cancels t.ctx: the harness then kills the
+	// command's cgroup, drains the tracers and cleans up before we exit.
+	capture, err := harness.Run(t.ctx, cmd, opts...)
+	if capture == nil {
+		t.startFailed(err)
+		return exitError, nil
+	}
+	for _, e := range tracep.SplitErrors(err) {
+		// The command ran: report what went wrong with the trace, but keep
+		// its exit status.
+		if !errors.Is(e, t.ctx.Err()) || t.ctx.Err() == nil {
+			t.warnf("%v", e)
+		}
+	}
+	if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+		return 128 + int(st.Signal()), capture
+	}
+	return capture.ExitCode, capture
+}
+
+// jsonWriter adapts the output to io.Writer for the JSON encoder.
+type jsonWriter struct{ t *traceRun }
+
+func (w jsonWriter) Write(b []byte) (int, error) { w.t.out.write(b); return len(b), nil }
+
+// parseKinds parses a -kinds list: kinds that have a tracer, each once.
+func parseKinds(list []string) ([]tracep.Kind, error) {
+	var ks []tracep.Kind
+	for _, f := range list {
+		k, err := tracep.ParseKind(f)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(backends.Kinds(), k) {
+			return nil, fmt.Errorf("kind %q has no tracer", k)
+		}
+		if !slices.Contains(ks, k) {
+			ks = append(ks, k)
+		}
+	}
+	return ks, nil
+}
