@@ -138,4 +138,3 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 	b.ReportMetric(float64(base.Nanoseconds())/float64(n*b.N), "untraced-ns/syscall")
 	b.ReportMetric(float64(traced.Nanoseconds())/float64(n*b.N), "traced-ns/syscall")
 }
-

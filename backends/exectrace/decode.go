@@ -120,7 +120,7 @@ func exitPayload(status int32, runtime uint64) *tracep.Exec {
 	}
 	if sig := int(status & 0x7f); sig != 0 {
 		e.ExitCode = -1
-		e.Signal = signalName(sig)
+		e.Signal = bpfcore.SignalName(sig)
 		e.CoreDumped = status&0x80 != 0
 		return e
 	}

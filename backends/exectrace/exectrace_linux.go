@@ -76,21 +76,11 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, 
 	if err != nil {
 		return nil, fmt.Errorf("exec tracer: %w", err)
 	}
-	clock := bpfcore.NewClock()
-	handle := func(rec []byte) error {
-		ev, err := Decode(rec)
-		if err != nil {
-			return err
-		}
-		ev.Time = clock.Time(ev.KTime)
-		emit(ev)
-		return nil
-	}
 	cs, err := backend.Open(ctx, bpfcore.SessionConfig{
 		Scope:     cfg.Scope,
 		RingBytes: cfg.RingBytes,
 		Param:     uint32(cfg.ArgvLimit),
-	}, handle)
+	}, bpfcore.Emitter(bpfcore.Always(Decode), emit))
 	if err != nil {
 		return nil, fmt.Errorf("exec tracer: %w", err)
 	}

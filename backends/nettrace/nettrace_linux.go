@@ -179,17 +179,6 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, 
 	if err != nil {
 		return nil, fmt.Errorf("net tracer: %w", err)
 	}
-	clock := bpfcore.NewClock()
-	handle := func(rec []byte) error {
-		ev, err := Decode(rec)
-		if err != nil {
-			return err
-		}
-		ev.Time = clock.Time(ev.KTime)
-		emit(ev)
-		return nil
-	}
-
 	opening.Lock()
 	defer opening.Unlock()
 	if err := stampFreeSlots(); err != nil {
@@ -199,7 +188,7 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, 
 		Scope:     cfg.Scope,
 		RingBytes: cfg.RingBytes,
 		Param:     cfg.param(),
-	}, handle)
+	}, bpfcore.Emitter(bpfcore.Always(Decode), emit))
 	if err != nil {
 		return nil, fmt.Errorf("net tracer: %w", err)
 	}

@@ -224,22 +224,11 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (_ *Session
 	if err != nil {
 		return nil, fmt.Errorf("tls tracer: %w", err)
 	}
-	clock := bpfcore.NewClock()
-	dec := NewDecoder()
-	handle := func(rec []byte) error {
-		ev, ok, err := dec.Decode(rec)
-		if err != nil || !ok {
-			return err
-		}
-		ev.Time = clock.Time(ev.KTime)
-		emit(ev)
-		return nil
-	}
 	cs, err := backend.Open(ctx, bpfcore.SessionConfig{
 		Scope:     cfg.Scope,
 		RingBytes: cfg.RingBytes,
 		Param:     cfg.param(),
-	}, handle)
+	}, bpfcore.Emitter(NewDecoder().Decode, emit))
 	if err != nil {
 		return nil, fmt.Errorf("tls tracer: %w", err)
 	}

@@ -34,6 +34,30 @@ const Coalesce = 10 * time.Millisecond
 // Close.
 type Handler func(rec []byte) error
 
+// Emitter returns a Handler that decodes each record with decode and hands
+// the event it yields, when ok, to emit with its wall-clock Time set (by a
+// Clock made now). An error from decode counts the record as lost.
+func Emitter(decode func(rec []byte) (ev tracep.Event, ok bool, err error), emit func(tracep.Event)) Handler {
+	clock := NewClock()
+	return func(rec []byte) error {
+		ev, ok, err := decode(rec)
+		if ok && err == nil {
+			ev.Time = clock.Time(ev.KTime)
+			emit(ev)
+		}
+		return err
+	}
+}
+
+// Always adapts a decoder that yields an event for every record it
+// accepts, for Emitter.
+func Always(decode func(rec []byte) (tracep.Event, error)) func([]byte) (tracep.Event, bool, error) {
+	return func(rec []byte) (tracep.Event, bool, error) {
+		ev, err := decode(rec)
+		return ev, err == nil, err
+	}
+}
+
 // Session is one backend session: a slot, its scope registration, its ring
 // buffer and the goroutine reading it.
 type Session struct {

@@ -2,16 +2,25 @@ package bpfcore
 
 import "strconv"
 
+// Records carry Linux errno and signal numbers whatever GOOS decodes them,
+// so the names come from these tables rather than from the host's syscall
+// package; they equal golang.org/x/sys/unix's names on Linux (checked by
+// TestNamesMatchUnix).
+
 // ErrnoName returns the symbolic name of Linux errno n, e.g. "ECONNREFUSED",
-// or "errno N" for a number without one. Records carry Linux errno numbers
-// whatever GOOS decodes them, so the names come from this table rather than
-// from the host's syscall package; it equals golang.org/x/sys/unix's
-// ErrnoName on Linux (checked by TestErrnoNameMatchesUnix).
-func ErrnoName(n int) string {
-	if n > 0 && n < len(linuxErrno) && linuxErrno[n] != "" {
-		return linuxErrno[n]
+// or "errno N" for a number without one.
+func ErrnoName(n int) string { return lookup(linuxErrno[:], n, "errno ") }
+
+// SignalName returns the symbolic name of Linux signal n, e.g. "SIGKILL",
+// or "SIGN" for a number without one (a real-time signal).
+func SignalName(n int) string { return lookup(linuxSignal[:], n, "SIG") }
+
+// lookup returns table[n], or prefix and n when the table has no name.
+func lookup(table []string, n int, prefix string) string {
+	if n > 0 && n < len(table) && table[n] != "" {
+		return table[n]
 	}
-	return "errno " + strconv.Itoa(n)
+	return prefix + strconv.Itoa(n)
 }
 
 var linuxErrno = [...]string{
@@ -147,4 +156,38 @@ var linuxErrno = [...]string{
 	132: "ERFKILL",
 	133: "EHWPOISON",
 	134: "EFTYPE",
+}
+
+var linuxSignal = [...]string{
+	1:  "SIGHUP",
+	2:  "SIGINT",
+	3:  "SIGQUIT",
+	4:  "SIGILL",
+	5:  "SIGTRAP",
+	6:  "SIGABRT",
+	7:  "SIGBUS",
+	8:  "SIGFPE",
+	9:  "SIGKILL",
+	10: "SIGUSR1",
+	11: "SIGSEGV",
+	12: "SIGUSR2",
+	13: "SIGPIPE",
+	14: "SIGALRM",
+	15: "SIGTERM",
+	16: "SIGSTKFLT",
+	17: "SIGCHLD",
+	18: "SIGCONT",
+	19: "SIGSTOP",
+	20: "SIGTSTP",
+	21: "SIGTTIN",
+	22: "SIGTTOU",
+	23: "SIGURG",
+	24: "SIGXCPU",
+	25: "SIGXFSZ",
+	26: "SIGVTALRM",
+	27: "SIGPROF",
+	28: "SIGWINCH",
+	29: "SIGIO",
+	30: "SIGPWR",
+	31: "SIGSYS",
 }

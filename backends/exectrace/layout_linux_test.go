@@ -2,23 +2,12 @@ package exectrace
 
 import (
 	"reflect"
-	"syscall"
 	"testing"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
-
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 )
-
-func TestNameTablesMatchUnix(t *testing.T) {
-	for n := 1; n < 65; n++ {
-		if want := unix.SignalName(syscall.Signal(n)); want != "" {
-			require.Equal(t, want, signalName(n), "signal %d", n)
-		}
-	}
-}
 
 // The hand-written decoder offsets must match the C layout, which bpf2go
 // mirrors in execExecRec.
