@@ -96,16 +96,7 @@ func helper(args []string) error {
 		if err != nil {
 			return err
 		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		defer tracetest.Serve(ln, nil)()
 		ap := netip.MustParseAddrPort(ln.Addr().String())
 		for range n {
 			if _, err := rawConnect(ap, 0); err != nil {
@@ -308,6 +299,34 @@ func helperCmd(cg *cgroup.Cgroup, args ...string) *exec.Cmd {
 		cg.Enroll(cmd)
 	}
 	return cmd
+}
+
+// helperProc is a workload started by startHelper.
+type helperProc struct {
+	*exec.Cmd
+	stdin io.WriteCloser
+	out   tracetest.Buffer
+}
+
+// startHelper starts a workload in cg (if not nil) and returns it once it
+// has printed a line starting with until. It is killed when t ends.
+func startHelper(t testing.TB, cg *cgroup.Cgroup, until string, args ...string) *helperProc {
+	t.Helper()
+	h := &helperProc{Cmd: helperCmd(cg, args...)}
+	var err error
+	h.stdin, err = h.StdinPipe()
+	require.NoError(t, err)
+	h.Stdout, h.Stderr = &h.out, os.Stderr
+	require.NoError(t, h.Start())
+	t.Cleanup(func() { _ = h.Process.Kill(); _ = h.Wait() })
+	h.out.WaitLine(t, until)
+	return h
+}
+
+// result parses what the workload printed so far.
+func (h *helperProc) result(t testing.TB) helperResult {
+	t.Helper()
+	return parseHelper(t, []byte(h.out.String()))
 }
 
 // runHelperIn runs a workload to completion and parses its output.

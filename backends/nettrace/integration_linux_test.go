@@ -1,7 +1,6 @@
 package nettrace_test
 
 import (
-	"bufio"
 	"net"
 	"net/netip"
 	"os"
@@ -225,26 +224,8 @@ func TestIntegrationInbound(t *testing.T) {
 	var c tracetest.Collector
 	s := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
 
-	cmd := helperCmd(cg, "serve")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	sc := bufio.NewScanner(stdout)
-	var server helperResult
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if f[0] == "pid" {
-			pid, _ := strconv.Atoi(f[1])
-			server.pid = int32(pid)
-		}
-		if f[0] == "listen" {
-			server.listen = netip.MustParseAddrPort(f[1])
-			break
-		}
-	}
-	require.True(t, server.listen.IsValid())
-
+	cmd := startHelper(t, cg, "listen ", "serve")
+	server := cmd.result(t)
 	client, err := net.Dial("tcp", server.listen.String())
 	require.NoError(t, err)
 	_, err = client.Write([]byte("ping"))
@@ -276,12 +257,7 @@ func TestIntegrationInbound(t *testing.T) {
 func TestIntegrationPIDScopeAndOutsiders(t *testing.T) {
 	requirePrivileged(t)
 	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
-	cmd := helperCmd(nil, "gated", "connect", ln.String(), "3")
-	gate, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	var out strings.Builder
-	cmd.Stdout = &out
-	require.NoError(t, cmd.Start())
+	cmd := startHelper(t, nil, "pid ", "gated", "connect", ln.String(), "3")
 
 	var c tracetest.Collector
 	s := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{PIDs: []int{cmd.Process.Pid}}}, c.Emit)
@@ -289,12 +265,12 @@ func TestIntegrationPIDScopeAndOutsiders(t *testing.T) {
 	own, err := net.Dial("tcp", ln.String())
 	require.NoError(t, err)
 	own.Close()
-	_, err = gate.Write([]byte("go\n"))
+	_, err = cmd.stdin.Write([]byte("go\n"))
 	require.NoError(t, err)
 	require.NoError(t, cmd.Wait())
 	c.CloseSession(t, s)
 
-	r := parseHelper(t, []byte(out.String()))
+	r := cmd.result(t)
 	connects := find(&c, func(n *tracep.Net, _ tracep.Proc) bool { return n.Op == tracep.NetOpConnect })
 	require.Len(t, connects, 3, "%s", &c)
 	for i, ev := range connects {
@@ -359,23 +335,8 @@ func TestIntegrationSystemScope(t *testing.T) {
 	s := tracetest.Start(t, nettrace.Start, nettrace.Config{}, c.Emit)
 
 	// Accepted by a helper, connected from the test process.
-	cmd := helperCmd(nil, "serve")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	sc := bufio.NewScanner(stdout)
-	var server helperResult
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if f[0] == "pid" {
-			pid, _ := strconv.Atoi(f[1])
-			server.pid = int32(pid)
-		}
-		if f[0] == "listen" {
-			server.listen = netip.MustParseAddrPort(f[1])
-			break
-		}
-	}
+	cmd := startHelper(t, nil, "listen ", "serve")
+	server := cmd.result(t)
 	client, err := net.Dial("tcp", server.listen.String())
 	require.NoError(t, err)
 	clientAddr := netip.MustParseAddrPort(client.LocalAddr().String())
@@ -422,15 +383,7 @@ func TestIntegrationSlotReuse(t *testing.T) {
 	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
 	var first, second tracetest.Collector
 	s1 := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg1.ID()}}, first.Emit)
-	cmd := helperCmd(cg1, "holdgate", ln.String())
-	gate, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && !strings.HasPrefix(sc.Text(), "port ") {
-	}
+	cmd := startHelper(t, cg1, "port ", "holdgate", ln.String())
 	first.CloseSession(t, s1)
 	require.Len(t, first.Events(), 1, "%s", &first)
 
@@ -438,7 +391,7 @@ func TestIntegrationSlotReuse(t *testing.T) {
 	// before it, so its close is not the second session's.
 	s2 := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg1.ID()}}, second.Emit)
 	s3 := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg2.ID()}}, second.Emit)
-	gate.Close()
+	cmd.stdin.Close()
 	require.NoError(t, cmd.Wait())
 	runHelperIn(t, cg2, "connect", ln.String(), "1")
 	second.CloseSession(t, s2)

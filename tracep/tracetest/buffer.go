@@ -48,3 +48,23 @@ func (b *Buffer) WaitFor(t testing.TB, substr string) string {
 	}
 	return s
 }
+
+// WaitLine waits for a whole line that starts with prefix and returns it,
+// without its newline; it fails t when none came before Context(t) ended.
+func (b *Buffer) WaitLine(t testing.TB, prefix string) string {
+	t.Helper()
+	var line string
+	s, err := b.Wait(Context(t), func(s string) bool {
+		for l := range strings.Lines(s) {
+			if strings.HasPrefix(l, prefix) && strings.HasSuffix(l, "\n") {
+				line = strings.TrimSuffix(l, "\n")
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatalf("no line %q... written: %v; written:\n%s", prefix, err, s)
+	}
+	return line
+}

@@ -113,3 +113,15 @@ func TestContext(t *testing.T) {
 		require.True(t, end.Before(d))
 	}
 }
+
+// WaitLine returns a line only once it is whole.
+func TestBufferWaitLine(t *testing.T) {
+	var b Buffer
+	go func() {
+		for _, s := range []string{"pid 7\nlisten 127.0.0.1:", "80", "\nport 5"} {
+			_, _ = b.Write([]byte(s))
+		}
+	}()
+	require.Equal(t, "listen 127.0.0.1:80", b.WaitLine(t, "listen "))
+	require.Equal(t, "pid 7", b.WaitLine(t, "pid"))
+}

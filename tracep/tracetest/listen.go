@@ -8,17 +8,23 @@ import (
 	"testing"
 )
 
-// ListenTCP listens on addr ("127.0.0.1:0", "[::1]:0") and hands each
-// connection it accepts to serve on a goroutine of its own; a nil serve
-// closes it at once. When t ends the listener and every connection still
-// open are closed and the goroutines waited for. It returns the address
-// listened on.
+// ListenTCP listens on addr ("127.0.0.1:0", "[::1]:0") and serves it with
+// Serve until t ends. It returns the address listened on.
 func ListenTCP(t testing.TB, addr string, serve func(net.Conn)) netip.AddrPort {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
+	t.Cleanup(Serve(ln, serve))
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// Serve accepts connections on ln until it is closed and hands each to
+// serve on a goroutine of its own; a nil serve closes it at once. The stop
+// function it returns closes ln and every connection still open, and waits
+// for the goroutines. It needs no test, so helper processes use it too.
+func Serve(ln net.Listener, serve func(net.Conn)) (stop func()) {
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -36,7 +42,7 @@ func ListenTCP(t testing.TB, addr string, serve func(net.Conn)) netip.AddrPort {
 				continue
 			}
 			mu.Lock()
-			if closed { // accepted as the test ended
+			if closed { // accepted as stop began
 				mu.Unlock()
 				c.Close()
 				return
@@ -52,7 +58,7 @@ func ListenTCP(t testing.TB, addr string, serve func(net.Conn)) netip.AddrPort {
 			})
 		}
 	})
-	t.Cleanup(func() {
+	return func() {
 		ln.Close()
 		mu.Lock()
 		closed = true
@@ -61,8 +67,7 @@ func ListenTCP(t testing.TB, addr string, serve func(net.Conn)) netip.AddrPort {
 		}
 		mu.Unlock()
 		wg.Wait()
-	})
-	return netip.MustParseAddrPort(ln.Addr().String())
+	}
 }
 
 // Echo writes back to c what it reads until EOF: a serve function for
