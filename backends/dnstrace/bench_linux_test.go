@@ -99,7 +99,7 @@ func floodWorkload(b *testing.B, n *testnet.Net, cg *cgroup.Cgroup) (wall, cpu t
 // floods 50,000 unrelated UDP datagrams on loopback; next to it, the same
 // workload without a tracer. Run with -benchtime 1x.
 func BenchmarkLookupsUnderFlood(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, dnstrace.Supported())
 	n := newNet(b, nil)
 	cg := tracetest.Open(b, cgroup.New)
 	var tracerCPU, armCPU, baseWall, baseCPU, wall, cpu time.Duration

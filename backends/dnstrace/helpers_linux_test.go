@@ -15,13 +15,6 @@ import (
 	"github.com/tracep/tracep/tracep/tracetest"
 )
 
-// requirePrivileged skips t when DNS tracing is unavailable, or fails it
-// when TRACEP_REQUIRE_PRIVILEGED=1.
-func requirePrivileged(t testing.TB) {
-	t.Helper()
-	tracetest.RequireSupported(t, dnstrace.Supported())
-}
-
 // newNet starts a hermetic network for t.
 func newNet(t testing.TB, cfg *testnet.Config) *testnet.Net {
 	t.Helper()

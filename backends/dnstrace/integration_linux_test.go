@@ -70,7 +70,7 @@ for q in sys.argv[1:]:
 // dig. The DNS server runs in the test process, outside the traced cgroup:
 // none of its own packets are reported as the client's.
 func TestIntegrationResolvers(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, dnstrace.Supported())
 	n := newNet(t, nil)
 	server := netip.MustParseAddrPort("127.0.0.1:53")
 	var args []string
@@ -127,7 +127,7 @@ func TestIntegrationResolvers(t *testing.T) {
 // A truncated UDP answer is reported with TC set, then the TCP retry with
 // the whole answer, for glibc and Go.
 func TestIntegrationTruncatedRetry(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, dnstrace.Supported())
 	n := newNet(t, nil)
 	check := func(t *testing.T, evs []tracep.Event, pid int) {
 		t.Helper()
@@ -171,7 +171,7 @@ func TestIntegrationTruncatedRetry(t *testing.T) {
 
 // A lookup to an IPv6 nameserver (::1) is reported with IPv6 addresses.
 func TestIntegrationIPv6Nameserver(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, dnstrace.Supported())
 	n := newNet(t, &testnet.Config{Nameserver: netip.MustParseAddr("::1")})
 	server := netip.MustParseAddrPort("[::1]:53")
 	tr := startTrace(t, dnstrace.Config{})
@@ -215,7 +215,7 @@ for i in range(n):
 // up: every lookup is captured and attributed, nothing from outside
 // appears, nothing is lost.
 func TestIntegrationLookupsUnderFlood(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, dnstrace.Supported())
 	const lookupsN, floodN = 1200, 50000
 	n := newNet(t, nil)
 	tr := startTrace(t, dnstrace.Config{})
@@ -286,7 +286,7 @@ cli.recvfrom(512)
 // process on a configured port (5353), is rejected where it is decoded:
 // counted, not reported, in bounded time, and the trace goes on.
 func TestIntegrationCraftedPointerLoop(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, dnstrace.Supported())
 	n := newNet(t, nil)
 	tr := startTrace(t, dnstrace.Config{Ports: []uint16{53, 5353}})
 	start := time.Now()
@@ -310,7 +310,7 @@ func TestIntegrationCraftedPointerLoop(t *testing.T) {
 // A query nobody answers is reported once the timeout passes, while the
 // session runs.
 func TestIntegrationUnanswered(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, dnstrace.Supported())
 	n := newNet(t, nil)
 	// A socket on the hermetic network's 127.0.0.1:5353 that reads nothing.
 	var sink net.PacketConn
@@ -338,7 +338,7 @@ func TestIntegrationUnanswered(t *testing.T) {
 // socket and the in-process server's): each message is reported once, for
 // the process that asked.
 func TestIntegrationSystemWideOnce(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, dnstrace.Supported())
 	n := newNet(t, nil)
 	name := fmt.Sprintf("once-%d-%d.test", os.Getpid(), time.Now().UnixNano())
 	tr := &trace{}
@@ -365,7 +365,7 @@ func TestIntegrationSystemWideOnce(t *testing.T) {
 // A pid scope follows the children the traced process starts after the
 // trace begins, and nothing else.
 func TestIntegrationPIDScope(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, dnstrace.Supported())
 	n := newNet(t, nil)
 	sh := n.Command("sh", "-c", "read x; getent hosts example.test; getent hosts v4.test")
 	stdin, err := sh.StdinPipe()

@@ -21,7 +21,7 @@ func discard(tracep.Event) {}
 // registering a cgroup scope (after the first run the programs linger
 // attached: see bpfcore.Linger). Close is reported separately.
 func BenchmarkArmFirst(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, exectrace.Supported())
 	cg := tracetest.Open(b, cgroup.New)
 	tracetest.BenchStart(b, nil, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}})
 }
@@ -29,7 +29,7 @@ func BenchmarkArmFirst(b *testing.B) {
 // BenchmarkArmLater measures Start while another session keeps the
 // programs loaded: a ring buffer and a scope registration.
 func BenchmarkArmLater(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, exectrace.Supported())
 	cg, other := tracetest.Open(b, cgroup.New), tracetest.Open(b, cgroup.New)
 	tracetest.Start(b, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
 	tracetest.BenchStart(b, nil, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: other.ID()}})
@@ -49,7 +49,7 @@ func execWorkload(b *testing.B, cg *cgroup.Cgroup, n int) time.Duration {
 // BenchmarkExecThroughput runs 2,000 execs, 4 at a time, untraced and then
 // traced, and reports both rates; the traced run must lose nothing.
 func BenchmarkExecThroughput(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, exectrace.Supported())
 	const n = 2000
 	cg := tracetest.Open(b, cgroup.New)
 	var base, traced time.Duration
@@ -84,7 +84,7 @@ func BenchmarkExecThroughput(b *testing.B) {
 // processes and is not counted by RUSAGE_SELF) for 4,000 traced execs. The
 // BPF programs run in the workload's context and are not included.
 func BenchmarkTracerCPU(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, exectrace.Supported())
 	const n = 4000
 	cg := tracetest.Open(b, cgroup.New)
 	var cpu time.Duration
@@ -113,7 +113,7 @@ func BenchmarkTracerCPU(b *testing.B) {
 // exec session open: the sys_enter/sys_exit programs that catch failed
 // execs run on every system call of every process.
 func BenchmarkSyscallOverhead(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, exectrace.Supported())
 	cg := tracetest.Open(b, cgroup.New)
 	loop := func(n int) time.Duration {
 		t0 := time.Now()

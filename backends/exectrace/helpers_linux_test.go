@@ -4,17 +4,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/tracep/tracep/backends/exectrace"
 	"github.com/tracep/tracep/tracep"
 	"github.com/tracep/tracep/tracep/tracetest"
 )
-
-// requirePrivileged skips t when exec tracing is unavailable, or fails it
-// when TRACEP_REQUIRE_PRIVILEGED=1.
-func requirePrivileged(t testing.TB) {
-	t.Helper()
-	tracetest.RequireSupported(t, exectrace.Supported())
-}
 
 // ops returns the events of c with operation op.
 func ops(c *tracetest.Collector, op string) []tracep.Event {

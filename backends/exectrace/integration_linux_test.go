@@ -25,7 +25,7 @@ import (
 // (a) 2,000 short-lived processes, 4 at a time, each with a unique argv
 // token, in one traced cgroup: every argv is captured exactly, nothing lost.
 func TestIntegrationArgvUnderLoad(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, exectrace.Supported())
 	const n = 2000
 	cg := tracetest.Open(t, cgroup.New)
 	var c tracetest.Collector
@@ -65,7 +65,7 @@ func TestIntegrationArgvUnderLoad(t *testing.T) {
 // that outlives its parent is traced, a process started alongside outside the
 // tree is not.
 func TestIntegrationPIDScopeFollowsForks(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, exectrace.Supported())
 	token := fmt.Sprintf("tracep-pid-%d", os.Getpid())
 
 	gateR, gateW, err := os.Pipe() // releases the root process
@@ -142,7 +142,7 @@ func waitExit(t *testing.T, pidfd int) {
 // (c) Sessions on different cgroups, started concurrently, each see only
 // their own processes; a whole-system session sees both.
 func TestIntegrationConcurrentSessionsStayApart(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, exectrace.Supported())
 	cgs := []*cgroup.Cgroup{tracetest.Open(t, cgroup.New), tracetest.Open(t, cgroup.New)}
 	cols := make([]tracetest.Collector, 2)
 	sessions := make([]*exectrace.Session, 2)
@@ -192,7 +192,7 @@ func TestIntegrationConcurrentSessionsStayApart(t *testing.T) {
 // (d) Failed execs are reported with their errno and the filename that
 // failed, every attempt of a PATH search included.
 func TestIntegrationFailedExec(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, exectrace.Supported())
 	cg := tracetest.Open(t, cgroup.New)
 	var c tracetest.Collector
 	s := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
@@ -228,7 +228,7 @@ func TestIntegrationFailedExec(t *testing.T) {
 // (e) A 40 KiB argv is cut and flagged under a 32 KiB limit and whole under a
 // larger one; both sessions watch the same exec.
 func TestIntegrationArgvLimit(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, exectrace.Supported())
 	cg := tracetest.Open(t, cgroup.New)
 	var small, large tracetest.Collector
 	// Rings of different sizes share the array of rings.
@@ -263,7 +263,7 @@ func TestIntegrationArgvLimit(t *testing.T) {
 
 // (f) Exit codes and deaths by signal, one exit event per process.
 func TestIntegrationExitStatus(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, exectrace.Supported())
 	cg := tracetest.Open(t, cgroup.New)
 	var c tracetest.Collector
 	s := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
@@ -310,7 +310,7 @@ func TestIntegrationExitStatus(t *testing.T) {
 // *tracep.LostError: here the reader is held up while a small ring
 // overflows.
 func TestIntegrationLossReported(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, exectrace.Supported())
 	cg := tracetest.Open(t, cgroup.New)
 	release := make(chan struct{})
 	var delivered atomic.Int64
@@ -341,7 +341,7 @@ func TestIntegrationLossReported(t *testing.T) {
 // Every session takes one of bpfcore.MaxSessions slots; one more fails cleanly
 // and the others keep working.
 func TestIntegrationSlotsExhausted(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, exectrace.Supported())
 	cg := tracetest.Open(t, cgroup.New)
 	cols := make([]tracetest.Collector, bpfcore.MaxSessions)
 	sessions := make([]*exectrace.Session, bpfcore.MaxSessions)

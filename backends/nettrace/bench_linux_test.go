@@ -34,7 +34,7 @@ func (c *counter) emit(ev tracep.Event) {
 // own, closed at once on both ends), and requires that none is lost. Each
 // connection gives four events: connect, accept and both closes.
 func BenchmarkConnects1000(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, nettrace.Supported())
 	// The workload alone, for its wall time (ns/op) without tracing.
 	b.Run("untraced", func(b *testing.B) {
 		cg := tracetest.Open(b, cgroup.New)
@@ -85,7 +85,7 @@ func BenchmarkConnects1000(b *testing.B) {
 // processes at once and reports the highest rate reached with no event
 // lost, with the tracer's CPU per connection at that rate.
 func BenchmarkMaxRate(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, nettrace.Supported())
 	const per = 5000
 	cg := tracetest.Open(b, cgroup.New)
 	best, bestCPU := 0.0, 0.0
@@ -145,7 +145,7 @@ func discard(tracep.Event) {}
 // loaded but detached: attaching two tracepoints and six cgroup hooks to
 // the root cgroup and registering a scope. Close is reported separately.
 func BenchmarkArmFirst(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, nettrace.Supported())
 	cg := tracetest.Open(b, cgroup.New)
 	tracetest.BenchStart(b, bpfcore.DetachIdle, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}})
 }
@@ -153,7 +153,7 @@ func BenchmarkArmFirst(b *testing.B) {
 // BenchmarkArmLater measures Start while another session keeps the hooks
 // attached: a ring buffer and a scope registration.
 func BenchmarkArmLater(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, nettrace.Supported())
 	cg := tracetest.Open(b, cgroup.New)
 	cfg := nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}
 	tracetest.Start(b, nettrace.Start, cfg, discard)

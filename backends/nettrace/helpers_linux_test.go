@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tracep/tracep/backends/cgroup"
-	"github.com/tracep/tracep/backends/nettrace"
 	"github.com/tracep/tracep/tracep"
 	"github.com/tracep/tracep/tracep/tracetest"
 )
@@ -339,13 +338,6 @@ func runHelperIn(t testing.TB, cg *cgroup.Cgroup, args ...string) helperResult {
 	}
 	require.NoError(t, err)
 	return parseHelper(t, out)
-}
-
-// requirePrivileged skips t when network tracing is unavailable, or fails
-// it when TRACEP_REQUIRE_PRIVILEGED=1.
-func requirePrivileged(t testing.TB) {
-	t.Helper()
-	tracetest.RequireSupported(t, nettrace.Supported())
 }
 
 // find returns the events of c for which keep holds.

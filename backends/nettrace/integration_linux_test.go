@@ -26,7 +26,7 @@ var loopback4 = netip.MustParseAddr("127.0.0.1")
 // processes at once: every one is reported once, by the process that made
 // it, with both ends exact.
 func TestIntegrationThousandConnects(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, nettrace.Supported())
 	const workers, per = 4, 250
 	cg := tracetest.Open(t, cgroup.New)
 	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
@@ -73,7 +73,7 @@ func TestIntegrationThousandConnects(t *testing.T) {
 // the kernel chose), and both their close; a socket connected and closed
 // without sending (getaddrinfo's source address probe) is not a flow.
 func TestIntegrationUDP(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, nettrace.Supported())
 	cg := tracetest.Open(t, cgroup.New)
 	u1, u2 := tracetest.ListenUDP(t, "127.0.0.1:0", false), tracetest.ListenUDP(t, "127.0.0.1:0", false)
 	var c tracetest.Collector
@@ -121,7 +121,7 @@ func TestIntegrationUDP(t *testing.T) {
 // IPv6 TCP and UDP; an IPv4 connection made through a dual-stack IPv6
 // socket (a v4-mapped destination) is reported with IPv4 addresses.
 func TestIntegrationIPv6(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, nettrace.Supported())
 	if _, err := net.Listen("tcp", "[::1]:0"); err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
@@ -158,7 +158,7 @@ func TestIntegrationIPv6(t *testing.T) {
 // A refused connect: reported when the SYN leaves, then closed with
 // ECONNREFUSED, all attributed to the process that called connect.
 func TestIntegrationRefused(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, nettrace.Supported())
 	cg := tracetest.Open(t, cgroup.New)
 	dst := tracetest.ClosedPort(t)
 	var c tracetest.Collector
@@ -183,7 +183,7 @@ func TestIntegrationRefused(t *testing.T) {
 // connection to a fake site works, attributed to the process in the
 // namespace.
 func TestIntegrationNetns(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, nettrace.Supported())
 	n, err := testnet.New(nil)
 	require.NoError(t, err)
 	defer n.Close()
@@ -219,7 +219,7 @@ func TestIntegrationNetns(t *testing.T) {
 // An inbound connection is attributed to the process that accepts it, with
 // the remote peer as the source; the client, outside the scope, is not seen.
 func TestIntegrationInbound(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, nettrace.Supported())
 	cg := tracetest.Open(t, cgroup.New)
 	var c tracetest.Collector
 	s := tracetest.Start(t, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
@@ -255,7 +255,7 @@ func TestIntegrationInbound(t *testing.T) {
 // A pid scope follows the process and what it forks; connections made by
 // processes outside the scope (the test itself, a sibling) are not seen.
 func TestIntegrationPIDScopeAndOutsiders(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, nettrace.Supported())
 	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
 	cmd := startHelper(t, nil, "pid ", "gated", "connect", ln.String(), "3")
 
@@ -285,7 +285,7 @@ func TestIntegrationPIDScopeAndOutsiders(t *testing.T) {
 
 // The close of a connection held for a while carries a plausible duration.
 func TestIntegrationCloseDuration(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, nettrace.Supported())
 	cg := tracetest.Open(t, cgroup.New)
 	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
 	var c tracetest.Collector
@@ -306,7 +306,7 @@ func TestIntegrationCloseDuration(t *testing.T) {
 
 // State changes are events only when asked for.
 func TestIntegrationStates(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, nettrace.Supported())
 	cg := tracetest.Open(t, cgroup.New)
 	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
 	var with, without tracetest.Collector
@@ -330,7 +330,7 @@ func TestIntegrationStates(t *testing.T) {
 // Traced system-wide, both ends of a loopback connection are reported; an
 // inbound connection no process accepted is reported too, with no owner.
 func TestIntegrationSystemScope(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, nettrace.Supported())
 	var c tracetest.Collector
 	s := tracetest.Start(t, nettrace.Start, nettrace.Config{}, c.Emit)
 
@@ -378,7 +378,7 @@ func TestIntegrationSystemScope(t *testing.T) {
 // A flow that a closed session owned never reaches the next session of the
 // same slot, even when the flow ends while that session runs.
 func TestIntegrationSlotReuse(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, nettrace.Supported())
 	cg1, cg2 := tracetest.Open(t, cgroup.New), tracetest.Open(t, cgroup.New)
 	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
 	var first, second tracetest.Collector

@@ -4,17 +4,7 @@ import (
 	"bytes"
 	"runtime"
 	"strings"
-	"testing"
-
-	"github.com/tracep/tracep/tracep/tracetest"
 )
-
-// requirePrivileged skips t unless it runs as root; with
-// TRACEP_REQUIRE_PRIVILEGED=1 it fails instead, so CI cannot skip silently.
-func requirePrivileged(t testing.TB) {
-	t.Helper()
-	tracetest.SkipUnlessRoot(t, "a network namespace (CAP_SYS_ADMIN)")
-}
 
 // serverFrames mark goroutines that serve a Net or a DNSServer.
 var serverFrames = []string{

@@ -62,7 +62,7 @@ func exitCode(err error) int {
 }
 
 func TestIntegrationNet(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.SkipUnlessRoot(t, "a network namespace")
 	hostResolv, err := os.ReadFile("/etc/resolv.conf")
 	require.NoError(t, err)
 	n := newNet(t, nil)
@@ -303,7 +303,7 @@ func cgroup2Root(t *testing.T) string {
 }
 
 func TestIntegrationConfig(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.SkipUnlessRoot(t, "a network namespace")
 	zone := Zone{
 		"api.test":   {Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.7")}},
 		"alias.test": {CNAME: "api.test"},
@@ -344,7 +344,7 @@ func TestIntegrationConfig(t *testing.T) {
 }
 
 func TestIntegrationDo(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.SkipUnlessRoot(t, "a network namespace")
 	n := newNet(t, nil)
 
 	sentinel := errors.New("sentinel")
@@ -402,7 +402,7 @@ func threadsIn(t *testing.T, netns string) int {
 }
 
 func TestIntegrationClose(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.SkipUnlessRoot(t, "a network namespace")
 	n, err := New(nil)
 	require.NoError(t, err)
 
@@ -447,7 +447,7 @@ func TestIntegrationClose(t *testing.T) {
 }
 
 func TestIntegrationParallel(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.SkipUnlessRoot(t, "a network namespace")
 	nets := make([]*Net, 2)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
@@ -494,7 +494,7 @@ func TestIntegrationParallel(t *testing.T) {
 }
 
 func TestIntegrationLeftovers(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.SkipUnlessRoot(t, "a network namespace")
 	// A waited-for child's pid belongs to no process any more.
 	child := exec.Command("true")
 	require.NoError(t, child.Run())

@@ -39,7 +39,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // hooks and the uprobes of the system's libssl and libgnutls, a ring buffer
 // and the scope. Each iteration runs in a new process (TestArmHelper).
 func BenchmarkArmCold(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, tlstrace.Supported())
 	self, err := os.Executable()
 	must(b, err)
 	var arm time.Duration
@@ -93,7 +93,7 @@ func TestArmHelper(t *testing.T) {
 // is attached (the state bpfcore.Linger after the last session): attaching
 // the hooks and the system's libraries' uprobes, a ring and the scope.
 func BenchmarkArmWarm(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, tlstrace.Supported())
 	cg := tracetest.Open(b, cgroup.New)
 	tracetest.BenchStart(b, bpfcore.DetachIdle, tlstrace.Start, tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}})
 	bpfcore.DetachIdle()
@@ -102,7 +102,7 @@ func BenchmarkArmWarm(b *testing.B) {
 // BenchmarkArmLater measures Start while another session keeps the probes
 // attached: a ring buffer and a scope registration.
 func BenchmarkArmLater(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, tlstrace.Supported())
 	cg := tracetest.Open(b, cgroup.New)
 	cfg := tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}
 	tracetest.Start(b, tlstrace.Start, cfg, discard)
@@ -181,7 +181,7 @@ func must(b *testing.B, err error) {
 // collector; the BPF programs run in the traced processes), the events
 // and losses.
 func BenchmarkHandshakes(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, tlstrace.Supported())
 	tracetest.RequireTool(b, "curl")
 	addr := tlsServer(b, "-www")
 	const n = 300
@@ -229,7 +229,7 @@ func BenchmarkHandshakes(b *testing.B) {
 // that maps the library; the BPF programs return after the scope check.
 // Each figure is the best of three runs, alternated.
 func BenchmarkUntracedSlowdown(b *testing.B) {
-	requirePrivileged(b)
+	tracetest.RequireSupported(b, tlstrace.Supported())
 	tracetest.RequireTool(b, "python3")
 	certFile, keyFile := certFiles(b)
 	const rounds = 20000

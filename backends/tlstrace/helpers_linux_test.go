@@ -17,13 +17,6 @@ import (
 	"github.com/tracep/tracep/tracep/tracetest"
 )
 
-// requirePrivileged skips t when TLS tracing is unavailable, or fails it
-// when TRACEP_REQUIRE_PRIVILEGED=1.
-func requirePrivileged(t testing.TB) {
-	t.Helper()
-	tracetest.RequireSupported(t, tlstrace.Supported())
-}
-
 // newNet starts the hermetic fake internet for one test.
 func newNet(t testing.TB) *testnet.Net {
 	t.Helper()

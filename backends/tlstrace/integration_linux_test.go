@@ -27,7 +27,7 @@ const helloResponse = "hello from example.test\n"
 
 // curl links OpenSSL: SSL_write and SSL_read.
 func TestIntegrationCurl(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	tracetest.RequireTool(t, "curl")
 	n := newNet(t)
 	sc := startScoped(t, tlstrace.Config{})
@@ -45,7 +45,7 @@ func TestIntegrationCurl(t *testing.T) {
 
 // Python's ssl module uses OpenSSL's SSL_write_ex and SSL_read_ex.
 func TestIntegrationPython(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	tracetest.RequireTool(t, "python3")
 	n := newNet(t)
 	sc := startScoped(t, tlstrace.Config{})
@@ -69,7 +69,7 @@ print(urllib.request.urlopen("https://example.test/").read().decode(), end="")`)
 // gnutls-cli: gnutls_record_send and gnutls_record_recv, and the server
 // name set with gnutls_server_name_set.
 func TestIntegrationGnuTLS(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	tracetest.RequireTool(t, "gnutls-cli")
 	n := newNet(t)
 	sc := startScoped(t, tlstrace.Config{})
@@ -91,7 +91,7 @@ func TestIntegrationGnuTLS(t *testing.T) {
 // probed through its pclntab; a PIE build checks the itab comparison
 // relative to the load address.
 func TestIntegrationGoClient(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	n := newNet(t)
 	for _, variant := range []string{"gocl", "gocl-stripped", "gocl-pie"} {
 		t.Run(variant, func(t *testing.T) {
@@ -113,7 +113,7 @@ func TestIntegrationGoClient(t *testing.T) {
 // A 1 MiB response body arrives complete: the plaintext read adds up to
 // the headers and the body, byte for byte, with nothing lost.
 func TestIntegrationLargeResponse(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	n := newNet(t)
 	const size = 1 << 20
 	url := fmt.Sprintf("https://example.test/bytes?n=%d", size)
@@ -157,7 +157,7 @@ func TestIntegrationLargeResponse(t *testing.T) {
 // A request body with NUL bytes (and every other byte value) is captured
 // unchanged, and so is its echo.
 func TestIntegrationBinaryBody(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	n := newNet(t)
 	var body []byte
 	for i := range 4 {
@@ -191,7 +191,7 @@ func TestIntegrationBinaryBody(t *testing.T) {
 // A process outside the scope using the same libssl (and a Go program
 // inspected for the scope) is not reported.
 func TestIntegrationOutsiderNotReported(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	tracetest.RequireTool(t, "curl")
 	n := newNet(t)
 	gocl := goClient(t, "gocl")
@@ -218,7 +218,7 @@ func TestIntegrationOutsiderNotReported(t *testing.T) {
 // libraries are found in its memory maps) and the children it starts
 // later, but not its siblings.
 func TestIntegrationPIDScope(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	tracetest.RequireTool(t, "python3")
 	tracetest.RequireTool(t, "curl")
 	n := newNet(t)
@@ -266,7 +266,7 @@ subprocess.run(["curl", "-sS", "-o", "/dev/null", "https://www.example.test/"], 
 // Plaintext beyond the data limit is cut, with the real length and
 // Truncated; two sessions with different limits each get their own.
 func TestIntegrationDataLimit(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	tracetest.RequireTool(t, "curl")
 	n := newNet(t)
 	body := strings.Repeat("0123456789", 300)
@@ -298,7 +298,7 @@ func TestIntegrationDataLimit(t *testing.T) {
 // uprobe_multi (before 6.6), works the same: curl and a Go program,
 // in a process of its own since the choice is made once per process.
 func TestIntegrationPerfEventUprobes(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	if os.Getenv("TRACEP_TLS_UPROBES") == "perf" {
 		require.False(t, tlstrace.UsesUprobeMulti())
 		return
@@ -317,7 +317,7 @@ func TestIntegrationPerfEventUprobes(t *testing.T) {
 // A session started before a process and closed after it leaves no
 // process behind held: many short Go programs in a row run through.
 func TestIntegrationManyExecs(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	n := newNet(t)
 	gocl := goClient(t, "gocl-pie")
 	sc := startScoped(t, tlstrace.Config{})
@@ -363,7 +363,7 @@ func waitStops(t *testing.T, pid int) (stops, conts int, exit int) {
 // continued, once; a process leading its own process group (an
 // interactive shell's job) is never held.
 func TestIntegrationHold(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	n := newNet(t)
 	// A copy: a file of its own, never inspected before.
 	fresh := filepath.Join(t.TempDir(), "gocl")
@@ -420,7 +420,7 @@ func TestIntegrationHold(t *testing.T) {
 // the file is inspected, the others are reported too and continued as soon
 // as it is known, each exactly after its stop was sent. None stays stopped.
 func TestIntegrationHoldConcurrentExecs(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	for round := range 3 {
 		fresh := filepath.Join(t.TempDir(), "true")
 		require.NoError(t, os.WriteFile(fresh, readFile(t, "/bin/true"), 0o755))
@@ -476,7 +476,7 @@ int main(int argc, char **argv) {
 // A program that links OpenSSL statically, keeping its symbols, is probed
 // in its own executable, which the system's libssl does not cover.
 func TestIntegrationStaticOpenSSL(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	cc := ""
 	for _, c := range []string{"cc", "clang", "gcc"} {
 		if p, err := exec.LookPath(c); err == nil {

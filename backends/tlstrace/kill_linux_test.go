@@ -20,6 +20,7 @@ import (
 
 	"github.com/tracep/tracep/backends/tlstrace"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 // fdLinks returns the BPF links a process holds through its descriptors,
@@ -116,7 +117,7 @@ func uprobeEvents(t *testing.T) string {
 // BPF links owned by its file descriptors (none is written to tracefs), so
 // the kernel removes them with the process.
 func TestIntegrationKilledTracerLeavesNothing(t *testing.T) {
-	requirePrivileged(t)
+	tracetest.RequireSupported(t, tlstrace.Supported())
 	if os.Getenv("TRACEP_TLS_HELPER") == "tracer" {
 		helperTracer(t)
 		return
