@@ -16,25 +16,6 @@ import (
 
 func discard(tracep.Event) {}
 
-// BenchmarkArmFirst measures Start when no session is open in the process:
-// loading kernel BTF, the core and the exec programs, attaching them, and
-// registering a cgroup scope (after the first run the programs linger
-// attached: see bpfcore.Linger). Close is reported separately.
-func BenchmarkArmFirst(b *testing.B) {
-	tracetest.RequireSupported(b, exectrace.Supported())
-	cg := tracetest.Open(b, cgroup.New)
-	tracetest.BenchStart(b, nil, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}})
-}
-
-// BenchmarkArmLater measures Start while another session keeps the
-// programs loaded: a ring buffer and a scope registration.
-func BenchmarkArmLater(b *testing.B) {
-	tracetest.RequireSupported(b, exectrace.Supported())
-	cg, other := tracetest.Open(b, cgroup.New), tracetest.Open(b, cgroup.New)
-	tracetest.Start(b, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
-	tracetest.BenchStart(b, nil, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: other.ID()}})
-}
-
 // execWorkload runs n /bin/true processes, 4 at a time, from xargs in cg.
 func execWorkload(b *testing.B, cg *cgroup.Cgroup, n int) time.Duration {
 	b.Helper()

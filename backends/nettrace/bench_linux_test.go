@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tracep/tracep/backends/cgroup"
-	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/backends/nettrace"
 	"github.com/tracep/tracep/tracep"
 	"github.com/tracep/tracep/tracep/tracetest"
@@ -136,26 +135,4 @@ func BenchmarkMaxRate(b *testing.B) {
 	}
 	b.ReportMetric(best, "conn/s-lossless")
 	b.ReportMetric(bestCPU, "tracer-µs/conn")
-}
-
-func discard(tracep.Event) {}
-
-// BenchmarkArmFirst measures Start when no session is open in the process
-// and the programs are not loaded yet... or, after the first iteration,
-// loaded but detached: attaching two tracepoints and six cgroup hooks to
-// the root cgroup and registering a scope. Close is reported separately.
-func BenchmarkArmFirst(b *testing.B) {
-	tracetest.RequireSupported(b, nettrace.Supported())
-	cg := tracetest.Open(b, cgroup.New)
-	tracetest.BenchStart(b, bpfcore.DetachIdle, nettrace.Start, nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}})
-}
-
-// BenchmarkArmLater measures Start while another session keeps the hooks
-// attached: a ring buffer and a scope registration.
-func BenchmarkArmLater(b *testing.B) {
-	tracetest.RequireSupported(b, nettrace.Supported())
-	cg := tracetest.Open(b, cgroup.New)
-	cfg := nettrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}
-	tracetest.Start(b, nettrace.Start, cfg, discard)
-	tracetest.BenchStart(b, nil, nettrace.Start, cfg)
 }

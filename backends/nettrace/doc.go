@@ -87,9 +87,9 @@
 // on the machine (connect, accept, ten state changes, two closes: the
 // benchmark's workload takes about 50 ms instead of 41). The first session
 // of a process loads and verifies the programs (tracep net is armed about
-// 70 ms after it starts); re-attaching after an idle detach takes 8-13 ms
-// (BenchmarkArmFirst), a session while others run about 0.5 ms
-// (BenchmarkArmLater).
+// 70 ms after it starts); re-attaching after an idle detach takes 8-13 ms,
+// a session while others run about 0.5 ms (BenchmarkArm in
+// backends/internal/integration).
 //
 // Scopes (the whole system, a cgroup v2 subtree, a pid tree followed at
 // fork), shared loading, per-session ring buffers, loss counting and the

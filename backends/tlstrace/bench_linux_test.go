@@ -89,26 +89,6 @@ func TestArmHelper(t *testing.T) {
 	}
 }
 
-// BenchmarkArmWarm measures Start when the programs are loaded but nothing
-// is attached (the state bpfcore.Linger after the last session): attaching
-// the hooks and the system's libraries' uprobes, a ring and the scope.
-func BenchmarkArmWarm(b *testing.B) {
-	tracetest.RequireSupported(b, tlstrace.Supported())
-	cg := tracetest.Open(b, cgroup.New)
-	tracetest.BenchStart(b, bpfcore.DetachIdle, tlstrace.Start, tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}})
-	bpfcore.DetachIdle()
-}
-
-// BenchmarkArmLater measures Start while another session keeps the probes
-// attached: a ring buffer and a scope registration.
-func BenchmarkArmLater(b *testing.B) {
-	tracetest.RequireSupported(b, tlstrace.Supported())
-	cg := tracetest.Open(b, cgroup.New)
-	cfg := tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}
-	tracetest.Start(b, tlstrace.Start, cfg, discard)
-	tracetest.BenchStart(b, nil, tlstrace.Start, cfg)
-}
-
 // certFiles writes a fresh self-signed certificate for bench.test and its
 // key, and returns their paths.
 func certFiles(b *testing.B) (string, string) {
