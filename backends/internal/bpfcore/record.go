@@ -3,6 +3,8 @@ package bpfcore
 import (
 	"bytes"
 	"encoding/binary"
+	"reflect"
+	"strings"
 
 	"github.com/tracep/tracep/tracep"
 )
@@ -65,4 +67,26 @@ func (f ProcFields) Put(rec []byte, p tracep.Proc) {
 	le.PutUint64(rec[f.CgroupID:], p.CgroupID)
 	clear(rec[f.Comm : f.Comm+CommLen])
 	copy(rec[f.Comm:f.Comm+CommLen], p.Comm)
+}
+
+// FieldOffsets returns the byte offset of every field of the struct v,
+// those of nested structs named Outer.Inner, leaving out blank and Pad*
+// fields: for tests that check a decoder's offsets against the struct
+// bpf2go generated from the C record.
+func FieldOffsets(v any) map[string]int {
+	out := map[string]int{}
+	var walk func(t reflect.Type, prefix string, base uintptr)
+	walk = func(t reflect.Type, prefix string, base uintptr) {
+		for f := range t.Fields() {
+			switch {
+			case f.Name == "_" || strings.HasPrefix(f.Name, "Pad"):
+			case f.Type.Kind() == reflect.Struct:
+				walk(f.Type, prefix+f.Name+".", base+f.Offset)
+			default:
+				out[prefix+f.Name] = int(base + f.Offset)
+			}
+		}
+	}
+	walk(reflect.TypeOf(v), "", 0)
+	return out
 }

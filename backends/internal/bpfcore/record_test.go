@@ -60,3 +60,21 @@ func FuzzProcFields(f *testing.F) {
 		require.True(t, strings.HasPrefix(string(rec[fields.Comm:]), p.Comm))
 	})
 }
+
+func TestFieldOffsets(t *testing.T) {
+	type inner struct {
+		_   struct{}
+		A   uint16
+		Pad uint16
+		B   [3]uint8
+	}
+	type rec struct {
+		_     struct{}
+		X     uint64
+		In    inner
+		Comm  [CommLen]int8
+		Pad2  uint32
+		Final uint32
+	}
+	require.Equal(t, map[string]int{"X": 0, "In.A": 8, "In.B": 12, "Comm": 16, "Final": 36}, FieldOffsets(rec{}))
+}
