@@ -37,3 +37,13 @@ func encodeRecord(r record) []byte {
 	copy(b[recHeaderSize:], r.Payload)
 	return b
 }
+
+// layout names the decoder's offsets after the fields of the C record,
+// as bpf2go names them (see TestRecordLayoutMatchesBPF).
+var layout = map[string]int{
+	"Ktime": offKTime, "Cookie": offCookie, "Owner.CgroupId": offCgroupID, "Owner.Pid": offPID,
+	"Owner.Tid": offTID, "Owner.Ppid": offPPID, "Owner.Uid": offUID, "Owner.Comm": offComm,
+	"Seq": offSeq, "Len": offLen, "Caplen": offCapLen, "Sport": offSport, "Dport": offDport,
+	"Family": offFamily, "Proto": offProto, "Dir": offDir, "Flags": offFlags,
+	"TcpFlags": offTCPFlags, "Saddr": offSaddr, "Daddr": offDaddr,
+}

@@ -286,3 +286,12 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// layout names the decoder's offsets after the fields of the C record,
+// as bpf2go names them (see TestRecordLayoutMatchesBPF).
+var layout = map[string]int{
+	"Ktime": offKtime, "Type": offType, "Pid": offPID, "Tid": offTID,
+	"Ppid": offPPID, "Uid": offUID, "Flags": offFlags, "CgroupId": offCgroupID,
+	"Comm": offComm, "FilenameLen": offFilenameLen, "ArgvLen": offArgvLen,
+	"ArgvSize": offArgvSize, "Status": offStatus, "RuntimeNs": offRuntime,
+}

@@ -2,7 +2,6 @@ package exectrace
 
 import (
 	"testing"
-	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -12,13 +11,7 @@ import (
 // The hand-written decoder offsets must match the C layout, which bpf2go
 // mirrors in execExecRec.
 func TestRecordLayoutMatchesBPF(t *testing.T) {
-	require.Equal(t, uintptr(recHeaderSize), unsafe.Sizeof(execExecRec{}))
-	require.Equal(t, map[string]int{
-		"Ktime": offKtime, "Type": offType, "Pid": offPID, "Tid": offTID,
-		"Ppid": offPPID, "Uid": offUID, "Flags": offFlags, "CgroupId": offCgroupID,
-		"Comm": offComm, "FilenameLen": offFilenameLen, "ArgvLen": offArgvLen,
-		"ArgvSize": offArgvSize, "Status": offStatus, "RuntimeNs": offRuntime,
-	}, bpfcore.FieldOffsets(execExecRec{}))
+	require.NoError(t, bpfcore.CheckLayout(execExecRec{}, recHeaderSize, layout))
 	var b execExecBuf
 	require.Equal(t, filenameMax+MaxArgvLimit, len(b.Data))
 }

@@ -251,3 +251,15 @@ func TestStateName(t *testing.T) {
 	require.Equal(t, "STATE0", StateName(0))
 	require.Equal(t, "STATE99", StateName(99))
 }
+
+// layout names the decoder's offsets after the fields of the C record,
+// as bpf2go names them (see TestRecordLayoutMatchesBPF).
+var layout = map[string]int{
+	"Ktime": offKtime, "Cookie": offCookie, "DurationNs": offDuration,
+	"BytesSent": offBytesSent, "BytesReceived": offBytesReceived,
+	"Owner.CgroupId": offCgroupID, "Owner.Pid": offPID, "Owner.Tid": offTID,
+	"Owner.Ppid": offPPID, "Owner.Uid": offUID, "Owner.Comm": offComm,
+	"Op": offOp, "Proto": offProto, "Dir": offDir, "State": offState,
+	"Family": offFamily, "Flags": offFlags, "Err": offErr,
+	"Sport": offSport, "Dport": offDport, "Saddr": offSaddr, "Daddr": offDaddr,
+}

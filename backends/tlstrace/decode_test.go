@@ -295,3 +295,14 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// layout names the decoder's offsets after the fields of the C record,
+// as bpf2go names them (see TestRecordLayoutMatchesBPF).
+var layout = map[string]int{
+	"Ktime": offKtime, "CgroupId": offCgroupID, "Conn": offConn, "Len": offLen,
+	"Type": offType, "Pid": offPID, "Tid": offTID, "Ppid": offPPID, "Uid": offUID,
+	"Lib": offLib, "Fn": offFn, "Flags": offFlags, "Fd": offFD, "DataLen": offDataLen,
+	"Addr.Netns": offNetns, "Addr.Family": offFamily, "Addr.Sport": offSport,
+	"Addr.Dport": offDport, "Addr.Saddr": offSaddr, "Addr.Daddr": offDaddr,
+	"Comm": offComm,
+}

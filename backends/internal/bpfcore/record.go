@@ -3,6 +3,8 @@ package bpfcore
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 
@@ -69,10 +71,21 @@ func (f ProcFields) Put(rec []byte, p tracep.Proc) {
 	copy(rec[f.Comm:f.Comm+CommLen], p.Comm)
 }
 
+// CheckLayout returns an error unless the struct rec, which bpf2go
+// generated from a C record, is size bytes long with its fields at offsets
+// (see FieldOffsets): a decoder's hand-written offsets checked against the
+// C layout.
+func CheckLayout(rec any, size int, offsets map[string]int) error {
+	got := FieldOffsets(rec)
+	if n := int(reflect.TypeOf(rec).Size()); n != size || !maps.Equal(got, offsets) {
+		return fmt.Errorf("%T: %d bytes, fields at %v; the decoder says %d bytes, fields at %v", rec, n, got, size, offsets)
+	}
+	return nil
+}
+
 // FieldOffsets returns the byte offset of every field of the struct v,
 // those of nested structs named Outer.Inner, leaving out blank and Pad*
-// fields: for tests that check a decoder's offsets against the struct
-// bpf2go generated from the C record.
+// fields.
 func FieldOffsets(v any) map[string]int {
 	out := map[string]int{}
 	var walk func(t reflect.Type, prefix string, base uintptr)

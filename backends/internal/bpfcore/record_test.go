@@ -76,5 +76,10 @@ func TestFieldOffsets(t *testing.T) {
 		Pad2  uint32
 		Final uint32
 	}
-	require.Equal(t, map[string]int{"X": 0, "In.A": 8, "In.B": 12, "Comm": 16, "Final": 36}, FieldOffsets(rec{}))
+	offsets := map[string]int{"X": 0, "In.A": 8, "In.B": 12, "Comm": 16, "Final": 36}
+	require.Equal(t, offsets, FieldOffsets(rec{}))
+	require.NoError(t, CheckLayout(rec{}, 40, offsets))
+	require.Error(t, CheckLayout(rec{}, 36, offsets))
+	offsets["Final"] = 32
+	require.ErrorContains(t, CheckLayout(rec{}, 40, offsets), "Final:32")
 }
