@@ -72,6 +72,12 @@ func TestDecode(t *testing.T) {
 		f(&r)
 		return r
 	}
+	// cut is an exec of /bin/echo whose argv was cut to argv.
+	cut := func(argv string) func(*rec) {
+		return func(r *rec) {
+			r.typ, r.filename, r.argv, r.argvSize, r.flags = recExec, "/bin/echo", []byte(argv), 20, flagArgvTrunc
+		}
+	}
 	tests := []struct {
 		name string
 		rec  rec
@@ -87,22 +93,12 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "exec cut inside an argument",
-			rec: with(func(r *rec) {
-				r.typ, r.filename = recExec, "/bin/echo"
-				r.argv = []byte("/bin/echo\x00hel")
-				r.argvSize = 20
-				r.flags = flagArgvTrunc
-			}),
+			rec:  with(cut("/bin/echo\x00hel")),
 			want: &tracep.Exec{Op: tracep.ExecOpExec, Filename: "/bin/echo", Argv: []string{"/bin/echo", "hel"}, ArgvTruncated: true},
 		},
 		{
 			name: "exec cut after a separator",
-			rec: with(func(r *rec) {
-				r.typ, r.filename = recExec, "/bin/echo"
-				r.argv = []byte("/bin/echo\x00")
-				r.argvSize = 20
-				r.flags = flagArgvTrunc
-			}),
+			rec:  with(cut("/bin/echo\x00")),
 			want: &tracep.Exec{Op: tracep.ExecOpExec, Filename: "/bin/echo", Argv: []string{"/bin/echo"}, ArgvTruncated: true},
 		},
 		{

@@ -56,147 +56,79 @@ func connect4() rec {
 }
 
 func TestDecode(t *testing.T) {
+	ap := netip.MustParseAddrPort
 	proc := tracep.Proc{PID: 1000, TID: 1001, PPID: 999, Comm: "curl", CgroupID: 7}
+	// Each case changes connect4's record and the event it decodes to.
 	tests := []struct {
 		name string
-		rec  func() rec
-		want tracep.Net
-		proc *tracep.Proc // nil: proc above
+		rec  func(*rec)
+		want func(*tracep.Net)
 	}{
-		{
-			name: "tcp connect v4",
-			rec:  connect4,
-			want: tracep.Net{Op: "connect", Proto: "tcp", Dir: "out",
-				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
-		},
-		{
-			name: "tcp connect v6",
-			rec: func() rec {
-				r := connect4()
-				r.family, r.saddr, r.daddr = afInet6, v6("2001:db8::1"), v6("2001:db8::10")
-				return r
-			},
-			want: tracep.Net{Op: "connect", Proto: "tcp", Dir: "out",
-				Src: netip.MustParseAddrPort("[2001:db8::1]:40000"), Dst: netip.MustParseAddrPort("[2001:db8::10]:443")},
-		},
-		{
-			name: "v4-mapped addresses are unmapped",
-			rec: func() rec {
-				r := connect4()
-				r.family, r.saddr, r.daddr = afInet6, v6("::ffff:127.0.0.1"), v6("::ffff:127.0.0.2")
-				return r
-			},
-			want: tracep.Net{Op: "connect", Proto: "tcp", Dir: "out",
-				Src: netip.MustParseAddrPort("127.0.0.1:40000"), Dst: netip.MustParseAddrPort("127.0.0.2:443")},
-		},
-		{
-			name: "connect failed before any packet",
-			rec: func() rec {
-				r := connect4()
-				r.err, r.sport, r.saddr = 101, 0, v4("0.0.0.0")
-				return r
-			},
-			want: tracep.Net{Op: "connect", Proto: "tcp", Dir: "out", Errno: "ENETUNREACH",
-				Src: netip.MustParseAddrPort("0.0.0.0:0"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
-		},
-		{
-			name: "accept",
-			rec: func() rec {
-				r := connect4()
+		{"tcp connect v4", func(*rec) {}, func(*tracep.Net) {}},
+		{"tcp connect v6",
+			func(r *rec) { r.family, r.saddr, r.daddr = afInet6, v6("2001:db8::1"), v6("2001:db8::10") },
+			func(n *tracep.Net) { n.Src, n.Dst = ap("[2001:db8::1]:40000"), ap("[2001:db8::10]:443") }},
+		{"v4-mapped addresses are unmapped",
+			func(r *rec) { r.family, r.saddr, r.daddr = afInet6, v6("::ffff:127.0.0.1"), v6("::ffff:127.0.0.2") },
+			func(n *tracep.Net) { n.Src, n.Dst = ap("127.0.0.1:40000"), ap("127.0.0.2:443") }},
+		{"connect failed before any packet",
+			func(r *rec) { r.err, r.sport, r.saddr = 101, 0, v4("0.0.0.0") },
+			func(n *tracep.Net) { n.Errno, n.Src = "ENETUNREACH", ap("0.0.0.0:0") }},
+		{"accept",
+			func(r *rec) {
 				r.op, r.dir = opAccept, dirIn
 				r.saddr, r.sport, r.daddr, r.dport = v4("192.0.2.99"), 51000, v4("10.0.0.1"), 8080
-				return r
 			},
-			want: tracep.Net{Op: "accept", Proto: "tcp", Dir: "in",
-				Src: netip.MustParseAddrPort("192.0.2.99:51000"), Dst: netip.MustParseAddrPort("10.0.0.1:8080")},
-		},
-		{
-			name: "accept without owner",
-			rec: func() rec {
-				r := connect4()
-				r.op, r.dir, r.flags = opAccept, dirIn, flagNoOwner
-				return r
-			},
-			want: tracep.Net{Op: "accept", Proto: "tcp", Dir: "in",
-				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
-			proc: &tracep.Proc{},
-		},
-		{
-			name: "udp send from the wildcard",
-			rec: func() rec {
-				r := connect4()
+			func(n *tracep.Net) {
+				n.Op, n.Dir, n.Src, n.Dst = "accept", "in", ap("192.0.2.99:51000"), ap("10.0.0.1:8080")
+			}},
+		{"accept without owner", // the event's Proc is zero
+			func(r *rec) { r.op, r.dir, r.flags = opAccept, dirIn, flagNoOwner },
+			func(n *tracep.Net) { n.Op, n.Dir = "accept", "in" }},
+		{"udp send from the wildcard",
+			func(r *rec) {
 				r.op, r.proto = opSend, protoUDP
 				r.saddr, r.sport, r.daddr, r.dport = v4("0.0.0.0"), 53000, v4("127.0.0.1"), 53
-				return r
 			},
-			want: tracep.Net{Op: "send", Proto: "udp", Dir: "out",
-				Src: netip.MustParseAddrPort("0.0.0.0:53000"), Dst: netip.MustParseAddrPort("127.0.0.1:53")},
-		},
-		{
-			name: "state",
-			rec: func() rec {
-				r := connect4()
-				r.op, r.state = opState, 1
-				return r
-			},
-			want: tracep.Net{Op: "state", Proto: "tcp", Dir: "out", State: "ESTABLISHED",
-				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
-		},
-		{
-			name: "unknown state number",
-			rec: func() rec {
-				r := connect4()
-				r.op, r.state = opState, 200
-				return r
-			},
-			want: tracep.Net{Op: "state", Proto: "tcp", Dir: "out", State: "STATE200",
-				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
-		},
-		{
-			name: "close with duration, bytes and errno",
-			rec: func() rec {
-				r := connect4()
-				r.op, r.duration, r.sent, r.received, r.err = opClose, 1500000000, 120, 4096, 111
-				return r
-			},
-			want: tracep.Net{Op: "close", Proto: "tcp", Dir: "out", Errno: "ECONNREFUSED",
-				Duration: 1500 * time.Millisecond, BytesSent: 120, BytesReceived: 4096,
-				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
-		},
-		{
-			name: "udp close of an unconnected socket has no destination",
-			rec: func() rec {
-				r := connect4()
+			func(n *tracep.Net) {
+				n.Op, n.Proto, n.Src, n.Dst = "send", "udp", ap("0.0.0.0:53000"), ap("127.0.0.1:53")
+			}},
+		{"state",
+			func(r *rec) { r.op, r.state = opState, 1 },
+			func(n *tracep.Net) { n.Op, n.State = "state", "ESTABLISHED" }},
+		{"unknown state number",
+			func(r *rec) { r.op, r.state = opState, 200 },
+			func(n *tracep.Net) { n.Op, n.State = "state", "STATE200" }},
+		{"close with duration, bytes and errno",
+			func(r *rec) { r.op, r.duration, r.sent, r.received, r.err = opClose, 1500000000, 120, 4096, 111 },
+			func(n *tracep.Net) {
+				n.Op, n.Errno, n.Duration, n.BytesSent, n.BytesReceived = "close", "ECONNREFUSED", 1500*time.Millisecond, 120, 4096
+			}},
+		{"udp close of an unconnected socket has no destination",
+			func(r *rec) {
 				r.op, r.proto, r.flags, r.duration = opClose, protoUDP, flagNoDst, 5
 				r.saddr, r.daddr, r.dport = v4("0.0.0.0"), nil, 0
-				return r
 			},
-			want: tracep.Net{Op: "close", Proto: "udp", Dir: "out", Duration: 5,
-				Src: netip.MustParseAddrPort("0.0.0.0:40000")},
-		},
-		{
-			name: "huge duration saturates",
-			rec: func() rec {
-				r := connect4()
-				r.op, r.duration = opClose, 1<<63+5
-				return r
-			},
-			want: tracep.Net{Op: "close", Proto: "tcp", Dir: "out", Duration: time.Duration(1<<63 - 1),
-				Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("192.0.2.10:443")},
-		},
+			func(n *tracep.Net) {
+				n.Op, n.Proto, n.Duration, n.Src, n.Dst = "close", "udp", 5, ap("0.0.0.0:40000"), netip.AddrPort{}
+			}},
+		{"huge duration saturates",
+			func(r *rec) { r.op, r.duration = opClose, 1<<63+5 },
+			func(n *tracep.Net) { n.Op, n.Duration = "close", time.Duration(1<<63-1) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := Decode(tt.rec().bytes())
+			r := connect4()
+			tt.rec(&r)
+			ev, err := Decode(r.bytes())
 			require.NoError(t, err)
-			require.Equal(t, tracep.KindNet, ev.Kind)
-			require.Equal(t, uint64(123456789), ev.KTime)
-			want := proc
-			if tt.proc != nil {
-				want = *tt.proc
+			want := tracep.Net{Op: "connect", Proto: "tcp", Dir: "out", Src: ap("10.0.0.1:40000"), Dst: ap("192.0.2.10:443")}
+			tt.want(&want)
+			wantProc := proc
+			if r.flags&flagNoOwner != 0 {
+				wantProc = tracep.Proc{}
 			}
-			require.Equal(t, want, ev.Proc)
-			require.Equal(t, tt.want, *ev.Net)
+			require.Equal(t, tracep.Event{Kind: tracep.KindNet, KTime: 123456789, Proc: wantProc, Net: &want}, ev)
 		})
 	}
 }
