@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,86 +25,70 @@ import (
 
 const helloResponse = "hello from example.test\n"
 
-// curl links OpenSSL: SSL_write and SSL_read.
-func TestIntegrationCurl(t *testing.T) {
-	tracetest.RequireSupported(t, tlstrace.Supported())
-	tracetest.RequireTool(t, "curl")
-	n := newNet(t)
-	sc := startScoped(t, tlstrace.Config{})
-	cmd := sc.cg.Command("curl", "-sS", "https://example.test/")
-	require.Equal(t, helloResponse, string(run(t, n, cmd, "")))
-	evs := sc.close()
-	exchange{pid: cmd.Process.Pid, lib: tlstrace.LibOpenSSL, host: "example.test",
-		request: "GET / HTTP/1.1\r\nHost: example.test\r\n", response: "\r\n\r\n" + helloResponse}.check(t, evs)
-	for _, ev := range evs {
-		if ev.TLS.Op != tracep.TLSOpHandshake {
-			require.Contains(t, []string{"SSL_write", "SSL_read", "SSL_read_ex", "SSL_write_ex"}, ev.TLS.Function)
-		}
-	}
-}
-
-// Python's ssl module uses OpenSSL's SSL_write_ex and SSL_read_ex.
-func TestIntegrationPython(t *testing.T) {
-	tracetest.RequireSupported(t, tlstrace.Supported())
-	tracetest.RequireTool(t, "python3")
-	n := newNet(t)
-	sc := startScoped(t, tlstrace.Config{})
-	cmd := sc.cg.Command("python3", "-c", `import os, urllib.request
-print(os.getpid())
-print(urllib.request.urlopen("https://example.test/").read().decode(), end="")`)
-	out := strings.SplitN(string(run(t, n, cmd, "")), "\n", 2)
-	require.Equal(t, helloResponse, out[1])
-	pid, err := strconv.Atoi(out[0])
-	require.NoError(t, err)
-	evs := sc.close()
-	exchange{pid: pid, lib: tlstrace.LibOpenSSL, host: "example.test",
-		request: "GET / HTTP/1.1\r\n", response: helloResponse}.check(t, evs)
-	fns := map[string]bool{}
-	for _, ev := range evs {
-		fns[ev.TLS.Function] = true
-	}
-	require.True(t, fns["SSL_write_ex"] && fns["SSL_read_ex"], "functions %v", fns)
-}
-
-// gnutls-cli: gnutls_record_send and gnutls_record_recv, and the server
-// name set with gnutls_server_name_set.
-func TestIntegrationGnuTLS(t *testing.T) {
-	tracetest.RequireSupported(t, tlstrace.Supported())
-	tracetest.RequireTool(t, "gnutls-cli")
-	n := newNet(t)
-	sc := startScoped(t, tlstrace.Config{})
-	cmd := sc.cg.Command("gnutls-cli", "--logfile=/dev/null", "example.test")
-	out := run(t, n, cmd, "GET / HTTP/1.0\r\nHost: example.test\r\n\r\n")
-	require.Contains(t, string(out), helloResponse)
-	evs := sc.close()
-	exchange{pid: cmd.Process.Pid, lib: tlstrace.LibGnuTLS, host: "example.test",
-		request: "GET / HTTP/1.0\r\nHost: example.test\r\n\r\n", response: helloResponse}.check(t, evs)
-	for _, ev := range ops(evs, tracep.TLSOpWrite, 0) {
-		require.Equal(t, "gnutls_record_send", ev.TLS.Function)
-	}
-}
-
-// A Go program built by the test, traced from its first instruction: it is
-// held at exec until its crypto/tls functions are probed. With its symbol
-// table the events carry the connection's addresses (read from the
-// tls.Conn) and so the server name seen on the wire; a stripped build is
-// probed through its pclntab; a PIE build checks the itab comparison
-// relative to the load address.
-func TestIntegrationGoClient(t *testing.T) {
+// Each client's plaintext is reported from its TLS library's calls, by
+// the process that made them, with the ClientHello's server name and the
+// connection's addresses:
+//   - curl links OpenSSL (SSL_write and SSL_read), Python's ssl module
+//     calls OpenSSL's SSL_write_ex and SSL_read_ex;
+//   - gnutls-cli calls gnutls_record_send and gnutls_record_recv and sets
+//     the server name with gnutls_server_name_set;
+//   - a Go program built by the test is traced from its first instruction:
+//     it is held at exec until its crypto/tls functions are probed. With
+//     its symbol table the events carry the connection's addresses (read
+//     from the tls.Conn) and so the server name seen on the wire; a
+//     stripped build is probed through its pclntab; a PIE build checks the
+//     itab comparison relative to the load address.
+func TestIntegrationClients(t *testing.T) {
 	tracetest.RequireSupported(t, tlstrace.Supported())
 	n := newNet(t)
-	for _, variant := range []string{"gocl", "gocl-stripped", "gocl-pie"} {
-		t.Run(variant, func(t *testing.T) {
-			path := goClient(t, variant)
+	const get11, get10 = "GET / HTTP/1.1\r\nHost: example.test\r\n", "GET / HTTP/1.0\r\nHost: example.test\r\n\r\n"
+	for _, c := range []struct {
+		name  string
+		argv  []string // "gocl..." is a build of the test's Go client
+		stdin string // also: the client prints more than the body
+		x     exchange
+		fns   map[string][]string // the functions each operation may come from
+	}{
+		{"curl", []string{"curl", "-sS", "https://example.test/"}, "",
+			exchange{lib: tlstrace.LibOpenSSL, request: get11, response: "\r\n\r\n" + helloResponse},
+			map[string][]string{tracep.TLSOpWrite: {"SSL_write", "SSL_write_ex"}, tracep.TLSOpRead: {"SSL_read", "SSL_read_ex"}}},
+		{"python3", []string{"python3", "-c", `import urllib.request; print(urllib.request.urlopen("https://example.test/").read().decode(), end="")`}, "",
+			exchange{lib: tlstrace.LibOpenSSL, request: "GET / HTTP/1.1\r\n", response: helloResponse},
+			map[string][]string{tracep.TLSOpWrite: {"SSL_write_ex"}, tracep.TLSOpRead: {"SSL_read_ex"}}},
+		{"gnutls-cli", []string{"gnutls-cli", "--logfile=/dev/null", "example.test"}, get10,
+			exchange{lib: tlstrace.LibGnuTLS, request: get10, response: helloResponse},
+			map[string][]string{tracep.TLSOpWrite: {"gnutls_record_send"}, tracep.TLSOpRead: {"gnutls_record_recv"}}},
+		{"gocl", []string{"gocl", "https://example.test/"}, "",
+			exchange{lib: tlstrace.LibGo, request: get11, response: helloResponse},
+			map[string][]string{tracep.TLSOpRead: {"crypto/tls.(*Conn).Read"}}},
+		{"gocl-stripped", []string{"gocl-stripped", "https://example.test/"}, "",
+			exchange{lib: tlstrace.LibGo, request: get11, response: helloResponse, noAddr: true},
+			map[string][]string{tracep.TLSOpRead: {"crypto/tls.(*Conn).Read"}}},
+		{"gocl-pie", []string{"gocl-pie", "https://example.test/"}, "",
+			exchange{lib: tlstrace.LibGo, request: get11, response: helloResponse},
+			map[string][]string{tracep.TLSOpRead: {"crypto/tls.(*Conn).Read"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			argv := slices.Clone(c.argv)
+			if strings.HasPrefix(argv[0], "gocl") {
+				argv[0] = goClient(t, argv[0])
+			} else {
+				tracetest.RequireTool(t, argv[0])
+			}
 			sc := startScoped(t, tlstrace.Config{})
-			cmd := sc.cg.Command(path, "https://example.test/")
-			require.Equal(t, helloResponse, string(run(t, n, cmd, "")))
+			cmd := sc.cg.Command(argv[0], argv[1:]...)
+			out := string(run(t, n, cmd, c.stdin))
+			if c.stdin == "" {
+				require.Equal(t, helloResponse, out)
+			}
+			require.Contains(t, out, helloResponse)
 			evs := sc.close()
-			exchange{pid: cmd.Process.Pid, lib: tlstrace.LibGo, host: "example.test",
-				request: "GET / HTTP/1.1\r\nHost: example.test\r\n", response: helloResponse,
-				noAddr: variant == "gocl-stripped"}.check(t, evs)
-			for _, ev := range ops(evs, tracep.TLSOpRead, 0) {
-				require.Equal(t, "crypto/tls.(*Conn).Read", ev.TLS.Function)
+			c.x.pid, c.x.host = cmd.Process.Pid, "example.test"
+			c.x.check(t, evs)
+			for op, fns := range c.fns {
+				for _, ev := range ops(evs, op, 0) {
+					require.Contains(t, fns, ev.TLS.Function, "%s", tracetest.Lines(evs))
+				}
 			}
 		})
 	}
@@ -305,12 +289,12 @@ func TestIntegrationPerfEventUprobes(t *testing.T) {
 	}
 	self, err := os.Executable()
 	require.NoError(t, err)
-	cmd := exec.Command(self, "-test.run=^(TestIntegrationPerfEventUprobes|TestIntegrationCurl|TestIntegrationGoClient)$", "-test.v", "-test.count=1")
+	cmd := exec.Command(self, "-test.run=^(TestIntegrationPerfEventUprobes|TestIntegrationClients)$/^(curl|gocl)$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), "TRACEP_TLS_UPROBES=perf")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	require.Contains(t, string(out), "--- PASS: TestIntegrationCurl")
-	require.Contains(t, string(out), "--- PASS: TestIntegrationGoClient/gocl ")
+	require.Contains(t, string(out), "--- PASS: TestIntegrationClients/curl ")
+	require.Contains(t, string(out), "--- PASS: TestIntegrationClients/gocl ")
 	require.NotContains(t, string(out), "--- SKIP")
 }
 
