@@ -45,7 +45,7 @@ func TestIntegrationClients(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		argv  []string // "gocl..." is a build of the test's Go client
-		stdin string // also: the client prints more than the body
+		stdin string   // also: the client prints more than the body
 		x     exchange
 		fns   map[string][]string // the functions each operation may come from
 	}{
