@@ -188,12 +188,9 @@ var _ tracep.Session = (*Session)(nil)
 // and must not call Close or Stats. Events come in the order responses arrive; their
 // KTime and Time are those of the query. ctx bounds the start-up only.
 func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, error) {
-	if emit == nil {
-		return nil, fmt.Errorf("dns tracer: nil emit: %w", tracep.ErrInvalid)
-	}
-	cfg, err := cfg.normalize()
+	cfg, err := bpfcore.Normalize(tracep.KindDNS, cfg, Config.normalize, emit)
 	if err != nil {
-		return nil, fmt.Errorf("dns tracer: %w", err)
+		return nil, err
 	}
 	clock := bpfcore.NewClock()
 	s := &Session{

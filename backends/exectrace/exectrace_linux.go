@@ -69,12 +69,9 @@ var _ tracep.Session = (*Session)(nil)
 // and never after Close returns; it must not call Close. ctx bounds the
 // start-up only.
 func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, error) {
-	if emit == nil {
-		return nil, fmt.Errorf("exec tracer: nil emit: %w", tracep.ErrInvalid)
-	}
-	cfg, err := cfg.normalize()
+	cfg, err := bpfcore.Normalize(tracep.KindExec, cfg, Config.normalize, emit)
 	if err != nil {
-		return nil, fmt.Errorf("exec tracer: %w", err)
+		return nil, err
 	}
 	cs, err := backend.Open(ctx, bpfcore.SessionConfig{
 		Scope:     cfg.Scope,

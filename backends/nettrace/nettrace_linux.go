@@ -172,12 +172,9 @@ var _ tracep.Session = (*Session)(nil)
 // never after Close returns; it must not call Close. ctx bounds the
 // start-up only.
 func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, error) {
-	if emit == nil {
-		return nil, fmt.Errorf("net tracer: nil emit: %w", tracep.ErrInvalid)
-	}
-	cfg, err := cfg.normalize()
+	cfg, err := bpfcore.Normalize(tracep.KindNet, cfg, Config.normalize, emit)
 	if err != nil {
-		return nil, fmt.Errorf("net tracer: %w", err)
+		return nil, err
 	}
 	opening.Lock()
 	defer opening.Unlock()

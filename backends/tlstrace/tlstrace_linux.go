@@ -217,12 +217,9 @@ var _ tracep.Session = (*Session)(nil)
 // kernel produced them, and never after Close returns; it must not call
 // Close. ctx bounds the start-up only.
 func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (_ *Session, err error) {
-	if emit == nil {
-		return nil, fmt.Errorf("tls tracer: nil emit: %w", tracep.ErrInvalid)
-	}
-	cfg, err = cfg.normalize()
+	cfg, err = bpfcore.Normalize(tracep.KindTLS, cfg, Config.normalize, emit)
 	if err != nil {
-		return nil, fmt.Errorf("tls tracer: %w", err)
+		return nil, err
 	}
 	cs, err := backend.Open(ctx, bpfcore.SessionConfig{
 		Scope:     cfg.Scope,

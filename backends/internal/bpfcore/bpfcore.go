@@ -80,6 +80,20 @@ func Limit(name string, v, def, max int) (int, error) {
 	return v, nil
 }
 
+// Normalize begins a backend's Start: it refuses a nil emit and returns
+// cfg normalized by normalize. Its errors, like the rest of Start's, say
+// "<kind> tracer: ...".
+func Normalize[C any](k tracep.Kind, cfg C, normalize func(C) (C, error), emit func(tracep.Event)) (C, error) {
+	if emit == nil {
+		return cfg, fmt.Errorf("%s tracer: nil emit: %w", k, tracep.ErrInvalid)
+	}
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return cfg, fmt.Errorf("%s tracer: %w", k, err)
+	}
+	return cfg, nil
+}
+
 // SessionConfig configures one session of a backend.
 type SessionConfig struct {
 	// Scope selects the processes whose events reach the session.

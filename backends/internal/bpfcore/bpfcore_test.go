@@ -95,3 +95,22 @@ func TestClock(t *testing.T) {
 	require.True(t, c.Time(5_000_000_001).Equal(wall.Add(time.Nanosecond)))
 	require.True(t, c.Time(4_000_000_000).Equal(wall.Add(-time.Second)))
 }
+
+func TestNormalize(t *testing.T) {
+	double := func(n int) (int, error) {
+		if n < 0 {
+			return n, tracep.ErrInvalid
+		}
+		return 2 * n, nil
+	}
+	emit := func(tracep.Event) {}
+	got, err := Normalize(tracep.KindNet, 21, double, emit)
+	require.NoError(t, err)
+	require.Equal(t, 42, got)
+	_, err = Normalize(tracep.KindNet, -1, double, emit)
+	require.ErrorIs(t, err, tracep.ErrInvalid)
+	require.ErrorContains(t, err, "net tracer: ")
+	_, err = Normalize(tracep.KindDNS, 1, double, nil)
+	require.ErrorIs(t, err, tracep.ErrInvalid)
+	require.ErrorContains(t, err, "dns tracer: nil emit")
+}
