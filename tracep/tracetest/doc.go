@@ -21,11 +21,15 @@
 // of [Context], which ends before the test's deadline, unless given
 // another.
 //
-// # Workloads
+// # Sessions and workloads
 //
-// [ListenTCP] and [ListenUDP] serve on the loopback for one test, and
-// [StartTree] starts a process tree whose grandchild acts only when the
-// test releases it.
+// [Start] starts a tracer's session for one test and [Open] anything else
+// that must be closed when it ends (a cgroup, a hermetic network);
+// [BenchStart] measures a tracer's Start. [ListenTCP], [ListenUDP] and
+// [Serve] serve on the loopback, [StartTree] starts a process tree whose
+// grandchild acts only when the test releases it, and
+// [UnprivilegedCommand] runs the test binary as a user without
+// privileges.
 //
 // This package imports only the standard library, testify and
 // github.com/tracep/tracep/tracep, so tests of every layer may use it.
