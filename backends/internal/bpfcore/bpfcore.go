@@ -18,17 +18,13 @@ var ErrNoSlot = errors.New("no free session slot")
 // MinRingBytes is the smallest ring buffer a session may ask for.
 const MinRingBytes = 64 << 10
 
-// kindIndex maps a backend kind to its TP_KIND_* index in bpf/tp_core.h.
+// kindIndexes are the TP_KIND_* indexes of bpf/tp_core.h.
+var kindIndexes = map[tracep.Kind]int{tracep.KindExec: 0, tracep.KindNet: 1, tracep.KindDNS: 2, tracep.KindTLS: 3}
+
+// kindIndex returns the TP_KIND_* index of backend kind k.
 func kindIndex(k tracep.Kind) (int, error) {
-	switch k {
-	case tracep.KindExec:
-		return 0, nil
-	case tracep.KindNet:
-		return 1, nil
-	case tracep.KindDNS:
-		return 2, nil
-	case tracep.KindTLS:
-		return 3, nil
+	if i, ok := kindIndexes[k]; ok {
+		return i, nil
 	}
 	return 0, fmt.Errorf("kind %q has no kernel backend: %w", k, tracep.ErrInvalid)
 }
