@@ -39,21 +39,15 @@ func poolSize(ncpu int) int {
 
 // prepare sizes the record buffer pool.
 func prepare(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
-	ncpu, err := ebpf.PossibleCPU()
+	n, err := bpfcore.SizeMap(spec, dnsMapTpdPool, poolSize)
 	if err != nil {
-		return fmt.Errorf("possible cpus: %w", err)
+		return err
 	}
-	n := poolSize(ncpu)
-	pool, ok := spec.Maps[dnsMapTpdPool]
-	if !ok {
-		return fmt.Errorf("map %s missing", dnsMapTpdPool)
-	}
-	pool.MaxEntries = uint32(n)
 	v, ok := spec.Variables[dnsVarTpdPoolN]
 	if !ok {
 		return fmt.Errorf("variable %s missing", dnsVarTpdPoolN)
 	}
-	return v.Set(uint32(n))
+	return v.Set(n)
 }
 
 // attach attaches the programs to the root of the cgroup v2 hierarchy,

@@ -22,15 +22,9 @@ var backend = &bpfcore.Backend{
 // prepare sizes the per-CPU scratch map and picks the exit program the
 // kernel's sched_process_exit tracepoint suits.
 func prepare(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
-	n, err := ebpf.PossibleCPU()
-	if err != nil {
-		return fmt.Errorf("possible cpus: %w", err)
+	if _, err := bpfcore.SizeMap(spec, execMapTpxScratch, bpfcore.OnePerCPU); err != nil {
+		return err
 	}
-	scratch, ok := spec.Maps[execMapTpxScratch]
-	if !ok {
-		return fmt.Errorf("map %s missing", execMapTpxScratch)
-	}
-	scratch.MaxEntries = uint32(n)
 
 	if exitHasGroupDead(kernel) {
 		delete(spec.Programs, execProgTpxExitLive)

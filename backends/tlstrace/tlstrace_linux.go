@@ -51,15 +51,9 @@ const uprobePMU = "/sys/bus/event_source/devices/uprobe/type"
 
 // prepare sizes the per-CPU scratch map and picks the uprobe attach type.
 func prepare(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
-	n, err := ebpf.PossibleCPU()
-	if err != nil {
-		return fmt.Errorf("possible cpus: %w", err)
+	if _, err := bpfcore.SizeMap(spec, tlsMapTlsxScratch, bpfcore.OnePerCPU); err != nil {
+		return err
 	}
-	scratch, ok := spec.Maps[tlsMapTlsxScratch]
-	if !ok {
-		return fmt.Errorf("map %s missing", tlsMapTlsxScratch)
-	}
-	scratch.MaxEntries = uint32(n)
 
 	useMulti = uprobeMode == "" && features.HaveBPFLinkUprobeMulti() == nil
 	if !useMulti {

@@ -321,6 +321,25 @@ func (b *Backend) attachProgram(prog *ebpf.Program, spec *ebpf.ProgramSpec) (lin
 	return nil, fmt.Errorf("attach %s: program type %s: %w", spec.Name, spec.Type, tracep.ErrNotSupported)
 }
 
+// SizeMap sets the entries of map name of spec to size(n), n being the
+// number of possible CPUs, and returns them: for per-CPU scratch space too
+// large for a per-CPU map type, indexed by the CPU or taken from a pool.
+func SizeMap(spec *ebpf.CollectionSpec, name string, size func(ncpu int) int) (uint32, error) {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return 0, fmt.Errorf("possible cpus: %w", err)
+	}
+	m, ok := spec.Maps[name]
+	if !ok {
+		return 0, fmt.Errorf("map %s missing", name)
+	}
+	m.MaxEntries = uint32(size(ncpu))
+	return m.MaxEntries, nil
+}
+
+// OnePerCPU is a SizeMap size: an entry for each CPU.
+func OnePerCPU(ncpu int) int { return ncpu }
+
 // wrapErr is WrapErr for the core's own maps and programs.
 var wrapErr = TracingCaps.WrapErr
 
