@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/tracep/tracep/backends"
-	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/tracep"
 )
 

@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/harness"
-	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"
 )
 

@@ -38,7 +38,7 @@ func commands() []scriptCmd {
 			args:    "program [args...]",
 			summary: "run a program inside the script's hermetic network",
 			detail: "Like exec, but the program runs in a network namespace of its own with an in-process fake internet " +
-				"(see harness/testnet): DNS on 127.0.0.1:53, HTTP and HTTPS for example.test and the other default sites, " +
+				"(see backends/testnet): DNS on 127.0.0.1:53, HTTP and HTTPS for example.test and the other default sites, " +
 				"a private /etc/resolv.conf and a CA bundle that trusts the fake root. The network is made on first use " +
 				"and torn down when the script ends. Its standard output and error become the script's stdout and stderr. " +
 				"Needs root.",

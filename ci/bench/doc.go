@@ -12,7 +12,7 @@
 // runs, printed with its range.
 //
 // Workloads run on loopback or inside a hermetic network namespace
-// (harness/testnet); nothing leaves the machine. Needs root.
+// (backends/testnet); nothing leaves the machine. Needs root.
 //
 //	go run ./ci/bench -tracep bin/tracep [-runs 5] [-scale 1] [-only exec,ca]
 package main

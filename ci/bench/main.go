@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/backends/testnet"
 )
 
 func main() {

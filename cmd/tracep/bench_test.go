@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tracep/tracep/harness/testnet"
+	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/tracep/tracetest"
 )
 

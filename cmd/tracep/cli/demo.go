@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/tracep/tracep/backends"
+	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/harness"
-	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"
 )
 

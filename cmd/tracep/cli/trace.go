@@ -12,8 +12,8 @@ import (
 	"syscall"
 
 	"github.com/tracep/tracep/backends"
+	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/harness"
-	"github.com/tracep/tracep/harness/testnet"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -42,7 +42,9 @@ type (
 	// armedHook is told once the tracers are armed, before a command runs;
 	// what it returns completes the start-up line of a -p or whole-system
 	// trace ("tracing pid 12 and descendants <this>; Ctrl-C to stop").
-	armedHook interface{ armed(tr *backends.Trace) string }
+	armedHook interface {
+		armed(tr *backends.Trace) string
+	}
 	// finisher runs after the trace and returns the exit status, given
 	// the status runTrace would return.
 	finisher interface {
