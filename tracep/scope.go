@@ -8,8 +8,10 @@ type Scope struct {
 	// cgroups below it. This is the harness's scope: exact, parallel-safe,
 	// and it keeps daemonised grandchildren.
 	CgroupID uint64
-	// PIDs, when non-empty, selects these processes and every process they
-	// fork after the trace starts (followed in the kernel at fork time).
+	// PIDs, when non-empty, selects these processes and all their
+	// descendants: those already running when the trace starts (found in
+	// /proc while the kernel follows forks) and every one forked later
+	// (marked in the kernel at fork time).
 	PIDs []int
 }
 
