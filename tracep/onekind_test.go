@@ -68,13 +68,13 @@ func TestOneKindOnePlace(t *testing.T) {
 // TestKindSwitchDetector proves the detector sees what it must.
 func TestKindSwitchDetector(t *testing.T) {
 	for src, want := range map[string]int{
-		`switch ev.Kind { case tracep.KindExec: a(); case tracep.KindNet: b() }`:          1,
-		`switch { case ev.Exec != nil: a(); case ev.DNS != nil: b() }`:                    1,
-		`switch p.(type) { case *tracep.TLS: a(); case *tracep.Chain: b() }`:              1,
-		`if ev.Exec != nil { a() } else if ev.Net != nil { b() }`:                         1,
+		`switch ev.Kind { case tracep.KindExec: a(); case tracep.KindNet: b() }`:         1,
+		`switch { case ev.Exec != nil: a(); case ev.DNS != nil: b() }`:                   1,
+		`switch p.(type) { case *tracep.TLS: a(); case *tracep.Chain: b() }`:             1,
+		`if ev.Exec != nil { a() } else if ev.Net != nil { b() }`:                        1,
 		`switch ev.Exec.Op { case tracep.ExecOpExec: a(); case tracep.ExecOpExit: b() }`: 0,
-		`if ev.DNS != nil { a() }; if ev.Net == nil { b() }`:                              0,
-		`switch k { case tracep.KindDNS: a() }`:                                           0,
+		`if ev.DNS != nil { a() }; if ev.Net == nil { b() }`:                             0,
+		`switch k { case tracep.KindDNS: a() }`:                                          0,
 	} {
 		f, err := parser.ParseFile(token.NewFileSet(), "x.go", "package x\nfunc f() {\n"+src+"\n}\n", 0)
 		require.NoError(t, err)
