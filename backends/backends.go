@@ -37,33 +37,30 @@ type tracer struct {
 	start     func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error)
 }
 
-// tracers names the kernel tracers by kind: the one table of them.
+// tracers names the kernel tracers by kind: the one table of them. Each
+// entry says where its options are in a Config, scoped as asked.
 var tracers = map[tracep.Kind]tracer{
-	tracep.KindExec: {exectrace.Supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
-		cfg.Exec.Scope = scope
-		return started(exectrace.Start(ctx, cfg.Exec, emit))
-	}},
-	tracep.KindNet: {nettrace.Supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
-		cfg.Net.Scope = scope
-		return started(nettrace.Start(ctx, cfg.Net, emit))
-	}},
-	tracep.KindDNS: {dnstrace.Supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
-		cfg.DNS.Scope = scope
-		return started(dnstrace.Start(ctx, cfg.DNS, emit))
-	}},
-	tracep.KindTLS: {tlstrace.Supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
-		cfg.TLS.Scope = scope
-		return started(tlstrace.Start(ctx, cfg.TLS, emit))
-	}},
+	tracep.KindExec: tracerOf(exectrace.Supported, exectrace.Start,
+		func(c Config, s tracep.Scope) exectrace.Config { c.Exec.Scope = s; return c.Exec }),
+	tracep.KindNet: tracerOf(nettrace.Supported, nettrace.Start,
+		func(c Config, s tracep.Scope) nettrace.Config { c.Net.Scope = s; return c.Net }),
+	tracep.KindDNS: tracerOf(dnstrace.Supported, dnstrace.Start,
+		func(c Config, s tracep.Scope) dnstrace.Config { c.DNS.Scope = s; return c.DNS }),
+	tracep.KindTLS: tracerOf(tlstrace.Supported, tlstrace.Start,
+		func(c Config, s tracep.Scope) tlstrace.Config { c.TLS.Scope = s; return c.TLS }),
 }
 
-// started turns a tracer's (*Session, error) into (tracep.Session, error)
-// without wrapping a nil pointer in a non-nil interface.
-func started[S tracep.Session](s S, err error) (tracep.Session, error) {
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+// tracerOf makes a table entry from a tracer package's Supported and
+// Start and its options.
+func tracerOf[C any, S tracep.Session](supported func() error,
+	start func(context.Context, C, func(tracep.Event)) (S, error), options func(Config, tracep.Scope) C) tracer {
+	return tracer{supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
+		s, err := start(ctx, options(cfg, scope), emit)
+		if err != nil {
+			return nil, err // not a nil *Session in a non-nil interface
+		}
+		return s, nil
+	}}
 }
 
 // Kinds returns the kinds that have a kernel tracer, in tracep.Kinds order.

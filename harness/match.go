@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -171,6 +172,22 @@ func (c *Capture) Find(m Matcher) []tracep.Event {
 	var out []tracep.Event
 	for _, ev := range c.Events {
 		if m.Match(ev) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// Unmatched returns the actions (see tracep.Payload.IsAction) of the
+// matchers' kinds that no matcher matches: what an "only these" assertion
+// rejects. The matchers must name their kind.
+func Unmatched(evs []tracep.Event, ms ...Matcher) []tracep.Event {
+	var out []tracep.Event
+	for _, ev := range evs {
+		if !ev.IsAction() || !slices.ContainsFunc(ms, func(m Matcher) bool { return m.Kind == ev.Kind }) {
+			continue
+		}
+		if !slices.ContainsFunc(ms, func(m Matcher) bool { return m.Match(ev) }) {
 			out = append(out, ev)
 		}
 	}

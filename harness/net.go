@@ -98,19 +98,7 @@ func (c *Capture) RequireOnlyConnections(t testing.TB, matchers ...string) {
 		m.Kind = tracep.KindNet
 		ms = append(ms, m)
 	}
-	var bad []tracep.Event
-	for _, ev := range c.Connections() {
-		ok := false
-		for _, m := range ms {
-			if m.Match(ev) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			bad = append(bad, ev)
-		}
-	}
+	bad := Unmatched(c.Events, ms...)
 	if len(bad) > 0 {
 		t.Fatalf("connections outside the allowed set %q:\n%s\nall connections:\n%s", matchers, formatEvents(bad), c.NetTable())
 	}

@@ -122,7 +122,8 @@ func (c *Capture) RequirePlaintext(t testing.TB, op, pattern string) TLSStream {
 			return s
 		}
 	}
-	t.Fatalf("no TLS plaintext %scontains %q; the TLS activity was:\n%s", opAdj(op), pattern, c.tlsSummary())
+	verb, _ := opWords(op)
+	t.Fatalf("no TLS plaintext %scontains %q; the TLS activity was:\n%s", verb, pattern, c.tlsSummary())
 	return TLSStream{}
 }
 
@@ -182,7 +183,8 @@ func describeStream(s TLSStream) string {
 	if host == "" {
 		host = "(no server name)"
 	}
-	d := fmt.Sprintf("pid=%d %s %s %s %d bytes", s.PID, tracep.Escape(s.Comm), opWord(s.Op), host, len(s.Data))
+	verb, prep := opWords(s.Op)
+	d := fmt.Sprintf("%s %s%s%s %d bytes", tracep.Proc{PID: s.PID, Comm: s.Comm}, verb, prep, host, len(s.Data))
 	if s.Dst.IsValid() {
 		d += " dst=" + s.Dst.String()
 	}
@@ -192,24 +194,16 @@ func describeStream(s TLSStream) string {
 	return d
 }
 
-func opAdj(op string) string {
+// opWords names a direction of plaintext: "written" and "to", or "read"
+// and "from"; nothing for either direction.
+func opWords(op string) (verb, prep string) {
 	switch op {
 	case tracep.TLSOpWrite:
-		return "written "
+		return "written ", "to "
 	case tracep.TLSOpRead:
-		return "read "
+		return "read ", "from "
 	}
-	return ""
-}
-
-func opWord(op string) string {
-	switch op {
-	case tracep.TLSOpWrite:
-		return "written to "
-	case tracep.TLSOpRead:
-		return "read from "
-	}
-	return ""
+	return "", ""
 }
 
 // excerpt shows, escaped, the bytes of data around [i, i+n).

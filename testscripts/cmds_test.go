@@ -71,7 +71,7 @@ func commands() []scriptCmd {
 			args:    "[-f file] kind 'key=glob ...' ['key=glob ...' ...]",
 			summary: "assert that every event of a kind is allowed",
 			detail: "Each argument after kind is one matcher (terms separated by spaces); every event of kind must " +
-				"satisfy at least one of them. For exec only successful execs count. A failure lists the events " +
+				"satisfy at least one of them. Only actions count (successful execs, opened flows, queries, TLS handshakes and writes; not exits, closes or reads), as in policies. A failure lists the events " +
 				"outside the allowed set. Example: only exec prog=sh prog=uname.",
 			run: cmdOnly,
 		},

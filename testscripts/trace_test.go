@@ -117,22 +117,7 @@ func cmdOnly(ts *testscript.TestScript, neg bool, args []string) {
 		m.Kind = kind
 		ms = append(ms, m)
 	}
-	var bad []tracep.Event
-	for _, ev := range ofKind(readEvents(ts, *file), kind) {
-		if kind == tracep.KindExec && ev.Exec.Op != tracep.ExecOpExec {
-			continue // failed execs and exits are not programs run
-		}
-		ok := false
-		for _, m := range ms {
-			if m.Match(ev) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			bad = append(bad, ev)
-		}
-	}
+	bad := harness.Unmatched(readEvents(ts, *file), ms...)
 	if neg && len(bad) == 0 {
 		ts.Fatalf("only: every %s event is allowed", kind)
 	}

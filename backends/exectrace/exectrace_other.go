@@ -4,26 +4,19 @@ package exectrace
 
 import (
 	"context"
-	"fmt"
-	"runtime"
 
+	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/tracep"
 )
 
 // Session is a running exec trace; off Linux none can be started.
 type Session struct{}
 
-var _ tracep.Session = (*Session)(nil)
-
 // Start fails off Linux with an error wrapping tracep.ErrNotSupported.
-func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, error) {
-	return nil, Supported()
-}
+func Start(context.Context, Config, func(tracep.Event)) (*Session, error) { return nil, Supported() }
 
 // Close does nothing.
 func (s *Session) Close() error { return nil }
 
 // Supported reports that exec tracing needs Linux.
-func Supported() error {
-	return fmt.Errorf("exec tracer on %s: %w", runtime.GOOS, tracep.ErrNotSupported)
-}
+func Supported() error { return bpfcore.OffLinux(tracep.KindExec) }

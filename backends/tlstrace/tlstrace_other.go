@@ -4,21 +4,16 @@ package tlstrace
 
 import (
 	"context"
-	"fmt"
-	"runtime"
 
+	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/tracep"
 )
 
 // Session is a running TLS trace; off Linux none can be started.
 type Session struct{}
 
-var _ tracep.Session = (*Session)(nil)
-
 // Start fails off Linux with an error wrapping tracep.ErrNotSupported.
-func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, error) {
-	return nil, Supported()
-}
+func Start(context.Context, Config, func(tracep.Event)) (*Session, error) { return nil, Supported() }
 
 // Files returns nothing.
 func (s *Session) Files() []File { return nil }
@@ -27,6 +22,4 @@ func (s *Session) Files() []File { return nil }
 func (s *Session) Close() error { return nil }
 
 // Supported reports that TLS tracing needs Linux.
-func Supported() error {
-	return fmt.Errorf("tls tracer on %s: %w", runtime.GOOS, tracep.ErrNotSupported)
-}
+func Supported() error { return bpfcore.OffLinux(tracep.KindTLS) }

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"syscall"
 	"time"
+
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 func workloads() []workload {
@@ -53,16 +55,7 @@ func benchNet(b *bench, scale int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	defer tracetest.Serve(ln, nil)()
 	port := ln.Addr().(*net.TCPAddr).Port
 	n := 1000 * scale
 	script := fmt.Sprintf(`python3 -c 'import socket

@@ -151,6 +151,33 @@ func TestPIDFlag(t *testing.T) {
 	}
 }
 
+// Every tracing command: usage errors exit 2 with the message and the
+// usage on stderr, a missing process exits 1 with one line.
+func TestTracingUsageErrors(t *testing.T) {
+	common := [][]string{{"-Z"}, {"-p", "abc"}, {"-p", ""}, {"-p", ","}, {"-o"}, {"-p", "1", "true"}, {"-j=5"}, {"-net"}}
+	own := map[string][][]string{
+		"net":  {{"-i", "x"}},
+		"tls":  {{"-l"}},
+		"dns":  {{"-T", "NOPE"}, {"-ports", "0"}, {"-timeout", "0"}},
+		"exec": nil,
+		"run":  {{"-kinds", "disk"}, {"-kinds", "ca"}, {"-policy", "/nonexistent"}, {}},
+	}
+	for name, bad := range own {
+		for _, args := range append(bad, common...) {
+			code, out, errOut := run(append([]string{name}, args...)...)
+			require.Equal(t, exitUsage, code, "%s %q", name, args)
+			require.Empty(t, out)
+			require.Contains(t, errOut, "tracep "+name+": ", "%s %q", name, args)
+			require.Contains(t, errOut, "tracep "+name+" [", "%s %q: the usage follows", name, args)
+		}
+		_, _, errOut := run(name, "-Z")
+		require.Contains(t, errOut, "unknown flag -Z")
+		code, _, errOut := run(name, "-p", "2147483646")
+		require.Equal(t, exitError, code)
+		require.Equal(t, "tracep "+name+": -p 2147483646: no such process\n", errOut)
+	}
+}
+
 func TestSplitHostPort(t *testing.T) {
 	for _, tc := range []struct{ in, host, port, err string }{
 		{"example.test", "example.test", "", ""},

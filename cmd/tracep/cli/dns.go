@@ -22,6 +22,7 @@ FLAGS
   -c          force colour (default: on when stdout is a terminal and NO_COLOR is unset; off with -o)
   -d DOMAIN   keep only queries whose name contains DOMAIN (case-insensitive)
   -f          flat output: no column padding, no name truncation
+  -net        run CMD inside tracep's hermetic test network
   -j          JSON lines: the reference keys (answers, latency_ms, name, pid, query,
               rcode, ts, type) and the tracep event schema (schema, seq, kind, proc, dns...)
   -n NAMES    keep only these process names (comma-separated, exact)
@@ -34,11 +35,7 @@ FLAGS
   -T TYPES    keep only these query types (comma-separated, e.g. A,AAAA)
   -ports LIST ports that carry DNS (default 53; e.g. 53,5353)
   -timeout D  report a query unanswered after D (default 5s; seconds or a duration)
-
-With CMD, tracep runs it in a cgroup of its own, traced from its first
-instruction, and exits with its exit status. Without -p or CMD the whole
-system is traced until interrupted.
-
+` + commonHelp + `
 Each line is one query, printed when its answer arrives (or, as NOANSWER,
 after -timeout): pid, process, type, name, then the answers or the error
 code and the latency. A truncated UDP answer is marked [TC]; the TCP retry

@@ -21,6 +21,7 @@ new process image, failed execs with their errno, and exits.
   -f        flat output: no indentation by process-tree depth
   -j        JSON lines in the tracep event schema
   -l        print the executable's path instead of argv[0]
+  -net      run CMD inside tracep's hermetic test network
   -o FILE   append output to FILE
   -p PIDS   trace these processes and all their descendants, running and
             future (comma-separated, repeatable)

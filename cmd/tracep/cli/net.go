@@ -24,6 +24,7 @@ kernel (nothing is polled, so no flow is too short to be seen).
   -c        force colour (default: on when the output is a terminal and NO_COLOR is unset)
   -i MS     accepted and ignored (the reference's macOS poll interval)
   -j        JSON lines in the tracep event schema
+  -net      run CMD inside tracep's hermetic test network
   -o FILE   append output to FILE
   -O        outbound flows only: hide inbound (and unknown-direction) flows
   -p PIDS   trace these processes and all their descendants, running and

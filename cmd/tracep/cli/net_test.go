@@ -22,22 +22,6 @@ import (
 	"github.com/tracep/tracep/tracep/tracetest"
 )
 
-func TestNetUsage(t *testing.T) {
-	code, out, _ := run("net", "-h")
-	require.Equal(t, exitOK, code)
-	require.Contains(t, out, "usage: tracep net")
-	for _, bad := range [][]string{{"-Z"}, {"-p", "abc"}, {"-p", ""}, {"-i", "x"}, {"-o"}} {
-		code, _, errOut := run(append([]string{"net"}, bad...)...)
-		require.Equal(t, exitUsage, code, "%q", bad)
-		require.NotEmpty(t, errOut)
-	}
-	_, _, errOut := run("net", "-Z")
-	require.Contains(t, errOut, "unknown flag -Z")
-	code, _, errOut = run("net", "-p", "2147483646")
-	require.Equal(t, exitError, code)
-	require.Contains(t, errOut, "-p 2147483646: no such process")
-}
-
 // netPrinted renders events as tracep net with the given flags does.
 func netPrinted(t *testing.T, color bool, flags []string, evs ...tracep.Event) string {
 	t.Helper()
@@ -227,7 +211,7 @@ for _ in range(int(sys.argv[2])):
 // duration under -t, and its exit status is passed on.
 func TestIntegrationNetCommand(t *testing.T) {
 	requireNetTracing(t)
-	ln := listen(t)
+	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
 	var out, errOut tracetest.Buffer // the command writes to them too
 	code := Run(context.Background(), []string{"net", "-t", "python3", "-c", netClient + "sys.exit(3)", ln.String(), "2"},
 		strings.NewReader(""), &out, &errOut)
@@ -246,8 +230,8 @@ func TestIntegrationNetCommand(t *testing.T) {
 // reported with its errno.
 func TestIntegrationNetJSON(t *testing.T) {
 	requireNetTracing(t)
-	ln := listen(t)
-	closed := closedAddr(t)
+	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
+	closed := tracetest.ClosedPort(t)
 	var out, errOut tracetest.Buffer
 	code := Run(context.Background(), []string{"net", "-j", "python3", "-c", netClient + `
 try:
@@ -287,7 +271,7 @@ except ConnectionRefusedError:
 // inbound connection shows ← with the accepting server's pid.
 func TestIntegrationNetPID(t *testing.T) {
 	requireNetTracing(t)
-	ln := listen(t)
+	ln := tracetest.ListenTCP(t, "127.0.0.1:0", nil)
 	// A server that waits for a line on stdin, then connects to ln from a
 	// child process and accepts one connection of its own.
 	server := exec.Command("python3", "-c", `
@@ -329,32 +313,6 @@ a, _ = s.accept(); a.close()
 	require.Regexp(t, fmt.Sprintf(`(?m)^ *%d python3 +TCP +%s +← 127\.0\.0\.1:%d$`, server.Process.Pid, regexp.QuoteMeta(clientSrc), port), text)
 	require.NotContains(t, text, ownSrc, "a connection from outside the traced tree")
 	require.Len(t, strings.Split(strings.TrimSpace(text), "\n"), 2, "%s", text)
-}
-
-func listen(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
-
-func closedAddr(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ap := netip.MustParseAddrPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
-	return ap
 }
 
 func parseClient(t *testing.T, out string) (int32, []uint16) {

@@ -22,6 +22,7 @@ written to a TCP socket, whatever library wrote it.
   -c        force colour (default: on when the output is a terminal and NO_COLOR is unset)
   -j        JSON lines in the tracep event schema (data base64-encoded)
   -l LIB    also probe this library or program (repeatable)
+  -net      run CMD inside tracep's hermetic test network
   -o FILE   append output to FILE
   -p PIDS   trace these processes and all their descendants, running and
             future (comma-separated, repeatable)

@@ -24,22 +24,6 @@ import (
 	"github.com/tracep/tracep/tracep/tracetest"
 )
 
-func TestTLSUsage(t *testing.T) {
-	code, out, _ := run("tls", "-h")
-	require.Equal(t, exitOK, code)
-	require.Contains(t, out, "usage: tracep tls")
-	for _, bad := range [][]string{{"-Z"}, {"-p", "abc"}, {"-p", ","}, {"-o"}, {"-l"}, {"-p", "1", "curl"}} {
-		code, _, errOut := run(append([]string{"tls"}, bad...)...)
-		require.Equal(t, exitUsage, code, "%q", bad)
-		require.NotEmpty(t, errOut)
-	}
-	_, _, errOut := run("tls", "-Z")
-	require.Contains(t, errOut, "unknown flag -Z")
-	code, _, errOut = run("tls", "-p", "2147483646")
-	require.Equal(t, exitError, code)
-	require.Contains(t, errOut, "-p 2147483646: no such process")
-}
-
 var tlsANSI = regexp.MustCompile("\x1b\\[[0-9;]*m")
 
 // tlsPrinted renders events as tracep tls with the given flags does.
