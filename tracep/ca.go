@@ -60,5 +60,8 @@ func (c *Chain) IsAction() bool { return false }
 // DerivedKeys: none.
 func (c *Chain) DerivedKeys(func(key, value string)) {}
 
+// Incomplete: a chain is whole or not reported.
+func (c *Chain) Incomplete() string { return "" }
+
 // AuditKeys: none.
 func (c *Chain) AuditKeys() []string { return nil }

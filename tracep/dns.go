@@ -94,6 +94,9 @@ func (d *DNS) IsAction() bool { return true }
 // DerivedKeys: "name" in canonical form, so patterns compare as DNS does.
 func (d *DNS) DerivedKeys(add func(key, value string)) { add("name", CanonicalName(d.Name)) }
 
+// Incomplete: nothing yet is known to be missing from a DNS event.
+func (d *DNS) Incomplete() string { return "" }
+
 // AuditKeys: the name and the query type.
 func (d *DNS) AuditKeys() []string { return []string{"name", "type"} }
 

@@ -60,6 +60,11 @@ type Payload interface {
 	// AuditKeys names the matcher keys whose values identify an action in a
 	// suggested policy; none when it cannot be identified.
 	AuditKeys() []string
+	// Incomplete says what of the observation was not captured whole (an
+	// argv cut at a limit, plaintext beyond the capture size, a DNS message
+	// cut short), or "" when nothing is missing. A verdict that a missing
+	// part could change is "incomplete", never a pass.
+	Incomplete() string
 }
 
 // Payload returns the payload named by ev.Kind, or nil when it is missing.

@@ -79,5 +79,13 @@ func (x *Exec) DerivedKeys(add func(key, value string)) {
 	add("args", ShellJoin(x.Argv))
 }
 
+// Incomplete: an argv cut at the capture limit.
+func (x *Exec) Incomplete() string {
+	if x.ArgvTruncated {
+		return "argv truncated"
+	}
+	return ""
+}
+
 // AuditKeys: the program's path.
 func (x *Exec) AuditKeys() []string { return []string{"filename"} }

@@ -109,5 +109,8 @@ func (n *Net) IsAction() bool {
 // DerivedKeys: none; the JSON fields are the keys.
 func (n *Net) DerivedKeys(func(key, value string)) {}
 
+// Incomplete: a flow event is always whole.
+func (n *Net) Incomplete() string { return "" }
+
 // AuditKeys: protocol, direction and destination.
 func (n *Net) AuditKeys() []string { return []string{"proto", "dir", "dst"} }

@@ -102,6 +102,14 @@ func (x *TLS) DerivedKeys(add func(key, value string)) {
 	add("text", string(x.Data))
 }
 
+// Incomplete: plaintext beyond the capture limit.
+func (x *TLS) Incomplete() string {
+	if x.Truncated {
+		return fmt.Sprintf("plaintext truncated: %d of %d bytes captured", len(x.Data), x.Len)
+	}
+	return ""
+}
+
 // AuditKeys: the server name, when known.
 func (x *TLS) AuditKeys() []string {
 	if x.SNI == "" {
