@@ -285,3 +285,7 @@ func Supported() error {
 	_, err := cgroup.Mount()
 	return err
 }
+
+// Lost returns how many events were lost so far (see bpfcore.Session.Lost);
+// backends.Trace reports them while the trace runs.
+func (s *Session) Lost() uint64 { return s.core.Lost() }

@@ -93,3 +93,7 @@ func (s *Session) Close() error {
 func Supported() error {
 	return backend.Supported()
 }
+
+// Lost returns how many events were lost so far (see bpfcore.Session.Lost);
+// backends.Trace reports them while the trace runs.
+func (s *Session) Lost() uint64 { return s.core.Lost() }

@@ -271,3 +271,7 @@ func probe() error {
 	}
 	return nil
 }
+
+// Lost returns how many events were lost so far (see bpfcore.Session.Lost);
+// backends.Trace reports them while the trace runs.
+func (s *Session) Lost() uint64 { return s.core.Lost() }

@@ -74,10 +74,28 @@ type Session struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	bad atomic.Uint64 // records the handler failed on
+	// Under theCore.mu: set when the slot is released.
+	released  bool
+	finalLost uint64
+
 	// Owned by the reader goroutine until done is closed.
-	bad      uint64
 	firstBad error
 	readErr  error
+}
+
+// Lost returns how many of the session's records were lost so far: dropped
+// by the kernel (a full ring) or rejected by the handler. It may be called
+// from any goroutine, during the session and after Close (the final count).
+func (s *Session) Lost() uint64 {
+	c := &theCore
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.released {
+		return s.finalLost
+	}
+	n, _ := c.kernelLost(s.slot)
+	return n + s.bad.Load()
 }
 
 // Open starts a session of backend b. It returns once the backend's programs
@@ -531,7 +549,7 @@ func (s *Session) run() {
 			return
 		}
 		if err := s.handle(rec.RawSample); err != nil {
-			s.bad++
+			s.bad.Add(1)
 			if s.firstBad == nil {
 				s.firstBad = err
 			}
@@ -578,7 +596,7 @@ func (s *Session) close() error {
 	c.mu.Unlock()
 
 	var errs []error
-	if lost += s.bad; lost > 0 {
+	if lost += s.bad.Load(); lost > 0 {
 		errs = append(errs, &tracep.LostError{Kind: s.backend.Kind, Count: lost})
 	}
 	if s.firstBad != nil {
@@ -592,20 +610,26 @@ func (s *Session) close() error {
 	return errors.Join(errs...)
 }
 
+// kernelLost sums the per-CPU count of records the kernel could not put
+// into slot's ring.
+func (c *core) kernelLost(slot int) (uint64, error) {
+	var vals []uint64
+	if err := c.maps.Maps[coreMapTpLost].Lookup(uint32(slot), &vals); err != nil {
+		return 0, fmt.Errorf("read loss counter: %w", err)
+	}
+	var lost uint64
+	for _, v := range vals {
+		lost += v
+	}
+	return lost, nil
+}
+
 // release frees s's slot, leaving its ring installed for a later session,
 // and detaches what no session uses any more. It returns the kernel's loss
 // count for the slot.
 func (c *core) release(s *Session) (uint64, error) {
-	var lost uint64
-	var vals []uint64
-	err := c.maps.Maps[coreMapTpLost].Lookup(uint32(s.slot), &vals)
-	if err == nil {
-		for _, v := range vals {
-			lost += v
-		}
-	} else {
-		err = fmt.Errorf("read loss counter: %w", err)
-	}
+	lost, err := c.kernelLost(s.slot)
+	s.released, s.finalLost = true, lost+s.bad.Load()
 	if s.scope.CgroupID != 0 {
 		_ = c.maps.Maps[coreMapTpCgroups].Delete(uint32(s.slot))
 	}
