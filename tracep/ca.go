@@ -65,3 +65,6 @@ func (c *Chain) Incomplete() string { return "" }
 
 // AuditKeys: none.
 func (c *Chain) AuditKeys() []string { return nil }
+
+// CutKeys: none.
+func (c *Chain) CutKeys() []string { return nil }

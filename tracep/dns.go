@@ -128,3 +128,8 @@ func EscapeDNS(s string) string {
 	}
 	return s
 }
+
+// CutKeys: the answer records.
+func (d *DNS) CutKeys() []string {
+	return []string{"answers.name", "answers.type", "answers.ttl", "answers.data"}
+}

@@ -31,6 +31,8 @@ type Event struct {
 	DNS  *DNS   `json:"dns,omitempty"`
 	TLS  *TLS   `json:"tls,omitempty"`
 	CA   *Chain `json:"ca,omitempty"`
+	// Trace is set on a record about the trace itself (KindTrace).
+	Trace *Note `json:"trace,omitempty"`
 }
 
 // Payload is the part of an Event that one kind of tracer fills in. Each
@@ -65,6 +67,10 @@ type Payload interface {
 	// cut short), or "" when nothing is missing. A verdict that a missing
 	// part could change is "incomplete", never a pass.
 	Incomplete() string
+	// CutKeys names the matcher keys whose values may be missing a part
+	// when Incomplete is not empty: a pattern on them cannot be trusted to
+	// fail.
+	CutKeys() []string
 }
 
 // Payload returns the payload named by ev.Kind, or nil when it is missing.
@@ -80,6 +86,28 @@ func (ev Event) Payload() Payload {
 		return ev.TLS
 	case ev.Kind == KindCA && ev.CA != nil:
 		return ev.CA
+	case ev.Kind == KindTrace && ev.Trace != nil:
+		return ev.Trace
+	}
+	return nil
+}
+
+// PayloadOf returns a new, zero payload of kind k (for the keys a kind
+// has), or nil for an unknown kind.
+func PayloadOf(k Kind) Payload {
+	switch k {
+	case KindExec:
+		return &Exec{}
+	case KindNet:
+		return &Net{}
+	case KindDNS:
+		return &DNS{}
+	case KindTLS:
+		return &TLS{}
+	case KindCA:
+		return &Chain{}
+	case KindTrace:
+		return &Note{}
 	}
 	return nil
 }

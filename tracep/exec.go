@@ -89,3 +89,6 @@ func (x *Exec) Incomplete() string {
 
 // AuditKeys: the program's path.
 func (x *Exec) AuditKeys() []string { return []string{"filename"} }
+
+// CutKeys: the argv.
+func (x *Exec) CutKeys() []string { return []string{"argv", "args"} }

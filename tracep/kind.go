@@ -12,10 +12,13 @@ const (
 	KindDNS  Kind = "dns"  // a DNS query and its answer
 	KindTLS  Kind = "tls"  // TLS plaintext or handshake metadata
 	KindCA   Kind = "ca"   // a certificate chain fetched from a server
+	// KindTrace is a record about the trace itself, not about the traced
+	// programs: events lost, processes left running, what the trace covers.
+	KindTrace Kind = "trace"
 )
 
 // Kinds lists every kind in the order the CLI shows them.
-func Kinds() []Kind { return []Kind{KindNet, KindTLS, KindDNS, KindExec, KindCA} }
+func Kinds() []Kind { return []Kind{KindNet, KindTLS, KindDNS, KindExec, KindCA, KindTrace} }
 
 // ParseKind returns the Kind named s, or an error wrapping [ErrInvalid].
 func ParseKind(s string) (Kind, error) {

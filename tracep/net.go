@@ -114,3 +114,6 @@ func (n *Net) Incomplete() string { return "" }
 
 // AuditKeys: protocol, direction and destination.
 func (n *Net) AuditKeys() []string { return []string{"proto", "dir", "dst"} }
+
+// CutKeys: none.
+func (n *Net) CutKeys() []string { return nil }

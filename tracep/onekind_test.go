@@ -16,8 +16,8 @@ import (
 // kindWords maps what names a kind in code to the kind: its constant, its
 // payload field of Event, its payload type.
 var kindWords = map[string]string{
-	"KindExec": "exec", "KindNet": "net", "KindDNS": "dns", "KindTLS": "tls", "KindCA": "ca",
-	"Exec": "exec", "Net": "net", "DNS": "dns", "TLS": "tls", "CA": "ca", "Chain": "ca",
+	"KindExec": "exec", "KindNet": "net", "KindDNS": "dns", "KindTLS": "tls", "KindCA": "ca", "KindTrace": "trace",
+	"Exec": "exec", "Net": "net", "DNS": "dns", "TLS": "tls", "CA": "ca", "Chain": "ca", "Trace": "trace", "Note": "trace",
 }
 
 // referencePrinters may switch on the kind's details: they reproduce the

@@ -117,3 +117,6 @@ func (x *TLS) AuditKeys() []string {
 	}
 	return []string{"sni"}
 }
+
+// CutKeys: the plaintext.
+func (x *TLS) CutKeys() []string { return []string{"data", "text"} }
