@@ -30,3 +30,10 @@ func NewClock() Clock {
 	}
 	return c
 }
+
+// Now returns the kernel's CLOCK_MONOTONIC time, the clock of event KTimes.
+func Now() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) // cannot fail for this clock
+	return uint64(ts.Nano())
+}

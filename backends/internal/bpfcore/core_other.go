@@ -17,3 +17,6 @@ func ReleaseCache() {}
 func OffLinux(k tracep.Kind) error {
 	return fmt.Errorf("%s tracer on %s: %w", k, runtime.GOOS, tracep.ErrNotSupported)
 }
+
+// Now returns 0: there are no kernel timestamps off Linux.
+func Now() uint64 { return 0 }
