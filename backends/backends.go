@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tracep/tracep/backends/dnstrace"
 	"github.com/tracep/tracep/backends/exectrace"
@@ -141,18 +142,35 @@ type TraceConfig struct {
 type Trace struct {
 	kinds    []tracep.Kind
 	sessions map[tracep.Kind]tracep.Session
-	all      []tracep.Session
+	all      []started
 	q        *queue
-	done     chan struct{}
+	done     chan struct{} // closed when the consumer has seen the last event
+	stop     chan struct{} // closed by Close: stop watching for loss
+	watching sync.WaitGroup
 	once     sync.Once
 	err      error
 }
+
+// started is one session of a Trace, with the loss already reported.
+type started struct {
+	kind     tracep.Kind
+	s        tracep.Session
+	reported uint64
+}
+
+// LossEvery is how often a Trace looks for lost events while it runs.
+const LossEvery = 250 * time.Millisecond
 
 // StartTrace starts the tracers of cfg and returns once all are armed:
 // what the scope's processes do from then on is observed. emit receives
 // every event, one call at a time, from a goroutine of the Trace, never
 // after Close returns. The tracers drain the kernel into a queue as fast as
-// they can, so a slow emit does not make them lose events.
+// they can (in memory, then a temporary file), so a slow emit does not make
+// them lose events.
+//
+// Lost events are events too: a KindTrace event with a "lost" Note says
+// how many of which kind, as soon as it is known (within LossEvery) and at
+// Close.
 func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (_ *Trace, err error) {
 	kinds := cfg.Kinds
 	if len(kinds) == 0 {
@@ -160,7 +178,8 @@ func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (
 			return nil, err
 		}
 	}
-	t := &Trace{kinds: slices.Clone(kinds), sessions: map[tracep.Kind]tracep.Session{}, q: newQueue(), done: make(chan struct{})}
+	t := &Trace{kinds: slices.Clone(kinds), sessions: map[tracep.Kind]tracep.Session{},
+		q: newQueue(MemoryQueue), done: make(chan struct{}), stop: make(chan struct{})}
 	go t.deliver(emit)
 	defer func() {
 		if err != nil {
@@ -176,7 +195,7 @@ func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (
 			return nil, fmt.Errorf("start %s tracer: %w", k, err)
 		}
 		t.sessions[k] = s
-		t.all = append(t.all, s)
+		t.all = append(t.all, started{kind: k, s: s})
 		if cfg.Unowned && !cfg.Scope.IsSystem() {
 			s, err := Start(ctx, k, tracep.Scope{}, cfg.Config, func(ev tracep.Event) {
 				if ev.Proc.PID == 0 {
@@ -186,9 +205,11 @@ func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (
 			if err != nil {
 				return nil, fmt.Errorf("start %s tracer for unowned events: %w", k, err)
 			}
-			t.all = append(t.all, s)
+			t.all = append(t.all, started{kind: k, s: s})
 		}
 	}
+	t.watching.Add(1)
+	go t.watchLoss()
 	return t, nil
 }
 
@@ -202,18 +223,72 @@ func (t *Trace) Session(k tracep.Kind) tracep.Session { return t.sessions[k] }
 // Queued returns how many events wait for the consumer.
 func (t *Trace) Queued() int { return t.q.len() }
 
-// Close stops every tracer, delivers what they had captured and returns
-// once the consumer has seen the last event. The error joins the tracers'
-// errors: a *tracep.LostError (matching tracep.ErrLost) for each kind that
-// lost events. Close is idempotent.
+// Note adds a record about the trace (a KindTrace event) to the stream,
+// after what the tracers delivered so far. It must not be called after
+// Close.
+func (t *Trace) Note(n tracep.Note) { t.q.push(NoteEvent(n)) }
+
+// NoteEvent makes the event of a note, stamped now.
+func NoteEvent(n tracep.Note) tracep.Event {
+	return tracep.Event{Kind: tracep.KindTrace, KTime: bpfcore.Now(), Time: time.Now(), Trace: &n}
+}
+
+// watchLoss reports lost events while the trace runs.
+func (t *Trace) watchLoss() {
+	defer t.watching.Done()
+	tick := time.NewTicker(LossEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-tick.C:
+			t.reportLoss()
+		}
+	}
+}
+
+// reportLoss adds a note for each session that lost events since the last.
+func (t *Trace) reportLoss() {
+	totals := map[tracep.Kind]uint64{}
+	var news []tracep.Note
+	for i := range t.all {
+		st := &t.all[i]
+		l, ok := st.s.(interface{ Lost() uint64 })
+		if !ok {
+			continue
+		}
+		n := l.Lost()
+		totals[st.kind] += n
+		if n > st.reported {
+			news = append(news, tracep.Note{Op: tracep.NoteLost, Of: st.kind, Count: n - st.reported})
+			st.reported = n
+		}
+	}
+	for _, n := range news {
+		n.Total = totals[n.Of]
+		t.Note(n)
+	}
+}
+
+// Close stops every tracer, delivers what they had captured (with a note
+// of what was lost) and returns once the consumer has seen the last event.
+// The error joins the tracers' errors: a *tracep.LostError (matching
+// tracep.ErrLost) for each kind that lost events. Close is idempotent.
 func (t *Trace) Close() error {
 	t.once.Do(func() {
+		close(t.stop)
+		t.watching.Wait()
 		var errs []error
-		for _, s := range t.all {
-			errs = append(errs, s.Close())
+		for _, st := range t.all {
+			errs = append(errs, st.s.Close())
 		}
+		t.reportLoss() // the final counts
 		t.q.close()
 		<-t.done
+		if err := t.q.release(); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", tracep.ErrLost, err))
+		}
 		t.err = errors.Join(errs...)
 	})
 	return t.err
@@ -230,62 +305,5 @@ func (t *Trace) deliver(emit func(tracep.Event)) {
 		for _, ev := range batch {
 			emit(ev)
 		}
-	}
-}
-
-// queue hands events from the tracers' goroutines to the consumer's. It is
-// unbounded: the tracers must never wait for the consumer.
-type queue struct {
-	mu     sync.Mutex
-	evs    []tracep.Event
-	wake   chan struct{} // has a token when evs is not empty or closed
-	closed bool
-}
-
-func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
-
-func (q *queue) push(ev tracep.Event) {
-	q.mu.Lock()
-	q.evs = append(q.evs, ev)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-// pop waits for events and returns all of them, taking back the previous
-// batch's storage; ok is false once the queue is closed and empty.
-func (q *queue) pop(prev []tracep.Event) (evs []tracep.Event, ok bool) {
-	clear(prev) // let the delivered payloads go
-	for {
-		q.mu.Lock()
-		if len(q.evs) > 0 {
-			evs, q.evs = q.evs, prev[:0]
-			q.mu.Unlock()
-			return evs, true
-		}
-		closed := q.closed
-		q.mu.Unlock()
-		if closed {
-			return nil, false
-		}
-		<-q.wake
-	}
-}
-
-func (q *queue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.evs)
-}
-
-func (q *queue) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
 	}
 }

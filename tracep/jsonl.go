@@ -43,6 +43,7 @@ func (e *Encoder) Encode(ev Event) error {
 type Decoder struct {
 	s    *bufio.Scanner
 	line int
+	off  int64
 }
 
 // NewDecoder returns a Decoder reading from r.
@@ -57,6 +58,7 @@ func NewDecoder(r io.Reader) *Decoder {
 func (d *Decoder) Decode() (Event, error) {
 	for d.s.Scan() {
 		d.line++
+		d.off += int64(len(d.s.Bytes())) + 1
 		b := bytes.TrimSpace(d.s.Bytes())
 		if len(b) == 0 {
 			continue
@@ -75,6 +77,10 @@ func (d *Decoder) Decode() (Event, error) {
 	}
 	return Event{}, io.EOF
 }
+
+// Offset returns how many bytes of the input the lines read so far took,
+// each with its newline.
+func (d *Decoder) Offset() int64 { return d.off }
 
 // ReadAll decodes every event from r.
 func ReadAll(r io.Reader) ([]Event, error) {
