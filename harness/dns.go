@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -137,6 +138,7 @@ func (c *Capture) RequireNoLookup(t testing.TB, pattern string) {
 	if found := c.Lookups(pattern); len(found) > 0 {
 		t.Fatalf("unexpected lookup of %s:\n%s\nall DNS events:\n%s", pattern, formatEvents(found), c.dnsList())
 	}
+	c.requireComplete(t, "no lookup of "+pattern, nil, tracep.KindDNS)
 }
 
 // RequireOnlyNames fails t if a name matching none of the patterns was
@@ -152,6 +154,7 @@ func (c *Capture) RequireOnlyNames(t testing.TB, patterns ...string) {
 	if len(bad) > 0 {
 		t.Fatalf("lookups outside the allowed names %q:\n%s", patterns, formatEvents(bad))
 	}
+	c.requireComplete(t, fmt.Sprintf("only the names %q", patterns), nil, tracep.KindDNS)
 }
 
 // dnsList renders the DNS events for a failure message.

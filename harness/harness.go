@@ -25,6 +25,10 @@ type Capture struct {
 	CgroupID uint64
 	// Arm is how long arming the tracers took.
 	Arm time.Duration
+	// Leftover are the processes still running in the command's cgroup
+	// when it exited: killed then, or waited for with WaitAll (a
+	// "leftover" note in Events says which).
+	Leftover []tracep.Proc
 }
 
 // Run runs cmd under the tracers and returns what they saw once cmd has
@@ -120,11 +124,34 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 		return nil, fmt.Errorf("wait for %s: %w", cmd.Path, waitErr)
 	}
 
+	// Whatever the command left running is part of its trace: said in the
+	// trace, waited for (WaitAll) or killed.
 	var waitAllErr error
-	if cfg.waitAll {
-		waitAllErr = cg.WaitEmpty(waitCtx)
+	if left, _ := cg.Procs(); len(left) > 0 {
+		capture.Leftover = left
+		action := tracep.LeftoverKilled
+		if cfg.waitAll {
+			action = tracep.LeftoverWaited
+		}
+		trace.Note(tracep.Note{Op: tracep.NoteLeftover, Procs: left, Action: action})
+		if cfg.waitAll {
+			allCtx := waitCtx
+			if cfg.waitMax > 0 {
+				var cancel context.CancelFunc
+				allCtx, cancel = context.WithTimeout(waitCtx, cfg.waitMax)
+				defer cancel()
+			}
+			if waitAllErr = cg.WaitEmpty(allCtx); waitAllErr != nil {
+				if still, _ := cg.Procs(); len(still) > 0 {
+					trace.Note(tracep.Note{Op: tracep.NoteLeftover, Procs: still, Action: tracep.LeftoverKilled,
+						Detail: "still running when the wait ended"})
+				}
+				if ctx.Err() == nil && waitCtx.Err() == nil {
+					waitAllErr = nil // the bound of WaitAll was reached: not an error
+				}
+			}
+		}
 	}
-	// Whatever the command left behind is part of its trace until killed.
 	killErr := cg.Kill(10 * time.Second)
 	closeErr := trace.Close()
 

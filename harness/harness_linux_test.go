@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,8 +85,10 @@ func TestIntegrationTraceDaemonisedGrandchild(t *testing.T) {
 	// The grandchild waits for its parent to exit (tail --pid) before it
 	// runs anything, so it really outlives it.
 	script := `parent=$$; sh -c "tail --pid=$parent -s 0.01 -f /dev/null; exec /bin/echo grandchild-after-parent" >/dev/null 2>&1 & exit 0`
-	c := harness.Trace(t, exec.Command("sh", "-c", script), harness.Kinds(tracep.KindExec), harness.WaitAll(), harness.Timeout(30*time.Second))
+	c := harness.Trace(t, exec.Command("sh", "-c", script), harness.Kinds(tracep.KindExec), harness.WaitAll(0), harness.Timeout(30*time.Second))
 	ev := c.RequireExec(t, "echo", "grandchild-after-parent")
+	require.NotEmpty(t, c.Leftover, "the grandchild outlived the command")
+	require.Len(t, c.Find(harness.MustMatcher("trace op=leftover action='waited for'")), 1)
 	parent := c.FindExecs("sh", "-c", "parent=*")
 	require.Len(t, parent, 1, c.ExecTree())
 	exits, err := harness.ParseMatcher(fmt.Sprintf("exec op=exit pid=%d", parent[0].Proc.PID))
@@ -108,6 +111,11 @@ func TestIntegrationTraceKillsLeftovers(t *testing.T) {
 	m, err := harness.ParseMatcher(fmt.Sprintf("exec op=exit pid=%d signal=SIGKILL", sleep.Proc.PID))
 	require.NoError(t, err)
 	require.Len(t, c.Find(m), 1, c.ExecTree())
+	// Not silently: the trace says what was killed.
+	require.True(t, slices.ContainsFunc(c.Leftover, func(p tracep.Proc) bool { return p.PID == sleep.Proc.PID }), "%v", c.Leftover)
+	left := c.Find(harness.MustMatcher("trace op=leftover action=killed"))
+	require.Len(t, left, 1)
+	require.Contains(t, left[0].String(), fmt.Sprintf("killed: sleep[%d]", sleep.Proc.PID))
 }
 
 // 2,000 short-lived processes, each with a unique argv token, spawned four

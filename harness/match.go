@@ -51,6 +51,16 @@ func ParseMatcher(s string) (Matcher, error) {
 	return ParseMatcherArgs(fields)
 }
 
+// MustMatcher is ParseMatcher that panics on a bad matcher, for matchers
+// written in code.
+func MustMatcher(s string) Matcher {
+	m, err := ParseMatcher(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
 // splitFields splits s at spaces outside quotes; single quotes keep
 // everything literally, double quotes allow \" and \\ inside:
 // args='/usr/bin/id -u' is one field.
@@ -165,6 +175,19 @@ func (m Matcher) Match(ev tracep.Event) bool {
 		}
 	}
 	return true
+}
+
+// MayMatch reports whether m could match ev were ev whole: it is Match,
+// except that for an event cut short (see tracep.Payload.Incomplete) the
+// terms on the keys that may miss a part are taken to hold.
+func (m Matcher) MayMatch(ev tracep.Event) bool {
+	p := ev.Payload()
+	if p == nil || p.Incomplete() == "" {
+		return m.Match(ev)
+	}
+	cut := p.CutKeys()
+	m.Terms = slices.DeleteFunc(slices.Clone(m.Terms), func(t Term) bool { return slices.Contains(cut, t.Key) })
+	return m.Match(ev)
 }
 
 // Find returns the events of c that m matches.

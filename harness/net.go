@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/tracep/tracep/tracep"
@@ -72,6 +73,7 @@ func (c *Capture) RequireNoConnect(t testing.TB, dst string, terms ...string) {
 	if len(found) > 0 {
 		t.Fatalf("unexpected connection to %s:\n%s\nall connections:\n%s", dst+withTerms(terms), formatEvents(found), c.NetTable())
 	}
+	c.requireComplete(t, "no connection to "+dst+withTerms(terms), nil, tracep.KindNet)
 }
 
 // RequireOnlyConnections fails t if a flow the traced processes opened or
@@ -102,6 +104,7 @@ func (c *Capture) RequireOnlyConnections(t testing.TB, matchers ...string) {
 	if len(bad) > 0 {
 		t.Fatalf("connections outside the allowed set %q:\n%s\nall connections:\n%s", matchers, formatEvents(bad), c.NetTable())
 	}
+	c.requireComplete(t, fmt.Sprintf("only the connections %q", matchers), nil, tracep.KindNet)
 }
 
 // NetTable renders the flows the traced processes opened or took (see

@@ -19,6 +19,7 @@ type config struct {
 	onEvent   func(tracep.Event)
 	onArmed   func(*backends.Trace)
 	waitAll   bool
+	waitMax   time.Duration
 	tracers   backends.Config
 }
 
@@ -56,6 +57,12 @@ func OnArmed(f func(*backends.Trace)) Option { return func(c *config) { c.onArme
 func Tracers(cfg backends.Config) Option { return func(c *config) { c.tracers = cfg } }
 
 // WaitAll makes the trace last until every process in the command's cgroup
-// has exited, not just the command: for commands that daemonise. Bound it
-// with Timeout or the context.
-func WaitAll() Option { return func(c *config) { c.waitAll = true } }
+// has exited, not just the command (for commands that daemonise), for at
+// most max after the command exited (0: no bound but Timeout and the
+// context); then what still runs is killed. Without WaitAll, whatever the
+// command left running is killed when it exits. Either way a "leftover"
+// note in the trace, and Capture.Leftover, say which processes were left
+// and what became of them.
+func WaitAll(max time.Duration) Option {
+	return func(c *config) { c.waitAll, c.waitMax = true, max }
+}

@@ -155,7 +155,70 @@ func (v Violation) String() string {
 	return b.String()
 }
 
+// Verdict is what a policy says of a trace.
+type Verdict struct {
+	// Violations are the events the policy does not allow, in order.
+	Violations []Violation
+	// Incomplete, when not nil, matches tracep.ErrIncomplete: the trace
+	// lost events, or cut one short, where a violation could hide. A
+	// clean verdict needs a complete trace.
+	Incomplete error
+}
+
+// Clean reports whether the policy holds: no violation, and a trace
+// complete enough to say so.
+func (v Verdict) Clean() bool { return len(v.Violations) == 0 && v.Incomplete == nil }
+
+// Judge checks evs against the policy and says whether the trace was
+// complete enough for a clean verdict: no events lost of a kind the policy
+// looks at, and no event cut short in a part one of its rules looks at.
+func (p *Policy) Judge(evs []tracep.Event) Verdict {
+	v := Verdict{Violations: p.Check(evs)}
+	kinds := p.kinds()
+	var hiding []tracep.Event
+	for _, ev := range evs {
+		pl := ev.Payload()
+		if pl == nil || !ev.IsAction() || pl.Incomplete() == "" || !slices.Contains(kinds, ev.Kind) {
+			continue
+		}
+		if slices.ContainsFunc(p.Rules, func(r Rule) bool {
+			return r.Matcher.Kind == ev.Kind && slices.ContainsFunc(r.Matcher.Terms, func(t Term) bool { return slices.Contains(pl.CutKeys(), t.Key) })
+		}) {
+			hiding = append(hiding, ev)
+		}
+	}
+	if len(kinds) > 0 {
+		v.Incomplete = incomplete(Gaps(evs, kinds...), hiding)
+	}
+	return v
+}
+
+// kinds returns the kinds whose events the policy looks at.
+func (p *Policy) kinds() []tracep.Kind {
+	var out []tracep.Kind
+	add := func(k tracep.Kind) {
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	for _, r := range p.Rules {
+		add(r.Matcher.Kind)
+	}
+	for _, req := range p.Requires {
+		switch req {
+		case RequireConnectFromDNS:
+			add(tracep.KindNet)
+			add(tracep.KindDNS)
+		case RequireSNIFromDNS:
+			add(tracep.KindTLS)
+			add(tracep.KindDNS)
+		}
+	}
+	return out
+}
+
 // Check judges every event of evs and returns the violations, in order.
+// It does not look at whether the trace is complete: Judge does.
 func (p *Policy) Check(evs []tracep.Event) []Violation {
 	ruled := map[tracep.Kind]bool{}
 	for _, r := range p.Rules {
@@ -243,10 +306,14 @@ func sniFromDNS(evs []tracep.Event, tree *processTree) []Violation {
 // involved.
 func (c *Capture) RequirePolicy(t testing.TB, p *Policy) {
 	t.Helper()
-	vs := p.Check(c.Events)
-	if len(vs) == 0 {
+	v := p.Judge(c.Events)
+	if len(v.Violations) == 0 {
+		if v.Incomplete != nil {
+			t.Fatalf("policy cannot be verified: %v", v.Incomplete)
+		}
 		return
 	}
+	vs := v.Violations
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d policy violation(s):\n", len(vs))
 	kinds := map[tracep.Kind]bool{}
@@ -258,6 +325,9 @@ func (c *Capture) RequirePolicy(t testing.TB, p *Policy) {
 		if kinds[k] {
 			fmt.Fprintf(&b, "all %s events:\n%s", k, formatEvents(c.Of(k)))
 		}
+	}
+	if v.Incomplete != nil {
+		fmt.Fprintf(&b, "and the trace is incomplete: %v\n", v.Incomplete)
 	}
 	t.Fatal(b.String())
 }

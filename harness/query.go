@@ -98,6 +98,13 @@ func (c *Capture) RequireNoExec(t testing.TB, prog string, args ...string) {
 	if found := c.FindExecs(prog, args...); len(found) > 0 {
 		t.Fatalf("unexpected exec of %s:\n%s\nall execs:\n%s", describeWant(prog, args), formatEvents(found), c.ExecTree())
 	}
+	var hiding []tracep.Event // the program, with an argv cut short: the args may be in the cut part
+	for _, ev := range c.Execs() {
+		if len(args) > 0 && matchProgram(ev, prog) && ev.Exec.Incomplete() != "" {
+			hiding = append(hiding, ev)
+		}
+	}
+	c.requireComplete(t, "no exec of "+describeWant(prog, args), hiding, tracep.KindExec)
 }
 
 // RequireOnlyExecs fails t if any program other than progs (globs, as in
@@ -113,6 +120,7 @@ func (c *Capture) RequireOnlyExecs(t testing.TB, progs ...string) {
 	if len(bad) > 0 {
 		t.Fatalf("execs outside the allowed set %q:\n%s\nall execs:\n%s", progs, formatEvents(bad), c.ExecTree())
 	}
+	c.requireComplete(t, fmt.Sprintf("only the programs %q", progs), nil, tracep.KindExec)
 }
 
 func describeWant(prog string, args []string) string {

@@ -110,6 +110,7 @@ func (c *Capture) RequireOnlySNI(t testing.TB, hosts ...string) {
 	if len(bad) > 0 {
 		t.Fatalf("TLS handshakes outside %q:\n%s", hosts, formatEvents(bad))
 	}
+	c.requireComplete(t, fmt.Sprintf("only the server names %q", hosts), nil, tracep.KindTLS)
 }
 
 // RequirePlaintext fails t unless a stream of direction op
@@ -158,6 +159,7 @@ func (c *Capture) RequireNoPlaintext(t testing.TB, secret string, exceptSNI ...s
 		t.Fatalf("cannot tell whether the secret was sent: writes longer than the data limit were only partly captured:\n  %s",
 			strings.Join(cut, "\n  "))
 	}
+	c.requireComplete(t, "the secret never sent", nil, tracep.KindTLS)
 }
 
 // tlsSummary describes the TLS activity: the handshakes and the size of

@@ -15,6 +15,9 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrSchema means a JSON line was written by a newer, incompatible schema.
 	ErrSchema = errors.New("unsupported schema version")
+	// ErrIncomplete means a verdict cannot be given: the trace lost events,
+	// or cut one, that could hide what the verdict is about.
+	ErrIncomplete = errors.New("trace incomplete")
 	// ErrClosed is returned by operations on a closed session.
 	ErrClosed = os.ErrClosed
 )

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tracep/tracep/backends/internal/procfs"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -332,4 +333,34 @@ func find(root string, id uint64) (string, error) {
 		return "", err
 	}
 	return "", fs.ErrNotExist
+}
+
+// Procs returns the processes in the cgroup and the cgroups below it, with
+// their comm and parent as /proc has them now; a process that exits while
+// they are read is left out.
+func (c *Cgroup) Procs() ([]tracep.Proc, error) {
+	var out []tracep.Proc
+	err := filepath.WalkDir(c.path, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		if err != nil {
+			return fmt.Errorf("read cgroup.procs: %w", err)
+		}
+		for _, f := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			comm, err := os.ReadFile(filepath.Join("/proc", f, "comm"))
+			if err != nil {
+				continue // gone
+			}
+			ppid, _ := procfs.PPID(pid)
+			out = append(out, tracep.Proc{PID: int32(pid), PPID: int32(ppid), Comm: strings.TrimSuffix(string(comm), "\n"), CgroupID: c.id})
+		}
+		return nil
+	})
+	return out, err
 }

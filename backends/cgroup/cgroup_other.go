@@ -36,3 +36,4 @@ func (c *Cgroup) Command(name string, args ...string) *exec.Cmd { return exec.Co
 func (c *Cgroup) Kill(timeout time.Duration) error              { return errNotLinux }
 func (c *Cgroup) WaitEmpty(ctx context.Context) error           { return errNotLinux }
 func (c *Cgroup) Close() error                                  { return nil }
+func (c *Cgroup) Procs() ([]tracep.Proc, error)                 { return nil, errNotLinux }
