@@ -40,6 +40,9 @@ const (
 	exitError  = 1
 	exitUsage  = 2
 	exitPolicy = 3
+	// exitIncomplete: a verdict could not be given, the trace having lost
+	// or cut events where a violation could hide.
+	exitIncomplete = 4
 )
 
 // env is what a command runs with; tests substitute its parts.

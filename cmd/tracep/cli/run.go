@@ -29,12 +29,14 @@ with -p, trace running processes and their descendants until interrupted.
   -o FILE       append output to FILE
   -p PIDS       trace these processes and all their descendants, running and
                 future (comma-separated, repeatable); 0 adds the events of no known process
-  -policy FILE  check the trace against the policy in FILE; exit 3 on a violation
+  -policy FILE  check the trace against the policy in FILE; exit 3 on a violation, 4 when incomplete
   -Q            no start-up line, no warnings
 
 The exit status is the command's, or 3 when -policy finds a violation (printed
-on stderr). Without a command, it is 0, 1 on an error or 3.
-`
+on stderr), or 4 when the policy cannot be verified because the trace lost
+events, or cut one short, where a violation could hide (never 0 then).
+Without a command, it is 0, 1 on an error, 3 or 4.
+` + commonHelp
 
 // runCmd is tracep run: every tracer, one stream, policies.
 type runCmd struct {
@@ -119,16 +121,22 @@ func (c *runCmd) finish(r *traceResult, code int) int {
 			return exitError
 		}
 	}
-	if c.policy != nil {
-		if vs := c.policy.Check(r.events); len(vs) > 0 {
-			var b strings.Builder
-			fmt.Fprintf(&b, "tracep run: %d policy violation(s) of %s:\n", len(vs), c.policyPath)
-			for _, v := range vs {
-				fmt.Fprintf(&b, "  %s\n", v)
-			}
-			fmt.Fprint(c.t.stderr, b.String())
-			return exitPolicy
+	if c.policy == nil {
+		return code
+	}
+	v := c.policy.Judge(r.events)
+	if len(v.Violations) > 0 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "tracep run: %d policy violation(s) of %s:\n", len(v.Violations), c.policyPath)
+		for _, v := range v.Violations {
+			fmt.Fprintf(&b, "  %s\n", v)
 		}
+		fmt.Fprint(c.t.stderr, b.String())
+		return exitPolicy
+	}
+	if v.Incomplete != nil {
+		c.t.warnf("policy %s cannot be verified: %v", c.policyPath, v.Incomplete)
+		return exitIncomplete
 	}
 	return code
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/tracep/tracep/backends"
 	"github.com/tracep/tracep/backends/testnet"
@@ -63,8 +65,9 @@ type traceRun struct {
 	color, json, quiet bool
 	outPath            string
 	pidList            []string
-	hermetic           bool // -net
-	noBanner           bool // set by a command that has its own flag for it
+	hermetic           bool          // -net
+	waitFor            time.Duration // -wait
+	noBanner           bool          // set by a command that has its own flag for it
 
 	// Derived.
 	pids    []int // -p without 0
@@ -159,6 +162,7 @@ func parseTrace(e *env, name string, c tracingCommand, args []string) (t *traceR
 	fs.List("p", "PIDS", &t.pidList, "trace these processes and their descendants")
 	fs.Bool("Q", &t.quiet, "no banner, no warnings")
 	fs.Bool("net", &t.hermetic, "run the command in the hermetic test network")
+	fs.Var("wait", "D", secondsFlag{&t.waitFor}, "wait up to D for what the command leaves running")
 	c.declare(fs)
 
 	argv, err := fs.parse(args)
@@ -170,8 +174,8 @@ func parseTrace(e *env, name string, c tracingCommand, args []string) (t *traceR
 		t.argv = argv
 		err = t.parsePIDs(fs.Changed("p"))
 	}
-	if err == nil && t.hermetic && len(t.argv) == 0 {
-		err = errors.New("-net needs a command to run in the hermetic network")
+	if err == nil && (t.hermetic || t.waitFor > 0) && len(t.argv) == 0 {
+		err = errors.New("-net and -wait need a command")
 	}
 	if err == nil {
 		err = c.prepare(t)
@@ -189,7 +193,14 @@ func parseTrace(e *env, name string, c tracingCommand, args []string) (t *traceR
 // output numbers and prints one event the command keeps. The trace calls
 // it one event at a time.
 func (t *traceRun) output(ev tracep.Event) {
-	if !t.cmd.keep(ev) {
+	if ev.Trace != nil {
+		// A record about the trace: never silent, whatever the command
+		// keeps. On stderr for people; in the stream for programs.
+		t.warnf("%s", ev.Text())
+		if !t.json {
+			return
+		}
+	} else if !t.cmd.keep(ev) {
 		return
 	}
 	t.seq++
@@ -284,12 +295,20 @@ func (t *traceRun) traceUntilStopped(consume func(tracep.Event)) int {
 	}
 	<-t.ctx.Done()
 	if err := tr.Close(); err != nil {
-		for _, e := range tracep.SplitErrors(err) {
-			t.warnf("%v", e)
-		}
+		t.reportErrors(err)
 		return exitError
 	}
 	return exitOK
+}
+
+// reportErrors prints a trace's errors, one line each, but lost events:
+// their notes were printed as they came.
+func (t *traceRun) reportErrors(err error) {
+	for _, e := range tracep.SplitErrors(err) {
+		if !errors.Is(e, tracep.ErrLost) && !errors.Is(e, context.Canceled) {
+			t.warnf("%v", e)
+		}
+	}
 }
 
 // startFailed reports why the tracers could not start, on one line.
@@ -317,6 +336,9 @@ func (t *traceRun) runCommand(consume func(tracep.Event)) (int, *harness.Capture
 		cmd.Stdin = f
 	}
 	opts := []harness.Option{harness.Kinds(t.kinds...), harness.Tracers(t.tracers), harness.OnEvent(consume)}
+	if t.waitFor > 0 {
+		opts = append(opts, harness.WaitAll(t.waitFor))
+	}
 	if t.hermetic {
 		n, err := testnet.New(nil)
 		if err != nil {
@@ -336,12 +358,10 @@ func (t *traceRun) runCommand(consume func(tracep.Event)) (int, *harness.Capture
 		t.startFailed(err)
 		return exitError, nil
 	}
-	for _, e := range tracep.SplitErrors(err) {
-		// The command ran: report what went wrong with the trace, but keep
-		// its exit status.
-		if !errors.Is(e, t.ctx.Err()) || t.ctx.Err() == nil {
-			t.warnf("%v", e)
-		}
+	// The command ran: report what went wrong with the trace, but keep its
+	// exit status.
+	if t.ctx.Err() == nil || !errors.Is(err, t.ctx.Err()) {
+		t.reportErrors(err)
 	}
 	if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && st.Signaled() {
 		return 128 + int(st.Signal()), capture
