@@ -39,6 +39,16 @@ type Term struct {
 	Key     string
 	Pattern string
 	Negate  bool // key!=glob
+
+	addr netip.Addr // a bare address for an address key: any port
+}
+
+// String renders t as written.
+func (t Term) String() string {
+	if t.Negate {
+		return t.Key + "!=" + t.Pattern
+	}
+	return t.Key + "=" + t.Pattern
 }
 
 // ParseMatcher parses "kind term..." or "term..." (any kind), with terms
@@ -128,6 +138,9 @@ func ParseMatcherArgs(args []string) (Matcher, error) {
 		if k, found := strings.CutSuffix(key, "!"); found {
 			t.Key, t.Negate = k, true
 		}
+		if err := t.check(m.Kind); err != nil {
+			return m, err
+		}
 		m.Terms = append(m.Terms, t)
 	}
 	return m, nil
@@ -140,11 +153,7 @@ func (m Matcher) String() string {
 		parts = append(parts, string(m.Kind))
 	}
 	for _, t := range m.Terms {
-		op := "="
-		if t.Negate {
-			op = "!="
-		}
-		parts = append(parts, t.Key+op+t.Pattern)
+		parts = append(parts, t.String())
 	}
 	return strings.Join(parts, " ")
 }
@@ -165,7 +174,7 @@ func (m Matcher) Match(ev tracep.Event) bool {
 		}
 		any := false
 		for _, v := range fields[t.Key] {
-			if matchValue(pattern, v) {
+			if t.addr.IsValid() && sameAddr(t.addr, v) || !t.addr.IsValid() && matchValue(pattern, v) {
 				any = true
 				break
 			}
@@ -283,37 +292,22 @@ func flatten(out map[string][]string, prefix string, v any) {
 // matchValue matches one field value: by CIDR when the pattern is a prefix
 // (optionally with a port) and the value an address, else by Glob.
 func matchValue(pattern, v string) bool {
-	if prefix, port, ok := parseCIDRPattern(pattern); ok {
-		return matchCIDR(prefix, port, v)
+	if strings.Contains(pattern, "/") {
+		if prefix, port, err := parseCIDR(pattern); err == nil {
+			return matchCIDR(prefix, port, v)
+		}
 	}
 	return Glob(pattern, v)
 }
 
-// parseCIDRPattern parses "10.0.0.0/8", "10.0.0.0/8:443", "::1/128",
-// "[2001:db8::/32]:443"; a port of "*" or none matches any port.
-func parseCIDRPattern(p string) (netip.Prefix, string, bool) {
-	if !strings.Contains(p, "/") {
-		return netip.Prefix{}, "", false
+// sameAddr reports whether the value v, an address or address:port, is at
+// addr (on any port).
+func sameAddr(addr netip.Addr, v string) bool {
+	if ap, err := netip.ParseAddrPort(v); err == nil {
+		return ap.Addr().Unmap() == addr
 	}
-	addr, port := p, ""
-	if strings.HasPrefix(p, "[") {
-		i := strings.Index(p, "]")
-		if i < 0 {
-			return netip.Prefix{}, "", false
-		}
-		addr = p[1:i]
-		port = strings.TrimPrefix(p[i+1:], ":")
-	} else if i := strings.LastIndex(p, ":"); i > strings.LastIndex(p, "/") && !strings.Contains(p[:i], ":") {
-		addr, port = p[:i], p[i+1:] // IPv4 with a port; an IPv6 prefix needs brackets to carry one
-	}
-	prefix, err := netip.ParsePrefix(addr)
-	if err != nil {
-		return netip.Prefix{}, "", false
-	}
-	if port == "*" {
-		port = ""
-	}
-	return prefix.Masked(), port, true
+	a, err := netip.ParseAddr(v)
+	return err == nil && a.Unmap() == addr
 }
 
 func matchCIDR(prefix netip.Prefix, port, v string) bool {

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"net/netip"
 	"path"
 	"testing"
 
@@ -76,12 +77,48 @@ func TestMatch(t *testing.T) {
 		{"exec pid=10 ppid=1", true},
 		{"exec pid=11", false},
 		{"op=exec kind=exec", true},
-		{"exec nosuchkey=*", false},
-		{"exec nosuchkey!=*", true},
 	} {
 		m, err := ParseMatcher(tc.m)
 		require.NoError(t, err)
 		require.Equal(t, tc.want, m.Match(ev), tc.m)
+	}
+}
+
+// A pattern that could never match is an error when it is parsed, not a
+// rule that silently does nothing.
+func TestMatcherChecked(t *testing.T) {
+	for _, bad := range []string{
+		"exec nosuchkey=*", "net dst=127.0.0.1/33", "net dst=127.0.0.0/8:99999", "net dst=example.test",
+		"net dst=[::1/128]x", "dns answered=maybe", "exec pid=ten", "kind=disk", "tls sni=x nosuch!=y",
+		"dns dst=127.0.0.1", // a net key on a dns matcher
+	} {
+		_, err := ParseMatcher(bad)
+		require.ErrorIs(t, err, tracep.ErrInvalid, bad)
+	}
+	conn := func(dst string) tracep.Event {
+		return tracep.Event{Kind: tracep.KindNet, Net: &tracep.Net{Op: tracep.NetOpConnect, Proto: "tcp", Dir: tracep.DirOut,
+			Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort(dst)}}
+	}
+	for _, tc := range []struct {
+		m, dst string
+		want   bool
+	}{
+		{"net dst=127.0.0.1", "127.0.0.1:443", true}, // a bare address: any port
+		{"net dst=127.0.0.1", "127.0.0.2:443", false},
+		{"net dst=::1", "[::1]:53", true},
+		{"net dst=[::1]", "[::1]:53", true},
+		{"net dst=127.0.0.1", "[::ffff:127.0.0.1]:80", true}, // v4-mapped
+		{"net dst=127.0.0.1:443", "127.0.0.1:443", true},
+		{"net dst=127.0.0.1:443", "127.0.0.1:80", false},
+		{"net dst=127.0.0.0/8:443", "127.9.9.9:443", true},
+		{"net dst=127.0.0.0/8:*", "127.9.9.9:1", true},
+		{"net dst=[2001:db8::/32]:443", "[2001:db8::10]:443", true},
+		{"net dst=*:53", "192.0.2.1:53", true},
+		{"net dst!=127.0.0.1", "127.0.0.1:9", false},
+	} {
+		m, err := ParseMatcher(tc.m)
+		require.NoError(t, err, tc.m)
+		require.Equal(t, tc.want, m.Match(conn(tc.dst)), "%s on %s", tc.m, tc.dst)
 	}
 }
 

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -86,35 +87,65 @@ func ParsePolicy(r io.Reader) (*Policy, error) {
 		}
 		fields, err := splitFields(line)
 		if err != nil {
-			return nil, fmt.Errorf("policy line %d: %w", n, err)
+			return nil, lineErr(n, err)
 		}
 		switch fields[0] {
 		case "allow", "deny":
 			if len(fields) < 2 {
-				return nil, fmt.Errorf("policy line %d: %s needs a kind: %w", n, fields[0], tracep.ErrInvalid)
+				return nil, lineErr(n, fmt.Errorf("%s needs a kind: %w", fields[0], tracep.ErrInvalid))
 			}
 			m, err := ParseMatcherArgs(fields[1:])
 			if err != nil {
-				return nil, fmt.Errorf("policy line %d: %w", n, err)
+				return nil, lineErr(n, err)
 			}
 			if m.Kind == "" {
-				return nil, fmt.Errorf("policy line %d: %q does not start with a kind: %w", n, line, tracep.ErrInvalid)
+				return nil, lineErr(n, fmt.Errorf("%q does not start with a kind: %w", line, tracep.ErrInvalid))
 			}
 			p.Rules = append(p.Rules, Rule{Line: n, Allow: fields[0] == "allow", Matcher: m, Text: line})
 		case "require":
 			if len(fields) != 2 || (fields[1] != RequireConnectFromDNS && fields[1] != RequireSNIFromDNS) {
-				return nil, fmt.Errorf("policy line %d: want require %s or require %s: %w", n, RequireConnectFromDNS, RequireSNIFromDNS, tracep.ErrInvalid)
+				return nil, lineErr(n, fmt.Errorf("want require %s or require %s: %w", RequireConnectFromDNS, RequireSNIFromDNS, tracep.ErrInvalid))
 			}
 			p.Requires = append(p.Requires, fields[1])
 		default:
-			return nil, fmt.Errorf("policy line %d: unknown word %q (want allow, deny or require): %w", n, fields[0], tracep.ErrInvalid)
+			return nil, lineErr(n, fmt.Errorf("unknown word %q (want allow, deny or require): %w", fields[0], tracep.ErrInvalid))
 		}
 	}
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
 	}
+	if len(p.Rules) == 0 && len(p.Requires) == 0 {
+		// An empty policy would allow everything: surely not what was meant.
+		return nil, &PolicyError{Err: fmt.Errorf("no rules (an empty policy would allow everything): %w", tracep.ErrInvalid)}
+	}
 	return p, nil
 }
+
+// PolicyError is a policy that cannot be read: where, and why. It wraps
+// tracep.ErrInvalid.
+type PolicyError struct {
+	File string // set by ReadPolicyFile
+	Line int    // 1-based; 0 for the whole policy
+	Err  error
+}
+
+func (e *PolicyError) Error() string {
+	where := e.File
+	switch {
+	case e.File != "" && e.Line > 0:
+		where = fmt.Sprintf("%s:%d", e.File, e.Line)
+	case e.Line > 0:
+		where = fmt.Sprintf("policy line %d", e.Line)
+	case e.File == "":
+		where = "policy"
+	}
+	return where + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *PolicyError) Unwrap() error { return e.Err }
+
+func lineErr(n int, err error) error { return &PolicyError{Line: n, Err: err} }
 
 // ReadPolicyFile reads a policy from a file.
 func ReadPolicyFile(name string) (*Policy, error) {
@@ -124,6 +155,11 @@ func ReadPolicyFile(name string) (*Policy, error) {
 	}
 	defer f.Close()
 	p, err := ParsePolicy(f)
+	var pe *PolicyError
+	if errors.As(err, &pe) {
+		pe.File = name
+		return nil, pe
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -1,7 +1,10 @@
 package harness
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -49,6 +52,29 @@ require connect-from-dns
 		require.ErrorIs(t, err, tracep.ErrInvalid, bad)
 		require.ErrorContains(t, err, "policy line 1", bad)
 	}
+
+	// Rules that could never match are refused with their file and line;
+	// an empty policy is refused too.
+	dir := t.TempDir()
+	for i, bad := range []string{"deny net dst=127.0.0.1/33", "deny net dst=127.0.0.0/8:99999", "deny net dst=localhost"} {
+		path := filepath.Join(dir, fmt.Sprintf("p%d.policy", i))
+		require.NoError(t, os.WriteFile(path, []byte("allow exec prog=sh\n"+bad+"\n"), 0o644))
+		_, err := ReadPolicyFile(path)
+		require.ErrorIs(t, err, tracep.ErrInvalid, bad)
+		require.ErrorContains(t, err, path+":2: ", bad)
+	}
+	for _, empty := range []string{"", "# nothing\n\n"} {
+		_, err := ParsePolicy(strings.NewReader(empty))
+		require.ErrorIs(t, err, tracep.ErrInvalid)
+		require.ErrorContains(t, err, "no rules")
+	}
+	// A bare address denies that address on any port.
+	p, err = ParsePolicy(strings.NewReader("allow net dst=*\ndeny net dst=127.0.0.1\n"))
+	require.NoError(t, err)
+	p.Rules[0], p.Rules[1] = p.Rules[1], p.Rules[0]
+	vs := p.Check(numbered(connEvent(1, "127.0.0.1:8443"), connEvent(1, "127.0.0.2:8443")))
+	require.Len(t, vs, 1)
+	require.Equal(t, "127.0.0.1:8443", vs[0].Event.Net.Dst.String())
 }
 
 func TestPolicyCheck(t *testing.T) {

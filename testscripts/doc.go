@@ -1,14 +1,22 @@
-// Package testscripts holds tracep's end-to-end scripts (*.txtar, in the
-// format of github.com/rogpeppe/go-internal/testscript) and the runner that
-// gives them tracep's commands and conditions.
+// Package testscripts gives testscript scripts (the txtar format of
+// github.com/rogpeppe/go-internal/testscript) tracep's commands and
+// conditions: trace a program, then assert what it did with expect, only,
+// events and policy. The project's own end-to-end scripts (*.txtar here)
+// use it exactly as another project would:
 //
-// The scripts are written as a user would use tracep; README.md (generated
-// from the tables in this package and checked by a test) lists every
-// command and condition they may use. Run them with
+//	func TestMain(m *testing.M) {
+//		testscript.Main(m, testscripts.Programs()) // `exec tracep` in scripts
+//	}
 //
-//	go test ./testscripts
+//	func TestScripts(t *testing.T) {
+//		p := testscript.Params{Dir: "testdata"}
+//		if err := testscripts.Setup(&p); err != nil {
+//			t.Fatal(err)
+//		}
+//		testscript.Run(t, p)
+//	}
 //
-// and refresh README.md with
-//
-//	go test ./testscripts -run TestREADME -update
+// README.md, generated from the tables in this package and checked by a
+// test, lists every command and condition. Projects without Go code run
+// scripts with `tracep script`.
 package testscripts

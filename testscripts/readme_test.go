@@ -5,11 +5,13 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tracep/tracep/testscripts"
 )
 
 // TestREADME keeps README.md in step with the command and condition tables.
 func TestREADME(t *testing.T) {
-	want := readme()
+	want := testscripts.README()
 	if *update {
 		require.NoError(t, os.WriteFile("README.md", []byte(want), 0o644))
 	}

@@ -1,4 +1,4 @@
-package testscripts_test
+package testscripts
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -26,9 +27,11 @@ func cmdTrace(ts *testscript.TestScript, neg bool, args []string) {
 	out := fs.String("o", defaultEventsFile, "file to write the events to")
 	inNet := fs.Bool("net", false, "run inside the script's hermetic network")
 	allowLost := fs.Bool("allow-lost", false, "accept a trace that lost events")
+	var wait time.Duration
+	fs.DurationVar(&wait, "wait", 0, "trace what the program leaves running for up to this long")
 	fs.SetOutput(ts.Stderr())
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
-		ts.Fatalf("usage: trace [-kinds k,...] [-o file] [-net] [-allow-lost] program [args...]")
+		ts.Fatalf("usage: trace [-kinds k,...] [-o file] [-net] [-wait d] [-allow-lost] program [args...]")
 	}
 	var opts []harness.Option
 	if *kinds != "" {
@@ -42,6 +45,9 @@ func cmdTrace(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if *inNet {
 		opts = append(opts, harness.InNet(scriptNet(ts)))
+	}
+	if wait > 0 {
+		opts = append(opts, harness.WaitAll(wait))
 	}
 	cmd := scriptCommand(ts, fs.Arg(0), fs.Args()[1:]...)
 	c, err := harness.Run(context.Background(), cmd, opts...)
@@ -82,17 +88,14 @@ func cmdExpect(ts *testscript.TestScript, neg bool, args []string) {
 	m, err := harness.ParseMatcherArgs(fs.Args())
 	ts.Check(err)
 	evs := readEvents(ts, *file)
-	var found []tracep.Event
-	for _, ev := range evs {
-		if m.Match(ev) {
-			found = append(found, ev)
-		}
-	}
+	found, incomplete := harness.Absent(evs, m)
 	switch {
 	case neg && *count >= 0:
 		ts.Fatalf("expect: -count cannot be negated")
 	case neg && len(found) > 0:
 		ts.Fatalf("expect: %d event(s) match %q:\n%s", len(found), m, describeAll(found))
+	case neg && incomplete != nil:
+		ts.Fatalf("expect: no event matches %q, but that cannot be verified: %v", m, incomplete)
 	case !neg && *count >= 0 && len(found) != *count:
 		ts.Fatalf("expect: %d event(s) match %q, want %d:\n%s\nall %s events:\n%s", len(found), m, *count, describeAll(found), m.Kind, describeAll(ofKind(evs, m.Kind)))
 	case !neg && *count < 0 && len(found) == 0:
@@ -117,12 +120,17 @@ func cmdOnly(ts *testscript.TestScript, neg bool, args []string) {
 		m.Kind = kind
 		ms = append(ms, m)
 	}
-	bad := harness.Unmatched(readEvents(ts, *file), ms...)
-	if neg && len(bad) == 0 {
+	evs := readEvents(ts, *file)
+	bad := harness.Unmatched(evs, ms...)
+	switch {
+	case neg && len(bad) == 0:
 		ts.Fatalf("only: every %s event is allowed", kind)
-	}
-	if !neg && len(bad) > 0 {
+	case !neg && len(bad) > 0:
 		ts.Fatalf("only: %d %s event(s) outside the allowed set:\n%s", len(bad), kind, describeAll(bad))
+	case !neg:
+		if gaps := harness.Gaps(evs, kind); len(gaps) > 0 {
+			ts.Fatalf("only: cannot be verified: %v: %s", tracep.ErrIncomplete, strings.Join(gaps, "; "))
+		}
 	}
 }
 
@@ -161,15 +169,17 @@ func cmdPolicy(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	p, err := harness.ReadPolicyFile(ts.MkAbs(fs.Arg(0)))
 	ts.Check(err)
-	vs := p.Check(readEvents(ts, *file))
-	for _, v := range vs {
-		fmt.Fprintf(ts.Stdout(), "%s\n", v)
-	}
+	v := p.Judge(readEvents(ts, *file))
 	switch {
-	case neg && len(vs) == 0:
+	case neg && len(v.Violations) == 0:
 		ts.Fatalf("policy: no violation of %s", fs.Arg(0))
-	case !neg && len(vs) > 0:
-		ts.Fatalf("policy: %d violation(s) of %s:\n%s", len(vs), fs.Arg(0), describeViolations(vs))
+	case neg:
+		// As asserted: the violations are the command's output.
+		fmt.Fprint(ts.Stdout(), describeViolations(v.Violations))
+	case len(v.Violations) > 0:
+		ts.Fatalf("policy: %d violation(s) of %s:\n%s", len(v.Violations), fs.Arg(0), describeViolations(v.Violations))
+	case v.Incomplete != nil:
+		ts.Fatalf("policy: %s cannot be verified: %v", fs.Arg(0), v.Incomplete)
 	}
 }
 

@@ -1,4 +1,4 @@
-package testscripts_test
+package testscripts
 
 import (
 	"errors"
