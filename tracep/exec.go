@@ -20,8 +20,12 @@ type Exec struct {
 	Filename string `json:"filename,omitempty"`
 	// Argv is read from the new process image, so it is what the program really got.
 	Argv []string `json:"argv,omitempty"`
-	// ArgvTruncated is set when argv did not fit the capture limit.
+	// ArgvTruncated is set when argv was not captured whole: cut at a
+	// configured limit, or a piece of it lost.
 	ArgvTruncated bool `json:"argv_truncated,omitempty"`
+	// ArgvSize is the size in bytes of the process's whole argv (NUL
+	// separators included) when ArgvTruncated is set and it is known.
+	ArgvSize int `json:"argv_size,omitempty"`
 	// Errno is the symbolic error of a failed exec, e.g. "ENOENT".
 	Errno string `json:"errno,omitempty"`
 	// ExitCode is the exit status of an exited process, or -1 when a signal ended it.
@@ -49,7 +53,7 @@ func (x *Exec) text() string {
 	case ExecOpExec:
 		s := fmt.Sprintf("exec %s: %s", Escape(x.Filename), ShellJoin(x.Argv))
 		if x.ArgvTruncated {
-			s += " …(argv truncated)"
+			s += " …(" + x.argvCut() + ")"
 		}
 		return s
 	case ExecOpFail:
@@ -79,12 +83,21 @@ func (x *Exec) DerivedKeys(add func(key, value string)) {
 	add("args", ShellJoin(x.Argv))
 }
 
-// Incomplete: an argv cut at the capture limit.
+// Incomplete: an argv not captured whole.
 func (x *Exec) Incomplete() string {
 	if x.ArgvTruncated {
-		return "argv truncated"
+		return x.argvCut()
 	}
 	return ""
+}
+
+// argvCut says how an argv was cut: "argv truncated", "argv truncated, 40960
+// bytes in all".
+func (x *Exec) argvCut() string {
+	if x.ArgvSize > 0 {
+		return fmt.Sprintf("argv truncated, %d bytes in all", x.ArgvSize)
+	}
+	return "argv truncated"
 }
 
 // AuditKeys: the program's path.

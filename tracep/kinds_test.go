@@ -22,6 +22,8 @@ func TestPayloads(t *testing.T) {
 		action  bool
 		derived map[string][]string
 		audit   []string
+		// incomplete is Incomplete(): what of the event was not captured.
+		incomplete string
 	}{{
 		name:    "exec",
 		ev:      tracep.Event{Kind: tracep.KindExec, Exec: &tracep.Exec{Op: tracep.ExecOpExec, Filename: "/usr/bin/id", Argv: []string{"id", "-u", "a b", "\x1b[2J"}}},
@@ -36,6 +38,14 @@ func TestPayloads(t *testing.T) {
 		text:   "exec /bin/x: x …(argv truncated)",
 		stable: "exec /bin/x: x …(argv truncated)",
 		action: true, derived: map[string][]string{"prog": {"x"}, "args": {"x"}}, audit: []string{"filename"},
+		incomplete: "argv truncated",
+	}, {
+		name:   "exec cut at a limit, with its real size",
+		ev:     tracep.Event{Kind: tracep.KindExec, Exec: &tracep.Exec{Op: tracep.ExecOpExec, Filename: "/bin/x", Argv: []string{"x", "ab"}, ArgvTruncated: true, ArgvSize: 40960}},
+		text:   "exec /bin/x: x ab …(argv truncated, 40960 bytes in all)",
+		stable: "exec /bin/x: x ab …(argv truncated, 40960 bytes in all)",
+		action: true, derived: map[string][]string{"prog": {"x"}, "args": {"x ab"}}, audit: []string{"filename"},
+		incomplete: "argv truncated, 40960 bytes in all",
 	}, {
 		name:    "failed exec",
 		ev:      tracep.Event{Kind: tracep.KindExec, Exec: &tracep.Exec{Op: tracep.ExecOpFail, Filename: "/nonexistent", Errno: "ENOENT"}},
@@ -92,11 +102,12 @@ func TestPayloads(t *testing.T) {
 		name: "tls write",
 		ev: tracep.Event{Kind: tracep.KindTLS, TLS: &tracep.TLS{Op: tracep.TLSOpWrite, Library: "openssl", Function: "SSL_write", SNI: "Example.test",
 			Data: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Len: 99, Truncated: true, Src: ap("10.0.0.2:4000"), Dst: ap("192.0.2.10:443")}},
-		text:    `tls write openssl SSL_write sni=Example.test 10.0.0.2:4000 → 192.0.2.10:443 99 bytes (first 27 captured) "GET / HTTP/1.1"`,
-		stable:  `tls write openssl sni=example.test "GET / HTTP/1.1"`,
-		action:  true,
-		derived: map[string][]string{"sni": {"example.test"}, "text": {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}},
-		audit:   []string{"sni"},
+		text:       `tls write openssl SSL_write sni=Example.test 10.0.0.2:4000 → 192.0.2.10:443 99 bytes (first 27 captured) "GET / HTTP/1.1"`,
+		stable:     `tls write openssl sni=example.test "GET / HTTP/1.1"`,
+		action:     true,
+		derived:    map[string][]string{"sni": {"example.test"}, "text": {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}},
+		audit:      []string{"sni"},
+		incomplete: "plaintext truncated: 27 of 99 bytes captured",
 	}, {
 		name:    "tls handshake without a name",
 		ev:      tracep.Event{Kind: tracep.KindTLS, TLS: &tracep.TLS{Op: tracep.TLSOpHandshake, Library: "wire", Function: "ClientHello", Dst: ap("192.0.2.10:443")}},
@@ -131,6 +142,7 @@ func TestPayloads(t *testing.T) {
 			}
 			require.Equal(t, tc.derived, derived)
 			require.Equal(t, tc.audit, p.AuditKeys())
+			require.Equal(t, tc.incomplete, p.Incomplete())
 		})
 	}
 }

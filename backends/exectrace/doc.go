@@ -32,9 +32,20 @@
 //
 // Records are sized to their data: the program builds one in a per-CPU
 // scratch buffer (header, filename, argv) and copies exactly its length to
-// each matching session's ring with bpf_ringbuf_output, cut to that
-// session's ArgvLimit (ArgvTruncated then set). Argv is read once, up to the
-// largest limit among the sessions that want it.
+// each matching session's ring with bpf_ringbuf_output. Argv is captured
+// whole by default, up to what the kernel itself accepts (one argument of
+// at most 128 KiB, MAX_ARG_STRLEN; the strings of argv and environment
+// within a quarter of the stack rlimit, 6 MiB at most): an argv longer
+// than the 128 KiB the scratch buffer holds is read and copied in pieces of
+// 128 KiB, an exec record and then argv records with their offsets, and
+// the Decoder joins them into one event. Argv is read once, up to the
+// largest limit among the sessions that want it; a session with an
+// ArgvLimit gets it cut there, with ArgvTruncated and ArgvSize (the real
+// size) set. A piece the kernel could not hand over (a full ring) is
+// counted as lost and leaves the argv truncated at the gap, flagged the
+// same way. Measured here: an argument of 128 KiB - 1 bytes (one more is
+// E2BIG), 10,000 arguments, and 15 arguments of 128 KiB (1.9 MiB, the most
+// an 8 MiB stack rlimit allows) each come through whole.
 //
 // # Scopes and sharing
 //
@@ -49,6 +60,6 @@
 // Events carry KTime (CLOCK_MONOTONIC) and Time (wall clock, converted with
 // an offset measured at Start); Seq is left to whoever merges streams.
 //
-// Decode, the parser of raw records, is portable and pure; Start and the
-// rest need Linux.
+// Decoder, which turns raw records into events, is portable and pure;
+// Start and the rest need Linux.
 package exectrace

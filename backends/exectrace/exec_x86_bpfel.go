@@ -35,6 +35,8 @@ type execExecRec struct {
 	ArgvSize    uint32
 	Status      int32
 	RuntimeNs   uint64
+	ArgvOff     uint32
+	Pad         uint32
 }
 
 type execTpScopeCfg struct {

@@ -52,6 +52,8 @@ func exitHasGroupDead(kernel *btf.Spec) bool {
 // Session is a running exec trace.
 type Session struct {
 	core *bpfcore.Session
+	dec  Decoder            // used by the core's reader, then by Close
+	emit func(tracep.Event) // the caller's, with Time set
 }
 
 var _ tracep.Session = (*Session)(nil)
@@ -67,15 +69,21 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, 
 	if err != nil {
 		return nil, err
 	}
+	clock := bpfcore.NewClock()
+	s := &Session{emit: func(ev tracep.Event) {
+		ev.Time = clock.Time(ev.KTime)
+		emit(ev)
+	}}
 	cs, err := backend.Open(ctx, bpfcore.SessionConfig{
 		Scope:     cfg.Scope,
 		RingBytes: cfg.RingBytes,
-		Param:     uint32(cfg.ArgvLimit),
-	}, bpfcore.Emitter(bpfcore.Always(Decode), emit))
+		Param:     cfg.param(),
+	}, func(rec []byte) error { return s.dec.Decode(rec, s.emit) })
 	if err != nil {
 		return nil, fmt.Errorf("exec tracer: %w", err)
 	}
-	return &Session{core: cs}, nil
+	s.core = cs
+	return s, nil
 }
 
 // Close stops the trace: everything the kernel recorded before Close is
@@ -84,7 +92,10 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, 
 // exec session). Close is idempotent. It returns a *tracep.LostError
 // (matching tracep.ErrLost) when events were lost.
 func (s *Session) Close() error {
-	return s.core.Close()
+	err := s.core.Close()
+	// The reader has ended: what it was still joining lost its last piece.
+	s.dec.Flush(s.emit)
+	return err
 }
 
 // Supported reports whether exec tracing can run here: nil, an error

@@ -225,33 +225,111 @@ func TestIntegrationFailedExec(t *testing.T) {
 	require.Len(t, argvWith(&c, name), 1, "the env process itself")
 }
 
-// (e) A 40 KiB argv is cut and flagged under a 32 KiB limit and whole under a
-// larger one; both sessions watch the same exec.
+// (d2) Argv whole at the kernel's own limits, by default: the longest
+// single argument execve accepts (MAX_ARG_STRLEN, 128 KiB with its NUL;
+// one byte more is refused with E2BIG), 10,000 arguments, and as many
+// 128 KiB arguments as the stack rlimit lets the kernel take (a quarter of
+// it), which come in pieces of a record each.
+func TestIntegrationArgvWhole(t *testing.T) {
+	tracetest.RequireSupported(t, exectrace.Supported())
+	var stack unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_STACK, &stack))
+	// The kernel's budget for the strings of argv and envp (and the
+	// filename), less a pointer per string (fs/exec.c bprm_stack_limits).
+	budget := min(stack.Cur/4, 6<<20)
+	const maxArg = 128<<10 - 1
+	long := strings.Repeat("L", maxArg)
+	var many, most []string
+	for i := range 10000 {
+		many = append(many, fmt.Sprintf("arg%05d", i))
+	}
+	for n := uint64(0); ; {
+		next := n + maxArg + 1 + 8
+		if next+64<<10 > budget {
+			break
+		}
+		most = append(most, fmt.Sprintf("%06d%s", len(most), long[6:]))
+		n = next
+	}
+	require.Greater(t, len(most), 2, "stack rlimit %d leaves room for a few arguments only", stack.Cur)
+
+	cg := tracetest.Open(t, cgroup.New)
+	var c tracetest.Collector
+	s := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, c.Emit)
+	run := func(args ...string) error {
+		cmd := cg.Command("/bin/true", args...)
+		cmd.Env = []string{}
+		return cmd.Run()
+	}
+	require.NoError(t, run(long))
+	require.ErrorIs(t, run(long+"L"), unix.E2BIG, "one byte more than the kernel takes")
+	require.NoError(t, run(many...))
+	require.NoError(t, run(most...))
+	c.CloseSession(t, s)
+
+	size := func(argv []string) (n int) {
+		for _, a := range argv {
+			n += len(a) + 1
+		}
+		return n
+	}
+	for _, args := range [][]string{{long}, many, most} {
+		want := append([]string{"/bin/true"}, args...)
+		got := argvWith(&c, args[0])
+		require.Len(t, got, 1, "%d arguments, %d bytes", len(want), size(want))
+		require.False(t, got[0].Exec.ArgvTruncated, "%d arguments, %d bytes", len(want), size(want))
+		require.Equal(t, want, got[0].Exec.Argv, "%d arguments, %d bytes", len(want), size(want))
+		require.Empty(t, got[0].Exec.Incomplete())
+	}
+	t.Logf("whole: one argument of %d bytes; %d arguments; %d arguments, %d bytes (stack rlimit %d)",
+		len(long), len(many), len(most), size(most), stack.Cur)
+}
+
+// (e) A 300 KiB argv (three records) is cut and flagged under a 32 KiB
+// limit and under a 160 KiB one (in its second piece), and whole under a
+// larger one and without a limit; the sessions watch the same exec.
 func TestIntegrationArgvLimit(t *testing.T) {
 	tracetest.RequireSupported(t, exectrace.Supported())
 	cg := tracetest.Open(t, cgroup.New)
-	var small, large tracetest.Collector
+	var small, mid, large, whole tracetest.Collector
+	scope := tracep.Scope{CgroupID: cg.ID()}
 	// Rings of different sizes share the array of rings.
-	s32 := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}, ArgvLimit: 32 << 10, RingBytes: 1 << 20}, small.Emit)
-	s64 := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}, ArgvLimit: 64 << 10}, large.Emit)
+	s32 := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: scope, ArgvLimit: 32 << 10, RingBytes: 1 << 20}, small.Emit)
+	s160 := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: scope, ArgvLimit: 160 << 10}, mid.Emit)
+	s512 := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: scope, ArgvLimit: 512 << 10}, large.Emit)
+	sAll := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: scope}, whole.Emit)
 
 	argv := []string{"/bin/true"}
-	for i := range 40 {
+	for i := range 300 {
 		argv = append(argv, fmt.Sprintf("%04d%s", i, strings.Repeat("x", 1019))) // 1 KiB with its NUL
 	}
+	total := 10 + 300<<10
 	require.NoError(t, cg.Command(argv[0], argv[1:]...).Run())
 	small.CloseSession(t, s32)
-	large.CloseSession(t, s64)
+	mid.CloseSession(t, s160)
+	large.CloseSession(t, s512)
+	whole.CloseSession(t, sAll)
 
-	got := argvWith(&large, argv[1])
+	for _, c := range []*tracetest.Collector{&large, &whole} {
+		got := argvWith(c, argv[1])
+		require.Len(t, got, 1)
+		require.Equal(t, argv, got[0].Exec.Argv)
+		require.False(t, got[0].Exec.ArgvTruncated)
+		require.Zero(t, got[0].Exec.ArgvSize)
+	}
+
+	got := argvWith(&mid, argv[1])
 	require.Len(t, got, 1)
-	require.Equal(t, argv, got[0].Exec.Argv)
-	require.False(t, got[0].Exec.ArgvTruncated)
+	require.True(t, got[0].Exec.ArgvTruncated)
+	require.Equal(t, total, got[0].Exec.ArgvSize)
+	require.Equal(t, argv[:150], got[0].Exec.Argv[:150])
+	require.Equal(t, fmt.Sprintf("argv truncated, %d bytes in all", total), got[0].Exec.Incomplete())
 
 	got = argvWith(&small, argv[1])
 	require.Len(t, got, 1)
 	cut := got[0].Exec.Argv
 	require.True(t, got[0].Exec.ArgvTruncated)
+	require.Equal(t, total, got[0].Exec.ArgvSize)
 	size := 0
 	for _, a := range cut {
 		size += len(a) + 1

@@ -13,5 +13,5 @@ import (
 func TestRecordLayoutMatchesBPF(t *testing.T) {
 	require.NoError(t, bpfcore.CheckLayout(execExecRec{}, recHeaderSize, layout))
 	var b execExecBuf
-	require.Equal(t, filenameMax+MaxArgvLimit, len(b.Data))
+	require.Equal(t, filenameMax+pieceMax, len(b.Data))
 }

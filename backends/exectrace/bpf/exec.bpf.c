@@ -6,23 +6,35 @@
  * fentry/fexit. Records are variable-sized (header, filename, argv) and are
  * built once in a per-CPU scratch buffer, then copied with
  * bpf_ringbuf_output to the ring of every session whose scope matches, each
- * with that session's argv limit. The record layout is decoded by decode.go;
- * change both together.
+ * with that session's argv limit. An argv longer than the scratch buffer
+ * holds (TPX_ARGV_CAP) comes in pieces: the exec record carries the first,
+ * TPX_REC_ARGV records the rest, each with its offset, and every record but
+ * a session's last has TPX_F_MORE. The record layout is decoded by
+ * decode.go; change both together.
  */
 #include "tp_core.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 #define TPX_FN_MAX 4096
+/* Argv bytes per record: MAX_ARG_STRLEN, the longest single argument. */
 #define TPX_ARGV_CAP (128 * 1024)
+/* Records per argv: 8 MiB in all, beyond the kernel's own limit (the
+ * strings of argv and envp take at most a quarter of the stack rlimit and
+ * never more than 6 MiB). */
+#define TPX_PIECES_MAX 64
+/* A session parameter of this value wants argv whole. */
+#define TPX_ARGV_WHOLE 0xffffffffU
 
 #define TPX_REC_EXEC 1
 #define TPX_REC_FAIL 2
 #define TPX_REC_EXIT 3
+#define TPX_REC_ARGV 4 /* a later piece of the argv of the exec before it */
 
 #define TPX_F_ARGV_TRUNC 1 /* argv did not fit the session's limit */
 #define TPX_F_ARGV_FAULT 2 /* argv could not be read from the new image */
 #define TPX_F_FN_FAULT 4   /* the filename could not be read */
+#define TPX_F_MORE 8       /* more pieces of this argv follow */
 
 #define TPX_NR_EXECVE 59
 #define TPX_NR_EXECVEAT 322
@@ -42,6 +54,8 @@ struct exec_rec {
 	__u32 argv_size;    /* the process's real argv size (arg_end - arg_start) */
 	__s32 status;       /* fail: errno; exit: wait status */
 	__u64 runtime_ns;   /* exit: time since the process started */
+	__u32 argv_off;     /* offset in argv of the bytes this record carries */
+	__u32 pad;
 };
 
 struct exec_buf {
@@ -85,6 +99,8 @@ static __always_inline void tpx_fill(struct exec_rec *r, struct task_struct *tas
 	r->argv_size = 0;
 	r->status = 0;
 	r->runtime_ns = 0;
+	r->argv_off = 0;
+	r->pad = 0;
 }
 
 struct tpx_exec_ctx {
@@ -92,8 +108,14 @@ struct tpx_exec_ctx {
 	struct exec_buf *b;
 	struct tp_scratch *tmp;
 	__u64 mask;
-	__u32 fn;
+	__u64 start; /* user address of argv */
+	__u64 size;  /* the process's argv size */
+	__u64 got;   /* argv bytes to read: what the most generous session wants */
+	__u32 fn;    /* filename bytes, in the first record only */
 	__u32 flags;
+	__u32 off;   /* offset of the piece being output */
+	__u32 plen;  /* its length */
+	__u32 last;  /* it is the last piece read */
 };
 
 static long tpx_want_cb(__u32 i, void *arg)
@@ -107,27 +129,75 @@ static long tpx_want_cb(__u32 i, void *arg)
 	return 0;
 }
 
+/* Outputs the current piece to slot i, cut to the slot's limit. */
 static long tpx_emit_cb(__u32 i, void *arg)
 {
 	struct tpx_exec_ctx *c = arg;
-	__u64 len;
-	__u32 fn;
+	__u64 want, n, off = c->off;
+	__u32 fn, flags = c->flags;
 
 	if (i >= TP_MAX_SLOTS || !(c->mask >> i))
 		return 1;
 	if (!((c->mask >> i) & 1))
 		return 0;
-	len = c->tmp->aux;
-	if (len > c->cfg->param[i])
-		len = c->cfg->param[i];
-	barrier_var(len);
-	if (len > TPX_ARGV_CAP)
-		len = TPX_ARGV_CAP;
-	fn = c->fn & (TPX_FN_MAX - 1);
-	c->b->rec.argv_len = len;
-	c->b->rec.flags = c->flags | (len < c->b->rec.argv_size ? TPX_F_ARGV_TRUNC : 0);
-	tp_output(i, c->b, sizeof(c->b->rec) + fn + len);
+	/* The argv bytes this session gets in all. */
+	want = c->cfg->param[i];
+	if (want > c->got)
+		want = c->got;
+	if (off && off >= want)
+		return 0; /* it has had all its pieces */
+	n = want - off;
+	if (n > c->plen)
+		n = c->plen;
+	if (want < c->size)
+		flags |= TPX_F_ARGV_TRUNC;
+	if (off + n < want && !c->last)
+		flags |= TPX_F_MORE;
+	barrier_var(n);
+	if (n > TPX_ARGV_CAP)
+		n = TPX_ARGV_CAP;
+	fn = off ? 0 : c->fn & (TPX_FN_MAX - 1);
+	c->b->rec.argv_len = n;
+	c->b->rec.flags = flags;
+	tp_output(i, c->b, sizeof(c->b->rec) + fn + n);
 	return 0;
+}
+
+/* Reads piece k of argv into the scratch buffer and outputs it. The first
+ * follows the filename in the exec record; the others are TPX_REC_ARGV
+ * records of their own, read into the same buffer once the previous one
+ * was copied out. */
+static long tpx_piece_cb(__u32 k, void *arg)
+{
+	struct tpx_exec_ctx *c = arg;
+	__u64 off = (__u64)k * TPX_ARGV_CAP, n;
+	__u32 fn = 0;
+
+	if (k >= TPX_PIECES_MAX || (k && off >= c->got))
+		return 1;
+	n = c->got - off;
+	if (n > TPX_ARGV_CAP)
+		n = TPX_ARGV_CAP;
+	if (k) {
+		c->b->rec.type = TPX_REC_ARGV;
+		c->b->rec.filename_len = 0;
+		c->flags &= ~TPX_F_FN_FAULT;
+	} else {
+		fn = c->fn & (TPX_FN_MAX - 1);
+	}
+	barrier_var(n);
+	if (n > TPX_ARGV_CAP)
+		n = TPX_ARGV_CAP;
+	if (n && bpf_probe_read_user(c->b->data + fn, n, (void *)(c->start + off))) {
+		c->flags |= TPX_F_ARGV_FAULT;
+		n = 0;
+	}
+	c->off = off;
+	c->plen = n;
+	c->last = !n || off + n >= c->got;
+	c->b->rec.argv_off = off;
+	bpf_loop(TP_MAX_SLOTS, tpx_emit_cb, c, 0);
+	return c->last;
 }
 
 /*
@@ -139,7 +209,7 @@ static long tpx_emit_cb(__u32 i, void *arg)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(tpx_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	__u64 mask, mm_start, mm_end, size, want, got;
+	__u64 mask, mm_start, mm_end, size;
 	struct tpx_exec_ctx c = {};
 	struct exec_buf *b;
 	struct tp_scope_cfg *cfg;
@@ -171,7 +241,7 @@ int BPF_PROG(tpx_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	size = mm_end > mm_start ? mm_end - mm_start : 0;
 	b->rec.argv_size = size > 0xffffffffULL ? 0xffffffffU : size;
 
-	/* Read as much as the most generous session wants. */
+	/* Read as much as the most generous session wants, in pieces. */
 	c.cfg = cfg;
 	c.b = b;
 	c.mask = mask;
@@ -180,21 +250,14 @@ int BPF_PROG(tpx_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 		return 0;
 	c.tmp->aux = 0;
 	bpf_loop(TP_MAX_SLOTS, tpx_want_cb, &c, 0);
-	want = c.tmp->aux;
-	got = size < want ? size : want;
-	barrier_var(got);
-	if (got > TPX_ARGV_CAP)
-		got = TPX_ARGV_CAP;
-	if (got && bpf_probe_read_user(b->data + fn, got, (void *)mm_start)) {
-		flags |= TPX_F_ARGV_FAULT;
-		got = 0;
-	}
-
-	/* One copy per session, each cut to that session's limit. */
-	c.tmp->aux = got;
+	c.got = size < c.tmp->aux ? size : c.tmp->aux;
+	if (c.got > (__u64)TPX_PIECES_MAX * TPX_ARGV_CAP)
+		c.got = (__u64)TPX_PIECES_MAX * TPX_ARGV_CAP;
+	c.start = mm_start;
+	c.size = size;
 	c.fn = fn;
 	c.flags = flags;
-	bpf_loop(TP_MAX_SLOTS, tpx_emit_cb, &c, 0);
+	bpf_loop(TPX_PIECES_MAX, tpx_piece_cb, &c, 0);
 	return 0;
 }
 
