@@ -15,14 +15,22 @@ import (
 // having happened asks them first, and fails with an error matching
 // tracep.ErrIncomplete when it cannot be sure, never passes.
 
-// Gaps returns what the trace lost of kinds (every kind when none is
-// given), one line per kind: "842 exec events lost". It reads the "lost"
-// notes of the trace (KindTrace events), so it works on a saved trace too.
+// Gaps returns what the trace misses of kinds (every kind when none is
+// given): the events lost, one line per kind ("842 exec events lost"), and
+// the processes killed when the command exited, since what they would have
+// done next is in no trace. It reads the notes of the trace (KindTrace
+// events), so it works on a saved trace too.
 func Gaps(evs []tracep.Event, kinds ...tracep.Kind) []string {
 	lost := map[tracep.Kind]uint64{}
 	var order []tracep.Kind
+	var killed []string
 	for _, ev := range evs {
 		n := ev.Trace
+		if n != nil && n.Op == tracep.NoteLeftover && n.Action == tracep.LeftoverKilled {
+			for _, p := range n.Procs {
+				killed = append(killed, p.String())
+			}
+		}
 		if n == nil || n.Op != tracep.NoteLost || (len(kinds) > 0 && !slices.Contains(kinds, n.Of)) {
 			continue
 		}
@@ -31,9 +39,13 @@ func Gaps(evs []tracep.Event, kinds ...tracep.Kind) []string {
 		}
 		lost[n.Of] += n.Count
 	}
-	out := make([]string, len(order))
-	for i, k := range order {
-		out[i] = fmt.Sprintf("%d %s events lost", lost[k], k)
+	out := make([]string, 0, len(order)+1)
+	for _, k := range order {
+		out = append(out, fmt.Sprintf("%d %s events lost", lost[k], k))
+	}
+	if len(killed) > 0 {
+		out = append(out, fmt.Sprintf("processes left running were killed when the command exited (%s): wait for them (WaitAll, -wait) to trace what they do",
+			strings.Join(killed, ", ")))
 	}
 	return out
 }

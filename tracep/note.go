@@ -52,8 +52,12 @@ func (n *Note) Text() string {
 		for i, p := range n.Procs {
 			procs[i] = p.String()
 		}
-		return fmt.Sprintf("trace leftover: %d processes still running when the command exited, %s: %s",
-			len(n.Procs), n.Action, strings.Join(procs, ", "))
+		what := "processes were"
+		if len(n.Procs) == 1 {
+			what = "process was"
+		}
+		return fmt.Sprintf("trace leftover: %d %s still running when the command exited, %s: %s",
+			len(n.Procs), what, n.Action, strings.Join(procs, ", "))
 	}
 	s := "trace " + Escape(n.Op)
 	if n.Detail != "" {
