@@ -12,11 +12,8 @@ import (
 const (
 	// DefaultPort is the port whose traffic is DNS when Config.Ports is empty.
 	DefaultPort = 53
-	// DefaultSnapLen is the UDP payload octets captured per message when
-	// Config.SnapLen is zero: the EDNS buffer size resolvers advertise at
-	// most, in practice.
-	DefaultSnapLen = 4096
-	// MaxSnapLen is the largest Config.SnapLen: a whole UDP message.
+	// MaxSnapLen is the largest Config.SnapLen, and the one used when it
+	// is zero: a whole UDP message, whatever its size.
 	MaxSnapLen = MaxMessageSize
 	// DefaultTimeout is how long a query waits for its response before it
 	// is reported unanswered, when Config.Timeout is zero (glibc's
@@ -45,11 +42,13 @@ type Config struct {
 	// from or to one of them is captured. Empty means DefaultPort only;
 	// add 5353 for mDNS, say. Port 0 is invalid.
 	Ports []uint16
-	// SnapLen bounds the octets captured of each UDP message. Zero selects
-	// DefaultSnapLen; at most MaxSnapLen. A longer message is decoded as
-	// far as it was captured (Stats.SnapTruncated counts them). TCP
-	// segments are captured whole, up to 64 KiB, since their stream must
-	// be reassembled.
+	// SnapLen, when set, caps the octets captured of each UDP message. Zero,
+	// the default, captures messages whole (MaxSnapLen). A longer message
+	// is decoded as far as it was captured and its event flagged: Cut says
+	// how much was captured, AnswersIncomplete whether answers are missing
+	// (Stats.SnapTruncated counts them). TCP segments are captured whole,
+	// up to 64 KiB, since their stream must be reassembled; a larger one
+	// loses the stream's place, which the queries waiting on it say.
 	SnapLen int
 	// Timeout is how long a query waits for its response before it is
 	// reported unanswered. Zero selects DefaultTimeout.
@@ -79,7 +78,7 @@ func (c Config) normalize() (Config, error) {
 		return c, fmt.Errorf("%d ports, more than %d: %w", len(c.Ports), MaxPorts, tracep.ErrInvalid)
 	}
 	var err error
-	if c.SnapLen, err = bpfcore.Limit("snap length", c.SnapLen, DefaultSnapLen, MaxSnapLen); err != nil {
+	if c.SnapLen, err = bpfcore.Limit("snap length", c.SnapLen, MaxSnapLen, MaxSnapLen); err != nil {
 		return c, err
 	}
 	if c.SnapLen < headerLen {

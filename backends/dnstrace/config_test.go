@@ -11,7 +11,7 @@ import (
 func TestConfigNormalize(t *testing.T) {
 	c, err := Config{Ports: []uint16{5353, 53, 5353}}.normalize()
 	require.NoError(t, err)
-	require.Equal(t, Config{Ports: []uint16{53, 5353}, SnapLen: DefaultSnapLen, Timeout: DefaultTimeout, RingBytes: DefaultRingBytes}, c)
+	require.Equal(t, Config{Ports: []uint16{53, 5353}, SnapLen: MaxSnapLen, Timeout: DefaultTimeout, RingBytes: DefaultRingBytes}, c)
 	for _, bad := range []Config{
 		{Ports: []uint16{0, 53}},
 		{SnapLen: -1},

@@ -107,6 +107,7 @@ const (
 	dnsMapTpdSocks     = "tpd_socks"
 	dnsProgTpdBind4    = "tpd_bind4"
 	dnsProgTpdBind6    = "tpd_bind6"
+	dnsProgTpdDrop     = "tpd_drop"
 	dnsProgTpdEgress   = "tpd_egress"
 	dnsProgTpdIngress  = "tpd_ingress"
 	dnsVarTpdPoolN     = "tpd_pool_n"
@@ -157,6 +158,7 @@ type dnsSpecs struct {
 type dnsProgramSpecs struct {
 	TpdBind4   *ebpf.ProgramSpec `ebpf:"tpd_bind4"`
 	TpdBind6   *ebpf.ProgramSpec `ebpf:"tpd_bind6"`
+	TpdDrop    *ebpf.ProgramSpec `ebpf:"tpd_drop"`
 	TpdEgress  *ebpf.ProgramSpec `ebpf:"tpd_egress"`
 	TpdIngress *ebpf.ProgramSpec `ebpf:"tpd_ingress"`
 }
@@ -246,6 +248,7 @@ type dnsVariables struct {
 type dnsPrograms struct {
 	TpdBind4   *ebpf.Program `ebpf:"tpd_bind4"`
 	TpdBind6   *ebpf.Program `ebpf:"tpd_bind6"`
+	TpdDrop    *ebpf.Program `ebpf:"tpd_drop"`
 	TpdEgress  *ebpf.Program `ebpf:"tpd_egress"`
 	TpdIngress *ebpf.Program `ebpf:"tpd_ingress"`
 }
@@ -254,6 +257,7 @@ func (p *dnsPrograms) Close() error {
 	return _DnsClose(
 		p.TpdBind4,
 		p.TpdBind6,
+		p.TpdDrop,
 		p.TpdEgress,
 		p.TpdIngress,
 	)

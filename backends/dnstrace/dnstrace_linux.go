@@ -51,8 +51,9 @@ func prepare(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
 }
 
 // attach attaches the programs to the root of the cgroup v2 hierarchy,
-// where they see every socket's binds and packets, and keeps the port maps
-// for the sessions to fill.
+// where they see every socket's binds and packets, and the drop program to
+// kfree_skb (the packets no socket received), and keeps the port maps for
+// the sessions to fill.
 func attach(coll *ebpf.Collection) ([]link.Link, error) {
 	root, err := cgroup.Mount()
 	if err != nil {
@@ -77,6 +78,14 @@ func attach(coll *ebpf.Collection) ([]link.Link, error) {
 		}
 		links = append(links, l)
 	}
+	drop, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[dnsProgTpdDrop]})
+	if err != nil {
+		for _, l := range links {
+			_ = l.Close()
+		}
+		return nil, caps.WrapErr("attach "+dnsProgTpdDrop, err)
+	}
+	links = append(links, drop)
 	watched.mu.Lock()
 	watched.bits, watched.ports = coll.Maps[dnsMapTpdPortbits], coll.Maps[dnsMapTpdPorts]
 	watched.mu.Unlock()

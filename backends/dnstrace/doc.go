@@ -16,11 +16,27 @@
 // every network namespace, and copy those from or to a DNS port (53 by
 // default, Config.Ports) to the ring of each session that wants them: a
 // UDP message (after defragmentation on the way in, before fragmentation
-// on the way out, so always whole, up to Config.SnapLen octets) or a TCP
-// segment. Other traffic costs three header loads and a bitmap test per
-// packet in the kernel and nothing in user space: a tracer process spent
-// 4-14 ms of CPU for 1,200 lookups made while another process flooded
-// 50,000 UDP datagrams on the same loopback (BenchmarkLookupsUnderFlood).
+// on the way out, so always whole, up to its 65,507 octets over IPv4, or
+// cut at Config.SnapLen when one is set, and then flagged) or a TCP
+// segment (up to 64 KiB, which holds the largest message, 65,535 octets
+// and its length prefix). Other traffic costs three header loads and a
+// bitmap test per packet in the kernel and nothing in user space: a tracer
+// process spent 4-14 ms of CPU for 1,200 lookups made while another
+// process flooded 50,000 UDP datagrams on the same loopback
+// (BenchmarkLookupsUnderFlood).
+//
+// A response can reach the host after its client closed the socket: glibc,
+// when one of its parallel A and AAAA answers is truncated, closes its UDP
+// socket and asks both again over TCP, and the other UDP answer arrives to
+// no socket; a client may give up on a TCP query and close. The ingress
+// program never sees the first, so a tp_btf/kfree_skb program copies the
+// received packets the kernel drops for want of a socket (or for a socket
+// in the CLOSE state) on a DNS port; the second passes ingress on a socket
+// its owner closed (orphaned), which the program tells from the socket. Both
+// are marked undelivered: such a packet has no owner, goes to every DNS
+// session on the port and only answers a query a session has pending.
+// A response dropped after the ingress filter for another reason (a full
+// socket buffer) is still reported as delivered.
 //
 // # Attribution
 //
@@ -55,9 +71,31 @@
 // (retransmissions skipped, a gap resetting the reassembler), so a TCP
 // retry after a truncated UDP answer (TC set, reported as such) is
 // reported whole. Queries wait Config.Timeout for their response and are
-// then reported unanswered, as are those still waiting at Close. A message
-// the parser rejects is counted (Stats.Malformed) and not reported. The
-// kernel's losses (a full ring) are counted and returned by Close as a
+// then reported unanswered, as are those still waiting at Close.
+//
+// Every event says what of its response it could not give whole, never
+// silently (tracep.DNS.Incomplete sums it up):
+//
+//   - a response is paired with its query by addresses, transport, ID and
+//     question; one without a question is never paired (Stats.NoQuestion),
+//     nor is a message whose question is malformed (Stats.Malformed);
+//   - a response malformed after its question is reported with what was
+//     decoded before the fault, and the fault in Malformed ("compression
+//     pointer loop at offset 40 in authority record 1"): a fault in the
+//     authority or additional section, which glibc never reads, leaves the
+//     answers whole;
+//   - a response cut short, by the snap length, by the end of its TCP
+//     connection or by a gap in its stream, is reported as far as it goes,
+//     with Cut saying how ("connection closed 40 octets into a 73-octet
+//     message"); a query whose response was cut before its question is
+//     reported unanswered with Cut saying why;
+//   - AnswersIncomplete is set when, either way, answers the header
+//     announced are missing;
+//   - a response that came after its client closed the socket is reported
+//     with Undelivered set and Answered not: the host received it, the
+//     program never did.
+//
+// The kernel's losses (a full ring) are counted and returned by Close as a
 // *tracep.LostError. tracep.DNS has no EDNS fields: the response code
 // includes the EDNS extended code (BADVERS), and the rest of Message.EDNS
 // is not carried by events.
@@ -72,12 +110,14 @@
 // bounds and dropped. A message is rejected with an error matching
 // ErrMalformed, a *ParseError giving a reason and an offset, such as
 //
-//	malformed dns message: compression pointer loop at offset 12
+//	malformed dns message: compression pointer loop at offset 12 in question 1
 //
-// when it is shorter than its section counts claim or breaks a rule below.
-// The Message returned with the error holds what was decoded before the
-// fault (the header, ID and TC bit included, and usually the question), so
-// that a truncated capture can still be matched to its query.
+// when it is shorter than its section counts claim or breaks a rule below;
+// ParseError.Section and Index say which record the fault is in. The
+// Message returned with the error holds what was decoded before the fault
+// (the header, ID and TC bit included, and every section before the
+// faulty one whole), so that a truncated capture, or a response malformed
+// after its answers, can still be matched to its query and read.
 //
 // All the strings of one Message share a single allocation; a typical
 // response costs two allocations (that string and the answer slice). The
@@ -156,7 +196,8 @@
 //
 // Matcher pairs each response with its query by client and server address
 // and port, transport, message ID and question (name without regard to
-// case, and type), never by ID alone. It takes timestamps from the caller,
+// case, and type), never by ID alone: a response without a question
+// answers nothing. It takes timestamps from the caller,
 // computes the latency from the first sighting of a query (a duplicate, as
 // loopback shows every packet twice, does not reset it), expires unanswered
 // queries after a caller-given timeout and returns them for reporting, and

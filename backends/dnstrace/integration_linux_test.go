@@ -1,15 +1,18 @@
 package dnstrace_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/tracep/tracep/backends/dnstrace"
 	"github.com/tracep/tracep/backends/testnet"
@@ -282,9 +285,10 @@ srv.sendto(bytes(ok), peer)
 cli.recvfrom(512)
 `
 
-// A crafted response with a compression-pointer loop, sent by a traced
-// process on a configured port (5353), is rejected where it is decoded:
-// counted, not reported, in bounded time, and the trace goes on.
+// A crafted response with a compression-pointer loop in its answer, sent
+// by a traced process on a configured port (5353), is decoded in bounded
+// time and reported with the fault and without answers, and the trace
+// goes on.
 func TestIntegrationCraftedPointerLoop(t *testing.T) {
 	tracetest.RequireSupported(t, dnstrace.Supported())
 	n := newNet(t, nil)
@@ -303,7 +307,11 @@ func TestIntegrationCraftedPointerLoop(t *testing.T) {
 	require.Equal(t, netip.MustParseAddrPort("127.0.0.1:5353"), ok[0].DNS.Server)
 	loop := lookups(evs, pid, "loop.test", "A")
 	require.Len(t, loop, 1, "%s", tracetest.Lines(evs))
-	require.False(t, loop[0].DNS.Answered, "its only answer was malformed")
+	require.True(t, loop[0].DNS.Answered)
+	require.Empty(t, loop[0].DNS.Answers)
+	require.True(t, loop[0].DNS.AnswersIncomplete)
+	require.Contains(t, loop[0].DNS.Malformed, "compression pointer")
+	require.Contains(t, loop[0].DNS.Incomplete(), "dns answers incomplete: ")
 	require.Equal(t, uint64(2), st.Duplicates, "each query seen leaving and arriving: the server socket's owner is known from its bind")
 }
 
@@ -387,4 +395,273 @@ func TestIntegrationPIDScope(t *testing.T) {
 		names[ev.DNS.Name] = true
 	}
 	require.Equal(t, map[string]bool{"example.test": true, "v4.test": true}, names, "%s", tracetest.Lines(evs))
+}
+
+// txtFill returns TXT strings that make the answer to a TXT query for
+// name, with the server's OPT record, exactly size octets: header,
+// question, one record per string (a compressed owner, 10 octets of
+// header, the string's length octet) and the OPT record.
+func txtFill(name string, size int) []string {
+	rest := size - (12 + len(name) + 2 + 4 + 11)
+	var out []string
+	for i := 0; rest > 0; i++ {
+		n := min(255, rest-13)
+		if r := rest - (13 + n); r > 0 && r < 14 {
+			n -= 14 - r // leave room for a last record
+		}
+		out = append(out, strings.Repeat(string(rune('a'+i%26)), n))
+		rest -= 13 + n
+	}
+	return out
+}
+
+// pyEDNSQuery asks the nameserver over UDP for argv[1] (type argv[2]),
+// advertising an EDNS0 buffer of argv[3] octets, and prints the size of
+// the answer (dig advertises 32,767 octets at most).
+const pyEDNSQuery = `
+import socket, struct, sys
+name, qtype, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 1)
+for label in name.split("."):
+    q += bytes([len(label)]) + label.encode()
+q += b"\0" + struct.pack(">HH", qtype, 1) + b"\0" + struct.pack(">HHIH", 41, size, 0, 0)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("127.0.0.1", 53))
+s.send(q)
+print(len(s.recv(65535)))
+`
+
+// Answers of every size up to the protocol's limits are reported with
+// every record: 300 A records over UDP with EDNS0 (beyond the 4 KiB the
+// capture used to stop at), a 65,507-octet TXT answer over UDP (the most
+// an IPv4 datagram holds), a 65,535-octet one over TCP (the most a length
+// prefix announces), dig's TCP retry after a truncated UDP answer, and
+// glibc's. A session with a snap length gets the UDP answer cut, and
+// flagged as such.
+func TestIntegrationLargeAnswers(t *testing.T) {
+	tracetest.RequireSupported(t, dnstrace.Supported())
+	zone := testnet.DefaultZone()
+	var many []netip.Addr
+	for i := range 300 {
+		many = append(many, netip.AddrFrom4([4]byte{127, 1, byte(i / 250), byte(1 + i%250)}))
+	}
+	zone["many-a.test"] = testnet.Record{Addrs: many}
+	zone["txt-udp.test"] = testnet.Record{TXT: txtFill("txt-udp.test", 65507)}
+	zone["txt-tcp.test"] = testnet.Record{TXT: txtFill("txt-tcp.test", 65535)}
+	n := newNet(t, &testnet.Config{Zone: zone})
+	tr := startTrace(t, dnstrace.Config{})
+	capped := startTrace(t, dnstrace.Config{SnapLen: 4096})
+
+	dig := func(tr *trace, args ...string) (int, string) {
+		cmd := tr.cg.Command("dig", append([]string{"+tries=1"}, args...)...)
+		out, err := n.CombinedOutput(cmd)
+		require.NoError(t, err, "%s", out)
+		return cmd.Process.Pid, string(out)
+	}
+	manyPID, out := dig(tr, "+bufsize=16384", "many-a.test", "A")
+	require.Contains(t, out, "MSG SIZE  rcvd: 4840")
+	udp := tr.cg.Command("python3", "-c", pyEDNSQuery, "txt-udp.test", "16", "65507")
+	out1, err := n.CombinedOutput(udp)
+	require.NoError(t, err, "%s", out1)
+	require.Equal(t, "65507\n", string(out1))
+	udpPID := udp.Process.Pid
+	tcpPID, out := dig(tr, "+tcp", "txt-tcp.test", "TXT")
+	require.Contains(t, out, "MSG SIZE  rcvd: 65535")
+	retryPID, _ := dig(tr, "txt-tcp.test", "TXT")
+	glibc := tr.cg.Command("python3", "-c", `import socket; print(len(socket.getaddrinfo("many-a.test", None, socket.AF_INET, socket.SOCK_STREAM)))`)
+	out2, err := n.CombinedOutput(glibc)
+	require.NoError(t, err, "%s", out2)
+	require.Equal(t, "300\n", string(out2), "glibc got every address")
+	cappedPID, _ := dig(capped, "+bufsize=16384", "many-a.test", "A")
+	evs := tr.close(t)
+	cappedEvs := capped.close(t)
+
+	whole := func(ev tracep.Event, transport string, n int) {
+		t.Helper()
+		d := ev.DNS
+		require.True(t, d.Answered, "%s", ev)
+		require.Equal(t, transport, d.Transport)
+		require.Len(t, d.Answers, n)
+		require.False(t, d.AnswersIncomplete)
+		require.Empty(t, d.Cut)
+		require.Empty(t, d.Malformed)
+		require.Empty(t, d.Incomplete())
+	}
+	got := lookups(evs, manyPID, "many-a.test", "A")
+	require.Len(t, got, 1, "%s", tracetest.Lines(evs))
+	whole(got[0], "udp", 300)
+	require.Equal(t, "A 127.1.1.50", answers(got[0])[299])
+	for _, c := range []struct {
+		pid  int
+		name string
+		typ  string
+		n    int
+	}{{udpPID, "txt-udp.test", "udp", len(zone["txt-udp.test"].TXT)}, {tcpPID, "txt-tcp.test", "tcp", len(zone["txt-tcp.test"].TXT)}} {
+		got := lookups(evs, c.pid, c.name, "TXT")
+		require.Len(t, got, 1, "%s", tracetest.Lines(evs))
+		whole(got[0], c.typ, c.n)
+		for i, a := range got[0].DNS.Answers {
+			require.Equal(t, `"`+zone[c.name].TXT[i]+`"`, a.Data)
+		}
+	}
+	got = lookups(evs, retryPID, "txt-tcp.test", "TXT")
+	require.Len(t, got, 2, "%s", tracetest.Lines(got))
+	require.True(t, got[0].DNS.Truncated)
+	require.Equal(t, "udp", got[0].DNS.Transport)
+	whole(got[1], "tcp", len(zone["txt-tcp.test"].TXT))
+	var viaTCP []tracep.Event
+	for _, ev := range lookups(evs, glibc.Process.Pid, "many-a.test", "A") {
+		if ev.DNS.Transport == "tcp" {
+			viaTCP = append(viaTCP, ev)
+		}
+	}
+	// glibc asks again over TCP, more than once when its buffer grows.
+	require.NotEmpty(t, viaTCP, "%s", tracetest.Lines(evs))
+	for _, ev := range viaTCP {
+		whole(ev, "tcp", 300)
+	}
+
+	got = lookups(cappedEvs, cappedPID, "many-a.test", "A")
+	require.Len(t, got, 1, "%s", tracetest.Lines(cappedEvs))
+	d := got[0].DNS
+	require.True(t, d.Answered)
+	require.True(t, d.AnswersIncomplete)
+	require.Equal(t, "4096 of 4840 octets captured (snap length)", d.Cut)
+	require.Less(t, len(d.Answers), 300)
+	require.Equal(t, "dns answers incomplete: 4096 of 4840 octets captured (snap length)", got[0].DNS.Incomplete())
+}
+
+// withoutAdditional drops the testnet server's OPT record (the only
+// additional record it sends), so that records can be appended after the
+// answers.
+func withoutAdditional(resp []byte) []byte {
+	if binary.BigEndian.Uint16(resp[10:]) == 0 {
+		return resp
+	}
+	binary.BigEndian.PutUint16(resp[10:], 0)
+	return resp[:len(resp)-11] // the OPT record: root name, 10 octets, no data
+}
+
+// misbehaving is a zone whose server sends malformed and late answers.
+func misbehaving() testnet.Zone {
+	a := netip.MustParseAddr
+	zone := testnet.DefaultZone()
+	// An additional record whose data length overruns the message.
+	zone["bad-additional.test"] = testnet.Record{Addrs: []netip.Addr{a("127.1.1.1")}, Mangle: func(resp []byte, _ string) []byte {
+		resp = withoutAdditional(resp)
+		binary.BigEndian.PutUint16(resp[10:], 1)
+		return append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 1, 0xf4, 1, 2, 3, 4)
+	}}
+	// An authority record whose owner name is a pointer to itself.
+	zone["loop-authority.test"] = testnet.Record{Addrs: []netip.Addr{a("127.1.1.2")}, Mangle: func(resp []byte, _ string) []byte {
+		resp = withoutAdditional(resp)
+		binary.BigEndian.PutUint16(resp[8:], 1)
+		self := len(resp)
+		return append(resp, 0xc0|byte(self>>8), byte(self), 0, 2, 0, 1, 0, 0, 0, 60, 0, 2, 0xc0, 12)
+	}}
+	// A FORMERR without a question.
+	zone["no-question.test"] = testnet.Record{Addrs: []netip.Addr{a("127.1.1.3")}, Mangle: func(resp []byte, _ string) []byte {
+		resp[3] = resp[3]&0xf0 | 1
+		clear(resp[4:12])
+		return resp[:12]
+	}}
+	zone["cut-tcp.test"] = testnet.Record{Addrs: []netip.Addr{a("127.1.1.4"), a("127.1.1.5")}, CutTCP: 40}
+	// The AAAA answer comes over UDP when glibc has given up on UDP.
+	zone["late.test"] = testnet.Record{Addrs: []netip.Addr{a("127.1.1.6"), a("::1")}, TruncateUDP: true,
+		HoldUDP: []dnsmessage.Type{dnsmessage.TypeAAAA}}
+	zone["late-tcp.test"] = testnet.Record{Addrs: []netip.Addr{a("127.1.1.7")}, HoldTCP: true}
+	return zone
+}
+
+// pyTCPGiveUp sends a query for argv[1] over TCP and closes the
+// connection without waiting for the answer.
+const pyTCPGiveUp = `
+import socket, struct, sys
+q = struct.pack(">HHHHHH", 0x4343, 0x0100, 1, 0, 0, 0)
+for label in sys.argv[1].split("."):
+    q += bytes([len(label)]) + label.encode()
+q += b"\x00" + struct.pack(">HH", 1, 1)
+s = socket.create_connection(("127.0.0.1", 53))
+s.sendall(struct.pack(">H", len(q)) + q)
+s.close()
+`
+
+// Answers glibc used are reported whole, with the fault, when a later
+// section is malformed; a response without a question answers nothing; a
+// TCP answer cut short is flagged; answers that reached the host after
+// the client closed its socket are reported as not delivered, apart from
+// no answer at all.
+func TestIntegrationMisbehavingServer(t *testing.T) {
+	tracetest.RequireSupported(t, dnstrace.Supported())
+	n := newNet(t, &testnet.Config{Zone: misbehaving()})
+	tr := startTrace(t, dnstrace.Config{})
+	run := func(name string, args ...string) (int, string) {
+		cmd := tr.cg.Command(name, args...)
+		out, err := n.CombinedOutput(cmd)
+		if name != "dig" { // it may fail, and says so
+			require.NoError(t, err, "%s", out)
+		}
+		return cmd.Process.Pid, string(out)
+	}
+	getaddrinfo := `import socket, sys; print(" ".join(sorted({a[4][0] for a in socket.getaddrinfo(sys.argv[1], None, type=socket.SOCK_STREAM)})))`
+	addPID, out := run("python3", "-c", getaddrinfo, "bad-additional.test")
+	require.Equal(t, "127.1.1.1\n", out, "glibc used the answer")
+	loopPID, out := run("python3", "-c", getaddrinfo, "loop-authority.test")
+	require.Equal(t, "127.1.1.2\n", out, "glibc used the answer")
+	noqPID, _ := run("dig", "+tries=1", "+timeout=1", "no-question.test", "A")
+	cutPID, _ := run("dig", "+tcp", "+tries=1", "cut-tcp.test", "A")
+	latePID, out := run("python3", "-c", getaddrinfo, "late.test")
+	require.Equal(t, "127.1.1.6 ::1\n", out)
+	tcpLatePID, _ := run("python3", "-c", pyTCPGiveUp, "late-tcp.test")
+	evs := tr.close(t)
+	all := tracetest.Lines(evs)
+
+	for _, c := range []struct {
+		pid             int
+		name, malformed string
+	}{
+		{addPID, "bad-additional.test", "record data overruns the message at offset 63 in additional record 1"},
+		{loopPID, "loop-authority.test", "compression pointer loop at offset 53 in authority record 1"},
+	} {
+		got := lookups(evs, c.pid, c.name, "A")
+		require.Len(t, got, 1, all)
+		d := got[0].DNS
+		require.True(t, d.Answered, all)
+		require.Equal(t, "NOERROR", d.RCode)
+		require.Len(t, d.Answers, 1)
+		require.Equal(t, c.malformed, d.Malformed)
+		require.False(t, d.AnswersIncomplete)
+		require.Empty(t, d.Incomplete(), "the answers glibc used are whole")
+		require.Contains(t, got[0].Text(), "malformed: "+c.malformed)
+	}
+
+	got := lookups(evs, noqPID, "no-question.test", "A")
+	require.Len(t, got, 1, all)
+	require.False(t, got[0].DNS.Answered, "never paired by its ID alone")
+	require.Positive(t, tr.s.Stats().NoQuestion)
+
+	got = lookups(evs, cutPID, "cut-tcp.test", "A")
+	require.Len(t, got, 1, all)
+	d := got[0].DNS
+	require.Equal(t, "tcp", d.Transport)
+	require.True(t, d.AnswersIncomplete, all)
+	require.Regexp(t, `^connection (closed|reset) 40 octets into a 73-octet message$`, d.Cut)
+	require.Contains(t, d.Incomplete(), "dns answers incomplete: connection")
+
+	byTransport := map[string]*tracep.DNS{}
+	for _, ev := range lookups(evs, latePID, "late.test", "AAAA") {
+		byTransport[ev.DNS.Transport] = ev.DNS
+	}
+	require.Len(t, byTransport, 2, all)
+	require.True(t, byTransport["udp"].Undelivered, all)
+	require.False(t, byTransport["udp"].Answered)
+	require.Equal(t, "NOERROR", byTransport["udp"].RCode)
+	require.Contains(t, byTransport["udp"].Outcome(), "not delivered")
+	require.True(t, byTransport["tcp"].Answered, all)
+	require.Positive(t, tr.s.Stats().Undelivered)
+
+	got = lookups(evs, tcpLatePID, "late-tcp.test", "A")
+	require.Len(t, got, 1, all)
+	require.True(t, got[0].DNS.Undelivered, all)
+	require.Equal(t, []string{"A 127.1.1.7"}, answers(got[0]))
 }

@@ -117,22 +117,14 @@ func (m *Matcher[T]) Query(k Key, now int64, v T) (old Pending[T], evicted bool)
 // query's first sighting, never negative).
 //
 // A response without a question (some FORMERR and NOTIMP responses have
-// none) is given with an empty Name and Type 0; it then matches the oldest
-// pending query with the same addresses, transport and ID.
+// none), given with an empty Name, answers nothing: a response is never
+// paired by its ID alone.
 func (m *Matcher[T]) Response(k Key, now int64) (q Pending[T], latency int64, ok bool) {
-	var i int32 = -1
-	if k.Name == "" && k.Type == 0 {
-		for j := m.head; j >= 0; j = m.nodes[j].next {
-			n := &m.nodes[j].key
-			if n.client == k.Client && n.server == k.Server && n.transport == k.Transport && n.id == k.ID {
-				i = j
-				break
-			}
-		}
-	} else if j, found := m.index[makeKey(k)]; found {
-		i = j
+	if k.Name == "" {
+		return Pending[T]{}, 0, false
 	}
-	if i < 0 {
+	i, found := m.index[makeKey(k)]
+	if !found {
 		return Pending[T]{}, 0, false
 	}
 	q = m.remove(i)

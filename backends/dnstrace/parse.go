@@ -175,7 +175,7 @@ func (p *Parser) Parse(msg []byte) (Message, error) {
 func (p *Parser) parse(m *Message, qname *span) error {
 	msg := p.msg
 	if len(msg) < headerLen {
-		return malformed(len(msg), "message shorter than its 12-octet header")
+		return in(malformed(len(msg), "message shorter than its 12-octet header"), SectionHeader, 0)
 	}
 	m.ID = be16(msg[0:])
 	flags := be16(msg[2:])
@@ -197,10 +197,10 @@ func (p *Parser) parse(m *Message, qname *span) error {
 	for i := range int(m.QDCount) {
 		text, next, err := p.name(off, len(msg), i == 0)
 		if err != nil {
-			return err
+			return in(err, SectionQuestion, i+1)
 		}
 		if next+4 > len(msg) {
-			return malformed(next, "truncated question")
+			return in(malformed(next, "truncated question"), SectionQuestion, i+1)
 		}
 		if i == 0 {
 			*qname = text
@@ -210,13 +210,14 @@ func (p *Parser) parse(m *Message, qname *span) error {
 		off = next + 4
 	}
 	for _, sec := range [...]struct {
-		n   uint16
-		sec uint8
-	}{{m.ANCount, secAnswer}, {m.NSCount, secAuthority}, {m.ARCount, secAdditional}} {
-		for range int(sec.n) {
+		n    uint16
+		sec  uint8
+		name string
+	}{{m.ANCount, secAnswer, SectionAnswer}, {m.NSCount, secAuthority, SectionAuthority}, {m.ARCount, secAdditional, SectionAdditional}} {
+		for i := range int(sec.n) {
 			var err error
 			if off, err = p.record(m, off, sec.sec); err != nil {
-				return err
+				return in(err, sec.name, i+1)
 			}
 		}
 	}

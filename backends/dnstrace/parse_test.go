@@ -473,7 +473,48 @@ func TestParseReject(t *testing.T) {
 
 func TestParseErrorText(t *testing.T) {
 	_, err := Parse(newMsg(1, 0, 1, 0, 0, 0).ptr(12).q(TypeA).bytes())
-	require.EqualError(t, err, "malformed dns message: compression pointer loop at offset 12")
+	require.EqualError(t, err, "malformed dns message: compression pointer loop at offset 12 in question 1")
+}
+
+// A ParseError names the section and record the fault is in; the
+// sections before it were decoded whole, so the answers survive a fault
+// after them.
+func TestParseErrorSection(t *testing.T) {
+	rdA := func(b *builder) { b.u8(192, 0, 2, 1) }
+	twoA := func(ns, ar int) *builder {
+		return response("a.test", TypeA, 0, 2, ns, ar).
+			ptr(12).rr(TypeA, ClassIN, 1, rdA).ptr(12).rr(TypeA, ClassIN, 1, rdA)
+	}
+	for _, tc := range []struct {
+		name    string
+		msg     []byte
+		section string
+		index   int
+		detail  string
+		answers int
+	}{
+		{"short header", []byte{1, 2, 3}, SectionHeader, 0, "message shorter than its 12-octet header at offset 3 in the header", 0},
+		{"question", newMsg(1, 0, 2, 0, 0, 0).name("a.test").q(TypeA).u8(0xC0).bytes(), SectionQuestion, 2,
+			"truncated compression pointer at offset 24 in question 2", 0},
+		{"second answer", response("a.test", TypeA, 0, 2, 0, 0).ptr(12).rr(TypeA, ClassIN, 1, rdA).ptr(12).rrLen(TypeA, ClassIN, 1, 9).bytes(),
+			SectionAnswer, 2, "record data overruns the message at offset 50 in answer 2", 1},
+		{"authority pointer loop", func() []byte {
+			b := twoA(1, 0)
+			return b.ptr(b.off()).rr(TypeNS, ClassIN, 1, func(b *builder) { b.ptr(12) }).bytes()
+		}(), SectionAuthority, 1, "compression pointer loop at offset 56 in authority record 1", 2},
+		{"additional length", twoA(0, 2).opt(1232, 0, 0, false, nil).ptr(12).rrLen(TypeA, ClassIN, 1, 300).u8(1, 2, 3, 4).bytes(),
+			SectionAdditional, 2, "record data overruns the message at offset 77 in additional record 2", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Parse(tc.msg)
+			var pe *ParseError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, tc.section, pe.Section)
+			require.Equal(t, tc.index, pe.Index)
+			require.Equal(t, tc.detail, pe.Detail())
+			require.Len(t, m.Answers, tc.answers)
+		})
+	}
 }
 
 func TestParsePartialOnError(t *testing.T) {

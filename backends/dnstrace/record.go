@@ -39,7 +39,8 @@ const (
 	dirEgress  = 1
 	dirIngress = 2
 
-	recNoOwner = 1 // TPD_RF_NO_OWNER
+	recNoOwner     = 1 // TPD_RF_NO_OWNER
+	recUndelivered = 2 // TPD_RF_UNDELIVERED
 
 	protoTCP = 6
 	protoUDP = 17
@@ -62,7 +63,10 @@ type record struct {
 	Cookie  uint64 // the socket's cookie, never reused
 	Owner   tracep.Proc
 	NoOwner bool // the socket's owner is not known
-	Seq     uint32
+	// Undelivered marks a received packet nobody will read: its socket
+	// was closed by its owner, or there is none (Cookie is then 0).
+	Undelivered bool
+	Seq         uint32
 	// Len is the payload's length in the packet; Payload holds the first
 	// octets of it, all unless the capture was cut to the snap length.
 	Len      uint32
@@ -86,15 +90,16 @@ func decodeRecord(b []byte) (record, error) {
 	le := binary.LittleEndian
 	caplen := le.Uint32(b[offCapLen:])
 	r := record{
-		KTime:    le.Uint64(b[offKTime:]),
-		Cookie:   le.Uint64(b[offCookie:]),
-		Owner:    procFields.Proc(b),
-		NoOwner:  b[offFlags]&recNoOwner != 0,
-		Seq:      le.Uint32(b[offSeq:]),
-		Len:      le.Uint32(b[offLen:]),
-		Proto:    b[offProto],
-		Egress:   b[offDir] == dirEgress,
-		TCPFlags: b[offTCPFlags],
+		KTime:       le.Uint64(b[offKTime:]),
+		Cookie:      le.Uint64(b[offCookie:]),
+		Owner:       procFields.Proc(b),
+		NoOwner:     b[offFlags]&recNoOwner != 0,
+		Undelivered: b[offFlags]&recUndelivered != 0,
+		Seq:         le.Uint32(b[offSeq:]),
+		Len:         le.Uint32(b[offLen:]),
+		Proto:       b[offProto],
+		Egress:      b[offDir] == dirEgress,
+		TCPFlags:    b[offTCPFlags],
 	}
 	switch {
 	case uint64(caplen) != uint64(len(b)-recHeaderSize):

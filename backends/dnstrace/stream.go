@@ -133,6 +133,17 @@ func (r *StreamReassembler) Buffered() int {
 	return 2 + len(r.buf)
 }
 
+// Partial returns the octets of the message being assembled and the length
+// its prefix announced, or nil and 0 when none is: what a connection that
+// ends now, or a gap in its stream, cuts short. The slice is only valid
+// until the next call to Feed or Reset.
+func (r *StreamReassembler) Partial() (msg []byte, length int) {
+	if r.nhdr < 2 {
+		return nil, 0
+	}
+	return r.buf, r.need
+}
+
 // Reset drops any partial message, for a new connection or after a gap.
 func (r *StreamReassembler) Reset() {
 	r.nhdr = 0

@@ -1,6 +1,8 @@
 package dnstrace
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tracep/tracep/tracep"
@@ -19,6 +21,10 @@ type Stats struct {
 	// their response, and queries that got none within the timeout (or
 	// before Close, or that were evicted from a full table).
 	Answered, Unanswered uint64
+	// Undelivered counts queries whose response reached the host after the
+	// client had closed its socket: reported with the response, as not
+	// delivered.
+	Undelivered uint64
 	// Duplicates counts queries seen again with the same addresses, ID and
 	// question: a packet seen at both ends of the loopback, or a resent
 	// query. They are reported once.
@@ -27,13 +33,21 @@ type Stats struct {
 	// of a loopback response, or the answer to a query sent before the
 	// trace started or already reported unanswered.
 	Unmatched uint64
-	// Malformed counts messages the parser rejected (see Parse); they are
-	// not reported, so a query whose only response was malformed is
-	// reported unanswered.
+	// NoQuestion counts messages without a question: never paired (a
+	// response is not matched to a query by its ID alone).
+	NoQuestion uint64
+	// Malformed counts messages the parser found malformed (see Parse).
+	// One whose question was decoded is still used: a response is
+	// reported with what was decoded and the fault (tracep.DNS.Malformed);
+	// the others are dropped, so a query whose only response lost its
+	// question is reported unanswered.
 	Malformed uint64
 	// SnapTruncated counts UDP messages longer than the snap length, of
 	// which only the first octets were captured and decoded.
 	SnapTruncated uint64
+	// Cut counts messages a TCP connection ended, or a gap in its stream
+	// broke, before their last octet: decoded as far as they go.
+	Cut uint64
 	// StreamErrors counts TCP streams that lost their place: a gap in the
 	// sequence numbers, a segment larger than the capture, or a length
 	// prefix that cannot be right (ErrFraming).
@@ -43,6 +57,8 @@ type Stats struct {
 // query is what the tracker keeps about a pending query.
 type query struct {
 	proc tracep.Proc
+	// cookie is the socket that carried it (TCP: its stream's key).
+	cookie uint64
 }
 
 // streamKey identifies one direction of one TCP connection as one socket
@@ -56,13 +72,19 @@ type stream struct {
 	r    StreamReassembler
 	next uint32 // the sequence number expected next
 	last uint64 // ktime of the last segment, for idle expiry
+	// rec is the stream's last segment without its payload: the addresses
+	// and owner of a message it leaves cut short.
+	rec record
 }
 
 // maxStreams bounds the TCP streams followed at once; streamIdle is how
 // long one may stay silent (without FIN or RST seen) before it is dropped.
+// maxBroken bounds the sockets remembered for a stream that lost its
+// place.
 const (
 	maxStreams = 4096
 	streamIdle = int64(2 * time.Minute)
+	maxBroken  = 4096
 )
 
 // tracker turns raw records into DNS events: it reassembles TCP streams,
@@ -77,6 +99,9 @@ type tracker struct {
 	parser  Parser
 	match   *Matcher[query]
 	streams map[streamKey]*stream
+	// broken says, by socket cookie, why a response stream could not be
+	// followed: an unanswered TCP query of that socket says so.
+	broken  map[uint64]string
 	scratch []Pending[query]
 	stats   Stats
 }
@@ -88,20 +113,26 @@ func newTracker(timeout time.Duration, maxPending int, clock func(uint64) time.T
 		emit:    emit,
 		match:   NewMatcher[query](maxPending),
 		streams: make(map[streamKey]*stream),
+		broken:  make(map[uint64]string),
 	}
 }
 
 // feed takes one record.
 func (t *tracker) feed(r *record) {
 	t.stats.Records++
-	if r.Proto == protoUDP {
+	switch {
+	case r.Proto == protoUDP:
+		cut := ""
 		if r.truncated() {
 			t.stats.SnapTruncated++
+			cut = fmt.Sprintf("%d of %d octets captured (snap length)", len(r.Payload), r.Len)
 		}
-		t.message(r, r.Payload, "udp", r.truncated())
-		return
+		t.message(r, r.Payload, "udp", cut)
+	case r.Undelivered && r.Cookie == 0:
+		t.orphanSegment(r)
+	default:
+		t.segment(r)
 	}
-	t.segment(r)
 }
 
 // segment feeds a TCP segment to its stream's reassembler, in sequence
@@ -111,6 +142,9 @@ func (t *tracker) segment(r *record) {
 	s := t.streams[k]
 	if s == nil {
 		if len(r.Payload) == 0 {
+			if r.TCPFlags&tcpRST != 0 {
+				t.endStream(streamKey{r.Cookie, !r.Egress}, "connection reset")
+			}
 			return // a FIN or RST of a stream not followed
 		}
 		if len(t.streams) >= maxStreams {
@@ -120,12 +154,13 @@ func (t *tracker) segment(r *record) {
 		t.streams[k] = s
 	}
 	s.last = r.KTime
+	s.rec = *r
+	s.rec.Payload = nil
 	payload, seq := r.Payload, r.Seq
 	switch d := int32(seq - s.next); {
 	case r.truncated():
 		// Part of the segment is missing: the stream cannot be followed.
-		s.r.Reset()
-		t.stats.StreamErrors++
+		t.lostPlace(s, fmt.Sprintf("a segment of %d octets, %d captured", r.Len, len(r.Payload)))
 		payload = nil
 		seq += r.Len
 	case d < 0:
@@ -137,20 +172,90 @@ func (t *tracker) segment(r *record) {
 		}
 		seq += skip
 	case d > 0:
-		s.r.Reset() // segments were missed
-		t.stats.StreamErrors++
+		t.lostPlace(s, fmt.Sprintf("%d octets of the stream not seen", d))
 	}
 	if len(payload) > 0 {
 		s.next = seq + uint32(len(payload))
-		if err := s.r.Feed(payload, func(msg []byte) { t.message(r, msg, "tcp", false) }); err != nil {
+		if err := s.r.Feed(payload, func(msg []byte) { t.message(r, msg, "tcp", "") }); err != nil {
 			t.stats.StreamErrors++
+			t.breakSocket(r.Cookie, err.Error())
 		}
 	} else if int32(seq-s.next) > 0 {
 		s.next = seq
 	}
-	if r.TCPFlags&(tcpFIN|tcpRST) != 0 {
+	switch {
+	case r.TCPFlags&tcpRST != 0:
+		t.endStream(k, "connection reset")
+		t.endStream(streamKey{r.Cookie, !r.Egress}, "connection reset")
+	case r.TCPFlags&tcpFIN != 0:
+		t.endStream(k, "connection closed")
+	}
+}
+
+// orphanSegment handles a TCP segment that arrived for no socket (a
+// connection its client closed and the kernel forgot): it has no stream to
+// join, so the messages it holds whole, and the start of one it cuts, are
+// decoded on their own, as undelivered.
+func (t *tracker) orphanSegment(r *record) {
+	var sr StreamReassembler
+	if err := sr.Feed(r.Payload, func(msg []byte) { t.message(r, msg, "tcp", "") }); err != nil {
+		t.stats.StreamErrors++
+		return
+	}
+	if msg, n := sr.Partial(); len(msg) >= headerLen {
+		t.stats.Cut++
+		t.message(r, msg, "tcp", fmt.Sprintf("segment ended %d octets into a %d-octet message", len(msg), n))
+	}
+}
+
+// lostPlace resets a stream that missed or could not capture octets,
+// decoding the message it was assembling as far as it goes.
+func (t *tracker) lostPlace(s *stream, why string) {
+	t.stats.StreamErrors++
+	t.cutShort(s, "a gap in the stream ("+why+")")
+	t.breakSocket(s.rec.Cookie, "tcp stream lost: "+why)
+	s.r.Reset()
+}
+
+// endStream forgets a stream that ended, decoding the message it was
+// assembling as far as it goes.
+func (t *tracker) endStream(k streamKey, why string) {
+	if s := t.streams[k]; s != nil {
+		t.cutShort(s, why)
 		delete(t.streams, k)
 	}
+}
+
+// cutShort decodes the message s was assembling, if any, as cut short
+// (why: "connection closed").
+func (t *tracker) cutShort(s *stream, why string) {
+	msg, n := s.r.Partial()
+	if n == 0 {
+		return
+	}
+	reason := fmt.Sprintf("%s %d octets into a %d-octet message", why, len(msg), n)
+	t.stats.Cut++
+	if len(msg) < headerLen {
+		t.breakSocket(s.rec.Cookie, reason)
+		return
+	}
+	r := s.rec
+	t.message(&r, msg, "tcp", reason)
+}
+
+// breakSocket remembers that a response stream of socket cookie could not
+// be followed, so that its unanswered queries say why.
+func (t *tracker) breakSocket(cookie uint64, why string) {
+	if cookie == 0 {
+		return
+	}
+	if _, ok := t.broken[cookie]; !ok && len(t.broken) >= maxBroken {
+		for k := range t.broken {
+			delete(t.broken, k)
+			break
+		}
+	}
+	t.broken[cookie] = why
 }
 
 // evictStream drops the stream idle the longest.
@@ -167,27 +272,37 @@ func (t *tracker) evictStream() {
 }
 
 // message handles one DNS message from r: a UDP payload or a message cut
-// from a TCP stream. snapped says the capture was cut short, so a parse
-// error is expected and what was decoded is used.
-func (t *tracker) message(r *record, msg []byte, transport string, snapped bool) {
+// from a TCP stream. cut, when set, says how the message was cut short
+// (the capture's snap length, a connection that ended): a parse error is
+// then expected, and what was decoded is used.
+func (t *tracker) message(r *record, msg []byte, transport string, cut string) {
 	t.stats.Messages++
 	m, err := t.parser.Parse(msg)
+	var pe *ParseError
 	if err != nil {
-		// A message that is malformed on the wire is rejected whole; one
-		// the capture cut is used as far as it was decoded, provided its
-		// question was.
-		if !snapped || len(msg) < headerLen || (m.QDCount > 0 && m.Question.Name == "") {
+		if cut == "" {
 			t.stats.Malformed++
+		}
+		// The question pairs a response with its query: without it
+		// whole, the message is of no use.
+		if !errors.As(err, &pe) || pe.Section == SectionHeader || pe.Section == SectionQuestion {
+			if cut != "" {
+				t.breakSocket(r.Cookie, cut)
+			}
 			return
 		}
 	}
+	if m.QDCount == 0 {
+		t.stats.NoQuestion++
+		return
+	}
 	now := int64(r.KTime)
 	if !m.Response {
-		k := Key{Client: r.Src, Server: r.Dst, Transport: transport, ID: m.ID, Name: m.Question.Name, Type: m.Question.Type}
-		if m.QDCount == 0 {
-			k.Name, k.Type = "", 0
+		if r.Undelivered {
+			return // nobody reads it: no query was made
 		}
-		var q query
+		k := Key{Client: r.Src, Server: r.Dst, Transport: transport, ID: m.ID, Name: m.Question.Name, Type: m.Question.Type}
+		q := query{cookie: r.Cookie}
 		if !r.NoOwner {
 			q.proc = r.Owner
 		}
@@ -201,22 +316,31 @@ func (t *tracker) message(r *record, msg []byte, transport string, snapped bool)
 		return
 	}
 	k := Key{Client: r.Dst, Server: r.Src, Transport: transport, ID: m.ID, Name: m.Question.Name, Type: m.Question.Type}
-	if m.QDCount == 0 {
-		k.Name, k.Type = "", 0
-	}
 	p, latency, ok := t.match.Response(k, now)
 	if !ok {
 		t.stats.Unmatched++
 		return
 	}
-	t.stats.Answered++
 	ev := t.event(p)
 	d := ev.DNS
 	d.RCode = RCodeName(m.RCode)
 	d.Answers = m.Answers
 	d.Truncated = m.Truncated
-	d.Answered = true
 	d.Latency = time.Duration(latency)
+	if r.Undelivered {
+		d.Undelivered = true
+		t.stats.Undelivered++
+	} else {
+		d.Answered = true
+		t.stats.Answered++
+	}
+	switch {
+	case cut != "":
+		d.Cut = cut
+	case pe != nil:
+		d.Malformed = pe.Detail()
+	}
+	d.AnswersIncomplete = len(m.Answers) < int(m.ANCount)
 	t.emit(ev)
 }
 
@@ -240,7 +364,11 @@ func (t *tracker) event(p Pending[query]) tracep.Event {
 
 func (t *tracker) unanswered(p Pending[query]) {
 	t.stats.Unanswered++
-	t.emit(t.event(p))
+	ev := t.event(p)
+	// A response on its socket that could not be followed may have been
+	// the answer.
+	ev.DNS.Cut = t.broken[p.Value.cookie]
+	t.emit(ev)
 }
 
 // expire reports the queries that have waited for their response for the
@@ -254,13 +382,17 @@ func (t *tracker) expire(now int64) {
 	clear(t.scratch)
 	for k, s := range t.streams {
 		if now-int64(s.last) > streamIdle {
-			delete(t.streams, k)
+			t.endStream(k, "connection idle")
 		}
 	}
 }
 
-// drain reports every pending query as unanswered, at the end of a trace.
+// drain reports every pending query as unanswered, at the end of a trace,
+// after the messages the TCP streams were still assembling.
 func (t *tracker) drain() {
+	for k := range t.streams {
+		t.endStream(k, "trace ended")
+	}
 	t.scratch = t.match.Drain(t.scratch[:0])
 	for _, p := range t.scratch {
 		t.unanswered(p)

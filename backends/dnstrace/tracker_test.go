@@ -182,32 +182,219 @@ func TestTrackerTruncatedThenTCP(t *testing.T) {
 	require.Equal(t, "b.test", (*evs)[2].DNS.Name)
 }
 
-// A UDP message longer than the snap length is decoded as far as it was
-// captured; one malformed on the wire is rejected whole.
-func TestTrackerSnapAndMalformed(t *testing.T) {
+// A response is reported as far as it was decoded, with what is missing
+// and why: a UDP message longer than the snap length, one malformed on the
+// wire in its answers or after them. A fault after the answers leaves them
+// whole; a message without a whole question is of no use.
+func TestTrackerFlawedResponses(t *testing.T) {
+	resp := typicalA()
+	rdA := func(b *builder) { b.u8(192, 0, 2, 1) }
+	withAuthority := func(fn func(*builder)) []byte {
+		b := response("www.example.test", TypeA, 0, 1, 1, 0).ptr(12).rr(TypeA, ClassIN, 300, rdA)
+		fn(b)
+		return b.bytes()
+	}
+	answerA := []tracep.DNSRecord{{Name: "www.example.test", Type: "A", TTL: 300, Data: "192.0.2.1"}}
+	for _, tc := range []struct {
+		name       string
+		msg        []byte
+		len        int // the packet's payload, when the capture cut it
+		answers    []tracep.DNSRecord
+		cut        string
+		malformed  string
+		incomplete string
+		stats      Stats
+	}{
+		{name: "cut by the snap length in the answers", msg: resp[:len(resp)-20], len: len(resp),
+			answers: answerA, cut: "57 of 77 octets captured (snap length)",
+			incomplete: "dns answers incomplete: 57 of 77 octets captured (snap length)",
+			stats:      Stats{SnapTruncated: 1}},
+		{name: "cut by the snap length after the answers", msg: resp[:len(resp)-5], len: len(resp),
+			answers: []tracep.DNSRecord{answerA[0], {Name: "www.example.test", Type: "A", TTL: 300, Data: "192.0.2.2"}},
+			cut:     "72 of 77 octets captured (snap length)", stats: Stats{SnapTruncated: 1}},
+		{name: "malformed in the answers", msg: resp[:len(resp)-20], answers: answerA,
+			malformed:  "truncated record header at offset 52 in answer 2",
+			incomplete: "dns answers incomplete: truncated record header at offset 52 in answer 2",
+			stats:      Stats{Malformed: 1}},
+		{name: "authority record with a pointer loop", msg: withAuthority(func(b *builder) {
+			b.ptr(b.off()).rr(TypeNS, ClassIN, 1, func(b *builder) { b.ptr(12) })
+		}), answers: answerA, malformed: "compression pointer loop at offset 50 in authority record 1", stats: Stats{Malformed: 1}},
+		{name: "additional record with a bad length", msg: func() []byte {
+			return response("www.example.test", TypeA, 0, 1, 0, 1).ptr(12).rr(TypeA, ClassIN, 300, rdA).
+				ptr(12).rrLen(TypeA, ClassIN, 1, 500).u8(1, 2, 3, 4).bytes()
+		}(), answers: answerA, malformed: "record data overruns the message at offset 60 in additional record 1", stats: Stats{Malformed: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, evs := testTracker(0)
+			r := udp(2, server, client, false, tc.msg)
+			if tc.len != 0 {
+				r.Len = uint32(tc.len)
+			}
+			tr.feedAll(udp(1, client, server, true, queryMsg(0xbeef, "www.example.test", TypeA)), r)
+			require.Len(t, *evs, 1)
+			d := (*evs)[0].DNS
+			require.True(t, d.Answered)
+			require.Equal(t, "NOERROR", d.RCode)
+			require.Equal(t, tc.answers, d.Answers)
+			require.Equal(t, tc.cut, d.Cut)
+			require.Equal(t, tc.malformed, d.Malformed)
+			require.Equal(t, tc.incomplete != "", d.AnswersIncomplete)
+			require.Equal(t, tc.incomplete, d.Incomplete())
+			tc.stats.Records, tc.stats.Messages, tc.stats.Answered = 2, 2, 1
+			require.Equal(t, tc.stats, tr.stats)
+		})
+	}
+}
+
+// Messages without a whole question are not used: a response without one
+// is never paired by its ID (the query is reported unanswered), and one
+// whose question the snap length cut leaves its query unanswered, saying
+// why.
+func TestTrackerQuestionless(t *testing.T) {
 	tr, evs := testTracker(0)
 	q := queryMsg(0xbeef, "www.example.test", TypeA)
+	tr.feedAll(udp(1, client, server, true, q),
+		udp(2, server, client, false, newMsg(0xbeef, fQR|1, 0, 0, 0, 0).bytes())) // FORMERR, no question
+	require.Empty(t, *evs)
+	require.Equal(t, uint64(1), tr.stats.NoQuestion)
+	tr.drain()
+	require.Len(t, *evs, 1)
+	require.False(t, (*evs)[0].DNS.Answered)
+	require.Empty(t, (*evs)[0].DNS.Incomplete())
+
+	tr, evs = testTracker(0)
 	resp := typicalA()
-	cut := udp(2, server, client, false, resp[:len(resp)-20])
+	cut := udp(2, server, client, false, resp[:20])
 	cut.Len = uint32(len(resp))
 	tr.feedAll(udp(1, client, server, true, q), cut)
-	require.Len(t, *evs, 1)
-	require.Len(t, (*evs)[0].DNS.Answers, 1, "the complete records before the cut")
-	require.Equal(t, uint64(1), tr.stats.SnapTruncated)
-	require.Zero(t, tr.stats.Malformed)
-
-	// The same bytes, not cut by the capture: malformed, not reported.
-	tr.feedAll(udp(3, client, server, true, q), udp(4, server, client, false, resp[:len(resp)-20]))
-	require.Len(t, *evs, 1)
-	require.Equal(t, uint64(1), tr.stats.Malformed)
 	tr.drain()
-	require.Len(t, *evs, 2)
-	require.False(t, (*evs)[1].DNS.Answered, "its query is reported unanswered")
+	require.Len(t, *evs, 1)
+	d := (*evs)[0].DNS
+	require.False(t, d.Answered)
+	require.Equal(t, "20 of 77 octets captured (snap length)", d.Cut)
+	require.Equal(t, "dns response not captured: 20 of 77 octets captured (snap length)", d.Incomplete())
+}
+
+// A response that reached the host after its client closed the socket
+// (seen dropped for want of a socket, or arriving at one its owner
+// closed) answers the pending query as not delivered; it never makes a
+// query, and one for no pending query is ignored.
+func TestTrackerUndelivered(t *testing.T) {
+	tr, evs := testTracker(0)
+	q := queryMsg(0xbeef, "www.example.test", TypeAAAA)
+	late := udp(5, server, client, false, withID(typicalAAAA(), 0xbeef))
+	late.Undelivered, late.NoOwner, late.Cookie, late.Owner = true, true, 0, tracep.Proc{}
+	stray := late
+	stray.Dst = netip.MustParseAddrPort("127.0.0.1:40009")
+	tr.feedAll(udp(1, client, server, true, q), late, stray)
+	require.Len(t, *evs, 1)
+	ev := (*evs)[0]
+	require.Equal(t, int32(100), ev.Proc.PID, "the query's process")
+	d := ev.DNS
+	require.False(t, d.Answered)
+	require.True(t, d.Undelivered)
+	require.Equal(t, "NOERROR", d.RCode)
+	require.Len(t, d.Answers, 2)
+	require.Equal(t, 4*time.Millisecond, d.Latency)
+	require.Empty(t, d.Incomplete())
+	require.Equal(t, Stats{Records: 3, Messages: 3, Undelivered: 1, Unmatched: 1}, tr.stats)
+
+	// Over TCP: a segment for no socket, holding a response and the
+	// start of another, and one for a socket its owner closed.
+	tcpClient := netip.MustParseAddrPort("127.0.0.1:40002")
+	framed := func(m []byte) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(m))), m...) }
+	q1, q2 := queryMsg(1, "a.test", TypeA), queryMsg(2, "www.example.test", TypeA)
+	r1 := withID(response("a.test", TypeA, 0, 0, 0, 0).bytes(), 1)
+	r2 := withID(typicalA(), 2)
+	seg := func(at int64, egress bool, cookie uint64, payload []byte) record {
+		r := udp(at, tcpClient, server, egress, payload)
+		if !egress {
+			r.Src, r.Dst = server, tcpClient
+		}
+		r.Proto, r.Cookie = protoTCP, cookie
+		return r
+	}
+	orphan := seg(9, false, 0, append(framed(r1), framed(r2)[:40]...))
+	orphan.Undelivered, orphan.NoOwner = true, true
+	tr.feedAll(seg(8, true, 7, append(framed(q1), framed(q2)...)), orphan)
+	require.Len(t, *evs, 3)
+	require.True(t, (*evs)[1].DNS.Undelivered)
+	require.Equal(t, "a.test", (*evs)[1].DNS.Name)
+	d = (*evs)[2].DNS
+	require.True(t, d.Undelivered)
+	require.Equal(t, "www.example.test", d.Name)
+	require.Equal(t, "segment ended 38 octets into a 77-octet message", d.Cut)
+	require.True(t, d.AnswersIncomplete)
+
+	q3 := queryMsg(3, "c.test", TypeA)
+	closed := seg(11, false, 7, framed(withID(response("c.test", TypeA, 0, 0, 0, 0).bytes(), 3)))
+	closed.Undelivered = true
+	ask := seg(10, true, 7, framed(q3))
+	ask.Seq = uint32(len(framed(q1)) + len(framed(q2)))
+	tr.feedAll(ask, closed)
+	require.Len(t, *evs, 4)
+	require.True(t, (*evs)[3].DNS.Undelivered)
+	require.False(t, (*evs)[3].DNS.Answered)
+}
+
+// A TCP response cut short, by the end of its connection or a gap in its
+// stream, is reported as far as it goes and flagged; one cut before its
+// question leaves its query unanswered, saying why.
+func TestTrackerTCPCutShort(t *testing.T) {
+	tcpClient := netip.MustParseAddrPort("127.0.0.1:40002")
+	framed := func(m []byte) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(m))), m...) }
+	seg := func(at int64, egress bool, seq uint32, flags uint8, payload []byte) record {
+		r := udp(at, tcpClient, server, egress, payload)
+		if !egress {
+			r.Src, r.Dst = server, tcpClient
+		}
+		r.Proto, r.Cookie, r.Seq, r.TCPFlags = protoTCP, 9, seq, flags
+		return r
+	}
+	fq, fr := framed(queryMsg(0xbeef, "www.example.test", TypeA)), framed(typicalA())
+	for _, tc := range []struct {
+		name      string
+		resp      []record
+		answered  bool
+		cut       string
+		answers   int
+		incomplte string
+	}{
+		{"closed in the answers", []record{seg(2, false, 500, tcpFIN, fr[:56])}, true,
+			"connection closed 54 octets into a 77-octet message", 1,
+			"dns answers incomplete: connection closed 54 octets into a 77-octet message"},
+		{"reset in the answers", []record{seg(2, false, 500, 0, fr[:56]), seg(3, true, 100+uint32(len(fq)), tcpRST, nil)}, true,
+			"connection reset 54 octets into a 77-octet message", 1,
+			"dns answers incomplete: connection reset 54 octets into a 77-octet message"},
+		{"a gap in the answers", []record{seg(2, false, 500, 0, fr[:56]),
+			seg(3, false, 600, 0, framed(withID(response("x.test", TypeA, 0, 0, 0, 0).bytes(), 1)))}, true,
+			"a gap in the stream (44 octets of the stream not seen) 54 octets into a 77-octet message", 1,
+			"dns answers incomplete: a gap in the stream (44 octets of the stream not seen) 54 octets into a 77-octet message"},
+		{"closed before the question", []record{seg(2, false, 500, tcpFIN, fr[:10])}, false,
+			"connection closed 8 octets into a 77-octet message", 0,
+			"dns response not captured: connection closed 8 octets into a 77-octet message"},
+		{"the session closed after the answers", []record{seg(2, false, 500, 0, fr[:70])}, true,
+			"trace ended 68 octets into a 77-octet message", 2, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, evs := testTracker(0)
+			tr.feedAll(seg(1, true, 100, 0, fq))
+			tr.feedAll(tc.resp...)
+			tr.drain()
+			require.Len(t, *evs, 1)
+			d := (*evs)[0].DNS
+			require.Equal(t, tc.answered, d.Answered)
+			require.Equal(t, tc.cut, d.Cut)
+			require.Len(t, d.Answers, tc.answers)
+			require.Equal(t, tc.incomplte, d.Incomplete())
+		})
+	}
 }
 
 // A crafted response whose answer's owner is a compression pointer to
 // itself, fed through the capture's decoding path (raw record, tracker),
-// is rejected at once; so is a query whose name is a pointer loop.
+// is decoded in bounded time and reported with the fault and no answer; a
+// query whose name is a pointer loop is rejected.
 func TestTrackerPointerLoop(t *testing.T) {
 	tr, evs := testTracker(0)
 	q := queryMsg(0xbeef, "loop.test", TypeA)
@@ -230,13 +417,15 @@ func TestTrackerPointerLoop(t *testing.T) {
 		tr.feed(&got)
 	}
 	require.Less(t, time.Since(start), time.Second, "bounded time")
-	require.Empty(t, *evs)
 	require.Equal(t, uint64(3), tr.stats.Malformed)
-	_, err := Parse(loop)
-	require.ErrorContains(t, err, "compression pointer")
+	require.Len(t, *evs, 1)
+	d := (*evs)[0].DNS
+	require.True(t, d.Answered)
+	require.Empty(t, d.Answers)
+	require.True(t, d.AnswersIncomplete)
+	require.Equal(t, "compression pointer loop at offset 27 in answer 1", d.Malformed)
 	tr.drain()
-	require.Len(t, *evs, 1, "loop.test was asked and never validly answered")
-	require.False(t, (*evs)[0].DNS.Answered)
+	require.Len(t, *evs, 1, "the looping queries were never asked")
 }
 
 func TestTrackerNoOwner(t *testing.T) {
@@ -309,6 +498,12 @@ func FuzzRecords(f *testing.F) {
 		if proto%2 == 0 {
 			r.Proto, r.Seq, r.Cookie = protoTCP, seq, uint64(n%5)
 		}
+		if n%7 == 0 { // a response too late for its socket, or for none
+			r.Undelivered, r.Egress = true, false
+			if n%14 == 0 {
+				r.Cookie, r.NoOwner, r.Owner = 0, true, tracep.Proc{}
+			}
+		}
 		raw := encodeRecord(r)
 		got, err := decodeRecord(raw)
 		require.NoError(t, err)
@@ -316,6 +511,7 @@ func FuzzRecords(f *testing.F) {
 		tr.expire(n * ms)
 		require.LessOrEqual(t, tr.match.Len(), 64)
 		require.LessOrEqual(t, len(tr.streams), maxStreams)
+		require.LessOrEqual(t, len(tr.broken), maxBroken)
 		for _, s := range tr.streams {
 			require.LessOrEqual(t, s.r.Buffered(), 2+MaxMessageSize)
 		}

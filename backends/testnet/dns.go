@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -24,7 +25,15 @@ type DNSServer struct {
 	closed  bool
 	closers map[io.Closer]struct{} // listeners, packet conns and TCP conns
 	queries []Query
-	wg      sync.WaitGroup // serve loops and TCP connection handlers
+	held    map[string][]heldAnswer // UDP answers held back (Record.HoldUDP), by name
+	wg      sync.WaitGroup          // serve loops and TCP connection handlers
+}
+
+// heldAnswer is a UDP answer to send later.
+type heldAnswer struct {
+	pc   net.PacketConn
+	to   net.Addr
+	resp []byte
 }
 
 // Query is one question the server answered.
@@ -42,7 +51,7 @@ func NewDNSServer(zone Zone) (*DNSServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DNSServer{zone: z, closers: make(map[io.Closer]struct{})}, nil
+	return &DNSServer{zone: z, closers: make(map[io.Closer]struct{}), held: make(map[string][]heldAnswer)}, nil
 }
 
 // Serve answers queries arriving on pc (UDP) and l (TCP); either may be nil.
@@ -155,10 +164,29 @@ func (s *DNSServer) serveUDP(pc net.PacketConn) error {
 			}
 			return fmt.Errorf("dns: read udp: %w", err)
 		}
-		if resp := s.respond(buf[:n], "udp"); resp != nil {
-			// A client that went away is not the server's problem.
-			_, _ = pc.WriteTo(resp, addr)
+		resp, a := s.respond(buf[:n], "udp")
+		if resp == nil {
+			continue
 		}
+		if a.hold {
+			s.mu.Lock()
+			s.held[a.name] = append(s.held[a.name], heldAnswer{pc, addr, resp})
+			s.mu.Unlock()
+			continue
+		}
+		// A client that went away is not the server's problem.
+		_, _ = pc.WriteTo(resp, addr)
+	}
+}
+
+// release sends the UDP answers held back for name.
+func (s *DNSServer) release(name string) {
+	s.mu.Lock()
+	held := s.held[name]
+	delete(s.held, name)
+	s.mu.Unlock()
+	for _, h := range held {
+		_, _ = h.pc.WriteTo(h.resp, h.to)
 	}
 }
 
@@ -197,21 +225,66 @@ func (s *DNSServer) serveConn(c net.Conn) {
 		if _, err := io.ReadFull(r, req); err != nil {
 			return
 		}
-		resp := s.respond(req, "tcp")
+		resp, a := s.respond(req, "tcp")
 		if resp == nil {
 			return
 		}
-		if _, err := c.Write(binary.BigEndian.AppendUint16(nil, uint16(len(resp)))); err != nil {
+		s.release(a.name)
+		if a.holdTCP {
+			// Until the client closes its end.
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return
+			}
+		}
+		framed := append(binary.BigEndian.AppendUint16(nil, uint16(len(resp))), resp...)
+		if a.cutTCP > 0 && a.cutTCP < len(resp) {
+			_, _ = c.Write(framed[:2+a.cutTCP])
 			return
 		}
-		if _, err := c.Write(resp); err != nil {
+		if _, err := c.Write(framed); err != nil {
 			return
 		}
 	}
 }
 
-// respond builds the answer to req, or returns nil to drop it.
-func (s *DNSServer) respond(req []byte, network string) []byte {
+// answerHow is how the zone wants an answer sent.
+type answerHow struct {
+	name    string // the question's name, canonical
+	hold    bool   // a UDP answer held back (Record.HoldUDP)
+	holdTCP bool   // Record.HoldTCP
+	cutTCP  int    // Record.CutTCP
+}
+
+// respond builds the answer to req, or returns nil to drop it, and says
+// how to send it.
+func (s *DNSServer) respond(req []byte, network string) ([]byte, answerHow) {
+	out := s.build(req, network)
+	if out == nil {
+		return nil, answerHow{}
+	}
+	var p dnsmessage.Parser
+	if _, err := p.Start(req); err != nil {
+		return out, answerHow{}
+	}
+	q, err := p.Question()
+	if err != nil {
+		return out, answerHow{}
+	}
+	a := answerHow{name: canonicalName(q.Name.String())}
+	r, ok := s.zone[a.name]
+	if !ok {
+		return out, a
+	}
+	if r.Mangle != nil {
+		out = r.Mangle(slices.Clone(out), network)
+	}
+	a.hold = network == "udp" && slices.Contains(r.HoldUDP, q.Type)
+	a.holdTCP, a.cutTCP = r.HoldTCP, r.CutTCP
+	return out, a
+}
+
+// build builds the answer to req, or returns nil to drop it.
+func (s *DNSServer) build(req []byte, network string) []byte {
 	var p dnsmessage.Parser
 	h, err := p.Start(req)
 	if err != nil || h.Response {

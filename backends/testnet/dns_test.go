@@ -260,18 +260,18 @@ func TestDNSMalformed(t *testing.T) {
 	t.Parallel()
 	s, err := NewDNSServer(DefaultZone())
 	require.NoError(t, err)
-	require.Nil(t, s.respond([]byte{1, 2, 3}, "udp"), "shorter than a header: dropped")
+	require.Nil(t, s.build([]byte{1, 2, 3}, "udp"), "shorter than a header: dropped")
 
 	// A header without its question gets FORMERR.
 	var m dnsmessage.Message
-	require.NoError(t, m.Unpack(s.respond([]byte{0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0}, "udp")))
+	require.NoError(t, m.Unpack(s.build([]byte{0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0}, "udp")))
 	require.Equal(t, dnsmessage.RCodeFormatError, m.Header.RCode)
 	require.Equal(t, uint16(0xabcd), m.Header.ID)
 
 	// Responses are not answered, so two servers cannot loop.
-	resp := s.respond(query(t, "example.test.", dnsmessage.TypeA, false), "udp")
+	resp := s.build(query(t, "example.test.", dnsmessage.TypeA, false), "udp")
 	require.NotNil(t, resp)
-	require.Nil(t, s.respond(resp, "udp"))
+	require.Nil(t, s.build(resp, "udp"))
 	require.Len(t, s.Queries(), 1)
 	require.NoError(t, s.Close())
 }
@@ -334,4 +334,69 @@ func goResolver(d *dnsTest) *net.Resolver {
 			return dialer.DialContext(ctx, network, addr)
 		},
 	}
+}
+
+// The zone's misbehaviours, for tests of clients and tracers: a mangled
+// answer, a TCP answer cut short, a UDP answer held back until the TCP
+// retry, a TCP answer sent only once the client has closed its end.
+func TestDNSMisbehaviour(t *testing.T) {
+	t.Parallel()
+	a := netip.MustParseAddr
+	zone := Zone{
+		"mangled.test": {Addrs: []netip.Addr{a("127.1.0.1")}, Mangle: func(resp []byte, network string) []byte {
+			return append(resp, network...)
+		}},
+		"cut.test":     {Addrs: []netip.Addr{a("127.1.0.2")}, CutTCP: 20},
+		"late.test":    {Addrs: []netip.Addr{a("127.1.0.3"), a("::1")}, HoldUDP: []dnsmessage.Type{dnsmessage.TypeAAAA}},
+		"closing.test": {Addrs: []netip.Addr{a("127.1.0.4")}, HoldTCP: true},
+	}
+	d := startDNS(t, zone)
+
+	resp := d.exchange(t, "udp", query(t, "mangled.test.", dnsmessage.TypeA, false))
+	require.True(t, bytes.HasSuffix(resp, []byte("udp")), "%q", resp)
+
+	c, err := net.Dial("tcp", d.tcp)
+	require.NoError(t, err)
+	req := query(t, "cut.test.", dnsmessage.TypeA, false)
+	_, err = c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(req))), req...))
+	require.NoError(t, err)
+	got, err := io.ReadAll(c)
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.Len(t, got, 2+20)
+	require.Greater(t, int(binary.BigEndian.Uint16(got)), 20, "the whole length announced")
+
+	// The AAAA answer waits for the TCP query; the A answer does not.
+	u, err := net.Dial("udp", d.udp)
+	require.NoError(t, err)
+	defer u.Close()
+	_, err = u.Write(query(t, "late.test.", dnsmessage.TypeAAAA, false))
+	require.NoError(t, err)
+	aResp := d.exchange(t, "udp", query(t, "late.test.", dnsmessage.TypeA, false))
+	var m dnsmessage.Message
+	require.NoError(t, m.Unpack(aResp))
+	require.Equal(t, []string{"late.test. A 127.1.0.3"}, answers(m))
+	require.Len(t, d.Queries(), 4, "answered, one held")
+	m = d.ask(t, "tcp", "late.test.", dnsmessage.TypeAAAA)
+	require.Equal(t, []string{"late.test. AAAA ::1"}, answers(m))
+	buf := make([]byte, 512)
+	n, err := u.Read(buf) // sent before the TCP answer
+	require.NoError(t, err)
+	require.NoError(t, m.Unpack(buf[:n]))
+	require.Equal(t, []string{"late.test. AAAA ::1"}, answers(m))
+
+	tc, err := net.Dial("tcp", d.tcp)
+	require.NoError(t, err)
+	defer tc.Close()
+	req = query(t, "closing.test.", dnsmessage.TypeA, false)
+	_, err = tc.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(req))), req...))
+	require.NoError(t, err)
+	require.NoError(t, tc.(*net.TCPConn).CloseWrite())
+	got, err = io.ReadAll(tc)
+	require.NoError(t, err)
+	require.NoError(t, m.Unpack(got[2:]))
+	require.Equal(t, []string{"closing.test. A 127.1.0.4"}, answers(m))
+
+	_, err = NewDNSServer(Zone{"x.test": {CutTCP: -1}})
+	require.ErrorIs(t, err, tracep.ErrInvalid)
 }

@@ -53,6 +53,12 @@
 //	nxdomain.test      NXDOMAIN (as is every name not in the zone)
 //	servfail.test      SERVFAIL
 //
+// A zone's Record can also make the server misbehave, for tests of what
+// clients and tracers make of it: Mangle rewrites its answers (malformed
+// messages), CutTCP closes a TCP answer short, HoldUDP sends UDP answers
+// only once the client retried over TCP, HoldTCP answers a TCP query only
+// after the client closed its end.
+//
 // HTTP and HTTPS serve example.test, www.example.test, pki.test,
 // self-signed.test and aia.test with DefaultHandler ("hello from <host>",
 // /echo, /bytes?n=N, /root.crt, /intermediate.crt). Certificates come from

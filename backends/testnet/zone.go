@@ -36,6 +36,26 @@ type Record struct {
 	TruncateUDP bool
 	// TTL of the answers; zero means 60 seconds.
 	TTL uint32
+
+	// The rest makes the server misbehave, for tests of what clients and
+	// tracers make of it. Each applies to queries for this very name.
+
+	// Mangle, when set, rewrites each packed answer before it is sent
+	// (network is "udp" or "tcp"): tests use it to serve malformed
+	// messages. It must not keep resp.
+	Mangle func(resp []byte, network string) []byte
+	// CutTCP, when positive, has a TCP answer announce its whole length
+	// but sends only its first CutTCP octets, then closes the connection.
+	CutTCP int
+	// HoldUDP holds back the UDP answers to queries of these types until
+	// a TCP query for the name arrives, and sends them then: too late for
+	// a client that gave up on UDP. glibc does when one of its parallel A
+	// and AAAA answers is truncated: it closes its UDP socket and asks
+	// both again over TCP.
+	HoldUDP []dnsmessage.Type
+	// HoldTCP answers a TCP query only once the client has closed its end
+	// of the connection: an answer that arrives after the client gave up.
+	HoldTCP bool
 }
 
 // MX is one mail exchanger.
@@ -125,6 +145,10 @@ func (z Zone) compile() (map[string]Record, error) {
 			targets = append(targets, r.CNAME)
 		}
 		r.MX = slices.Clone(r.MX)
+		r.HoldUDP = slices.Clone(r.HoldUDP)
+		if r.CutTCP < 0 {
+			return nil, fmt.Errorf("testnet: zone: %s: CutTCP %d: %w", key, r.CutTCP, tracep.ErrInvalid)
+		}
 		for i := range r.MX {
 			r.MX[i].Host = canonicalName(r.MX[i].Host)
 			targets = append(targets, r.MX[i].Host)

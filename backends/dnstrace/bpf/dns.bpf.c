@@ -20,6 +20,17 @@
  *                       binding thread: its owner is known before the first
  *                       query arrives, and the connections a TCP listener
  *                       accepts inherit it (BPF_F_CLONE).
+ *   tp_btf/kfree_skb    a received packet dropped because no socket wants
+ *                       it: a response that arrived after its client closed
+ *                       the socket (glibc closes its UDP socket when it
+ *                       retries over TCP), which the ingress program never
+ *                       sees. It has no owner and goes to every DNS session
+ *                       on the port, flagged undelivered: a session uses it
+ *                       only to answer a query of its own still pending.
+ *
+ * A TCP segment arriving at a socket its owner has closed (orphaned, in
+ * FIN_WAIT) passes ingress before the kernel resets the connection; it is
+ * flagged undelivered too.
  *
  * Unrelated traffic costs a read of the headers in place and a bitmap test
  * (about 80 ns a packet here): only packets from or to a port some DNS
@@ -48,7 +59,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define TPD_DIR_INGRESS 2
 
 /* Record flags. */
-#define TPD_RF_NO_OWNER 1 /* the socket's owner is not known */
+#define TPD_RF_NO_OWNER 1    /* the socket's owner is not known */
+#define TPD_RF_UNDELIVERED 2 /* for a socket its owner closed, or none */
 
 struct tpd_owner {
 	__u64 cgroup_id;
@@ -450,6 +462,14 @@ static __always_inline int tpd_skb(struct __sk_buff *skb, const int egress)
 		__builtin_memset(&b->rec.owner, 0, sizeof(b->rec.owner));
 		b->rec.flags = TPD_RF_NO_OWNER;
 	}
+	if (!egress && h.proto == IPPROTO_TCP && len) {
+		/* Data for a connection its owner closed: the kernel resets
+		 * it after this filter, and nobody reads the data. */
+		struct sock___tpd *ks = (void *)bpf_skc_to_tcp_sock(sk);
+
+		if (ks && !BPF_CORE_READ(ks, sk_socket))
+			b->rec.flags |= TPD_RF_UNDELIVERED;
+	}
 	b->rec.seq = seq;
 	b->rec.len = len;
 	b->rec.sport = h.sport;
@@ -532,4 +552,144 @@ SEC("cgroup_skb/ingress")
 int tpd_ingress(struct __sk_buff *skb)
 {
 	return tpd_skb(skb, 0);
+}
+
+/*
+ * A received packet dropped because no socket wants it (or a TCP socket
+ * its owner closed, now gone or in TIME_WAIT): a response that came too
+ * late. Only the linear part of the packet is copied; a DNS response to a
+ * closed port is small enough to be all there.
+ */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(tpd_drop, void *skbp, void *location, int reason)
+{
+	struct sk_buff___tpd *skb = skbp;
+	struct tp_scope_cfg *cfg;
+	struct tpd_portset *ps;
+	struct tpd_buf *b;
+	struct tpd_out out;
+	struct tpd_ipv6hdr ip6;
+	struct tpd_iphdr ip;
+	unsigned char *head, *data, *p;
+	__u32 zero = 0, l4, hdr, len, lin, seq = 0;
+	__u16 ports[2], sport, dport;
+	__u8 proto, family, tcp_flags = 0, v;
+	__u64 want, mask;
+
+	if (reason != bpf_core_enum_value(enum skb_drop_reason___tpd, SKB_DROP_REASON_NO_SOCKET___tpd) &&
+	    reason != bpf_core_enum_value(enum skb_drop_reason___tpd, SKB_DROP_REASON_TCP_CLOSE___tpd))
+		return 0;
+	if (!BPF_CORE_READ(skb, skb_iif))
+		return 0; /* never received: dropped on its way out */
+	cfg = tp_get_cfg();
+	if (!cfg)
+		return 0;
+	want = cfg->kind_mask[TP_KIND_DNS];
+	if (!want)
+		return 0;
+	head = BPF_CORE_READ(skb, head);
+	p = head + BPF_CORE_READ(skb, network_header);
+	if (bpf_probe_read_kernel(&v, 1, p))
+		return 0;
+	switch (v >> 4) {
+	case 4:
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), p) || (ip.frag_off & bpf_htons(TPD_IP_OFFSET)))
+			return 0;
+		family = 4;
+		proto = ip.protocol;
+		l4 = (ip.ver_ihl & 0xf) * 4;
+		len = bpf_ntohs(ip.tot_len);
+		break;
+	case 6:
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), p))
+			return 0;
+		family = 6;
+		proto = ip6.nexthdr;
+		l4 = sizeof(ip6);
+		len = sizeof(ip6) + bpf_ntohs(ip6.payload_len);
+		break;
+	default:
+		return 0;
+	}
+	if (proto != IPPROTO_UDP && proto != IPPROTO_TCP)
+		return 0;
+	if (bpf_probe_read_kernel(ports, sizeof(ports), p + l4))
+		return 0;
+	sport = bpf_ntohs(ports[0]);
+	dport = bpf_ntohs(ports[1]);
+	ps = bpf_map_lookup_elem(&tpd_portbits, &zero);
+	if (!ps)
+		return 0;
+	mask = (tpd_port_mask(ps, sport) | tpd_port_mask(ps, dport)) & want;
+	if (!mask)
+		return 0;
+
+	if (proto == IPPROTO_TCP) {
+		struct tpd_tcphdr th;
+
+		if (bpf_probe_read_kernel(&th, sizeof(th), p + l4))
+			return 0;
+		seq = bpf_ntohl(th.seq);
+		tcp_flags = th.flags;
+		hdr = l4 + (th.doff_res >> 4) * 4;
+	} else {
+		hdr = l4 + 8;
+	}
+	len = len > hdr ? len - hdr : 0;
+	if (!len)
+		return 0;
+	/* The linear part ends skb_headlen() octets after data. */
+	data = BPF_CORE_READ(skb, data);
+	lin = BPF_CORE_READ(skb, len) - BPF_CORE_READ(skb, data_len);
+	p += hdr;
+	if (p < data || p > data + lin)
+		return 0;
+	lin -= p - data;
+
+	b = tpd_claim();
+	if (!b) {
+		tp_lost_mask(mask);
+		return 0;
+	}
+	b->rec.ktime = bpf_ktime_get_ns();
+	b->rec.cookie = 0;
+	__builtin_memset(&b->rec.owner, 0, sizeof(b->rec.owner));
+	b->rec.flags = TPD_RF_NO_OWNER | TPD_RF_UNDELIVERED;
+	b->rec.seq = seq;
+	b->rec.len = len;
+	b->rec.sport = sport;
+	b->rec.dport = dport;
+	b->rec.family = family;
+	b->rec.proto = proto;
+	b->rec.dir = TPD_DIR_INGRESS;
+	b->rec.tcp_flags = tcp_flags;
+	__builtin_memset(b->rec.saddr, 0, 16);
+	__builtin_memset(b->rec.daddr, 0, 16);
+	if (family == 4) {
+		__builtin_memcpy(b->rec.saddr, &ip.saddr, 4);
+		__builtin_memcpy(b->rec.daddr, &ip.daddr, 4);
+	} else {
+		__builtin_memcpy(b->rec.saddr, ip6.saddr, 16);
+		__builtin_memcpy(b->rec.daddr, ip6.daddr, 16);
+	}
+	if (len > lin)
+		len = lin;
+	if (len > TPD_CAP - 1)
+		len = TPD_CAP - 1;
+	barrier_var(len);
+	len &= TPD_CAP - 1;
+	if (len > 0 && bpf_probe_read_kernel(b->data, len, p)) {
+		tp_lost_mask(mask);
+		b->busy = 0;
+		return 0;
+	}
+	out.cfg = cfg;
+	out.gen = cfg->gen;
+	out.b = b;
+	out.mask = mask;
+	out.caplen = len;
+	out.udp = proto == IPPROTO_UDP;
+	bpf_loop(TP_MAX_SLOTS, tpd_out_cb, &out, 0);
+	b->busy = 0;
+	return 0;
 }

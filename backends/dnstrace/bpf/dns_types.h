@@ -83,6 +83,31 @@ struct __sk_buff {
 	__u64 hwtstamp;
 };
 
+/* Kernel structs read by the drop program, with CO-RE relocations: the
+ * "___tpd" flavour is matched to the kernel's struct by name. */
+struct sock___tpd {
+	void *sk_socket; /* NULL once the owner closed it (orphaned) */
+} __attribute__((preserve_access_index));
+
+struct tcp_sock___tpd {
+	struct sock___tpd sk; /* inet_conn.icsk_inet.sk, first member */
+} __attribute__((preserve_access_index));
+
+struct sk_buff___tpd {
+	unsigned char *head;
+	unsigned char *data;
+	unsigned int len;
+	unsigned int data_len;
+	__u16 network_header;
+	int skb_iif;
+} __attribute__((preserve_access_index));
+
+enum skb_drop_reason___tpd {
+	SKB_DROP_REASON_NO_SOCKET___tpd = 3,
+	SKB_DROP_REASON_TCP_ABORT_ON_DATA___tpd = 31,
+	SKB_DROP_REASON_TCP_CLOSE___tpd = 47,
+};
+
 /* Packet headers, as on the wire. */
 
 struct tpd_iphdr {
