@@ -126,3 +126,26 @@ func TestStreamShortLength(t *testing.T) {
 	_, err = feedAll(&r, []byte{0, 0})
 	require.ErrorIs(t, err, ErrFraming)
 }
+
+// Partial gives the message being assembled and its announced length:
+// what a connection ending now cuts short.
+func TestStreamPartial(t *testing.T) {
+	a := typicalA()
+	var r StreamReassembler
+	msg, n := r.Partial()
+	require.Nil(t, msg)
+	require.Zero(t, n)
+	for _, tc := range []struct {
+		fed  int // octets of frame(a) fed
+		want int // octets of a held
+		n    int
+	}{{1, 0, 0}, {2, 0, len(a)}, {20, 18, len(a)}, {len(a) + 2, 0, 0}} {
+		r.Reset()
+		got, err := feedAll(&r, frame(a)[:tc.fed])
+		require.NoError(t, err)
+		msg, n := r.Partial()
+		require.Equal(t, tc.n, n, "after %d octets", tc.fed)
+		require.Equal(t, string(a[:tc.want]), string(msg), "after %d octets", tc.fed)
+		require.Equal(t, tc.fed == len(a)+2, len(got) == 1)
+	}
+}
