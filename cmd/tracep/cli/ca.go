@@ -137,7 +137,7 @@ func runCA(e *env, args []string) int {
 	if path == "" {
 		path = sanitizeFileName(host) + "-ca.pem"
 	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := writeFile(path, buf.Bytes()); err != nil {
 		fmt.Fprintf(e.stderr, "error writing PEM: %v\n", err)
 		return exitError
 	}

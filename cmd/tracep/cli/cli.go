@@ -43,6 +43,8 @@ const (
 	// exitIncomplete: a verdict could not be given, the trace having lost
 	// or cut events where a violation could hide.
 	exitIncomplete = 4
+	// exitBrokenPipe: the reader of the output went away (128+SIGPIPE).
+	exitBrokenPipe = 141
 )
 
 // env is what a command runs with; tests substitute its parts.
@@ -69,11 +71,21 @@ func commands() []command {
 		{"ca", "fetch a host's TLS CA chain", runCA},
 		{"run", "run a command under every tracer; check a policy", runRun},
 		{"demo", "run the built-in demo in a hermetic fake internet", runDemo},
+		{"view", "serve a saved trace to a browser", runView},
 	}
 }
 
 // Main runs the command line and exits with its status.
 func Main() {
+	if os.Getuid() != os.Geteuid() || os.Getgid() != os.Getegid() {
+		// A setuid copy would run the traced command as root for anyone.
+		fmt.Fprintln(os.Stderr, "tracep: refusing to run setuid or setgid; run it as root, or with the capabilities it needs, instead")
+		os.Exit(exitError)
+	}
+	// With SIGPIPE caught, a write to a closed pipe returns EPIPE instead of
+	// killing tracep before it cleaned up; a handler (not an ignore) is
+	// reset at exec, so traced commands get the default.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// TRACEP_CPUPROFILE=file writes a CPU profile of the run, for
 	// measuring the tracers themselves.

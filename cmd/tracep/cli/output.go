@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -21,6 +22,8 @@ type sink struct {
 	f     *os.File      // non-nil when we opened it
 	color bool
 	err   error
+	name  string      // the file, or "standard output", for messages
+	fail  func(error) // called once, on the first write error
 
 	stop chan struct{}
 	done chan struct{}
@@ -33,13 +36,19 @@ const flushEvery = 100 * time.Millisecond
 // on with force, else on exactly when NO_COLOR is empty and the output is a
 // character device (the reference's rule).
 func openSink(path string, stdout io.Writer, force bool) (*sink, error) {
-	s := &sink{w: stdout}
+	s := &sink{w: stdout, name: "standard output"}
 	if path != "" && path != "-" {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		// Never through a symlink at the last component: tracep runs as
+		// root, and the directory may be someone else's.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o644)
 		if err != nil {
 			return nil, err
 		}
-		s.w, s.f = f, f
+		if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() && st.Mode()&os.ModeCharDevice == 0 && st.Mode()&os.ModeNamedPipe == 0 {
+			f.Close()
+			return nil, fmt.Errorf("%s: not a regular file, device or pipe", path)
+		}
+		s.w, s.f, s.name = f, f, path
 	}
 	tty := isCharDevice(s.w)
 	s.color = force || (os.Getenv("NO_COLOR") == "" && tty)
@@ -69,7 +78,19 @@ func (s *sink) flusher() {
 
 func (s *sink) flushLocked() {
 	if s.bw != nil && s.err == nil && s.bw.Buffered() > 0 {
-		s.err = s.bw.Flush()
+		s.failed(s.bw.Flush())
+	}
+}
+
+// failed keeps the first write error and says so, once. Called with s.mu
+// held.
+func (s *sink) failed(err error) {
+	if err == nil || s.err != nil {
+		return
+	}
+	s.err = fmt.Errorf("write %s: %w", s.name, err)
+	if s.fail != nil {
+		s.fail(s.err)
 	}
 }
 
@@ -97,14 +118,16 @@ func (s *sink) write(b []byte) {
 		return
 	}
 	if s.bw == nil {
-		_, s.err = s.w.Write(b)
+		_, err := s.w.Write(b)
+		s.failed(err)
 		return
 	}
 	if s.bw.Available() < len(b) {
 		s.flushLocked() // keep lines whole in a write
 	}
 	if s.err == nil {
-		_, s.err = s.bw.Write(b)
+		_, err := s.bw.Write(b)
+		s.failed(err)
 	}
 }
 
@@ -120,9 +143,7 @@ func (s *sink) close() error {
 	defer s.mu.Unlock()
 	s.flushLocked()
 	if s.f != nil {
-		if err := s.f.Close(); err != nil && s.err == nil {
-			s.err = err
-		}
+		s.failed(s.f.Close())
 		s.f = nil
 	}
 	return s.err

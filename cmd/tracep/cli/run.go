@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -114,10 +113,10 @@ func (c *runCmd) finish(r *traceResult, code int) int {
 		var b bytes.Buffer
 		err := harness.Audit(&b, r.events)
 		if err == nil {
-			err = os.WriteFile(c.audit, b.Bytes(), 0o644)
+			err = writeFile(c.audit, b.Bytes())
 		}
 		if err != nil {
-			c.t.warnf("write audit: %v", err)
+			c.t.warnf("audit: %v", err)
 			return exitError
 		}
 	}

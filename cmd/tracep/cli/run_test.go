@@ -69,3 +69,22 @@ func TestIntegrationDNSSeveralPIDs(t *testing.T) {
 	}
 	require.Equal(t, map[string]bool{"example.test": true, "v6.test": true}, names)
 }
+
+// -as runs the command as another user: the process, and what it execs,
+// have that uid.
+func TestIntegrationRunAs(t *testing.T) {
+	tracetest.SkipUnlessRoot(t, "tracep run")
+	var stdout, stderr tracetest.Buffer
+	code := Run(tracetest.Context(t), []string{"run", "-j", "-kinds", "exec", "-as", "nobody", "--", "sh", "-c", "id -u >/dev/null"},
+		strings.NewReader(""), &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	evs, err := tracep.ReadAll(strings.NewReader(stdout.String()))
+	require.NoError(t, err)
+	require.NotEmpty(t, evs)
+	for _, ev := range evs {
+		require.Equal(t, uint32(65534), ev.Proc.UID, "%s", ev)
+	}
+	code = Run(tracetest.Context(t), []string{"run", "-as", "no-such-user-x", "--", "true"}, strings.NewReader(""), &stdout, &stderr)
+	require.Equal(t, exitError, code)
+	require.Contains(t, stderr.String(), "-as no-such-user-x: ")
+}

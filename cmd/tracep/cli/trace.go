@@ -67,6 +67,7 @@ type traceRun struct {
 	pidList            []string
 	hermetic           bool          // -net
 	waitFor            time.Duration // -wait
+	asUser             string        // -as
 	noBanner           bool          // set by a command that has its own flag for it
 
 	// Derived.
@@ -103,6 +104,12 @@ func (t *traceRun) warnf(format string, args ...any) {
 
 // runTrace runs a tracing command with its arguments.
 func runTrace(e *env, name string, c tracingCommand, args []string) int {
+	// A failed write ends the trace as SIGINT would.
+	ctx, stop := context.WithCancel(e.ctx)
+	defer stop()
+	ec := *e
+	ec.ctx = ctx
+	e = &ec
 	t, code, ok := parseTrace(e, name, c, args)
 	if !ok {
 		return code
@@ -118,6 +125,7 @@ func runTrace(e *env, name string, c tracingCommand, args []string) int {
 		t.warnf("%v", err)
 		return exitError
 	}
+	t.out.fail = func(error) { stop() }
 	var events []tracep.Event
 	consume := func(ev tracep.Event) {
 		if t.keepEvents {
@@ -142,10 +150,14 @@ func runTrace(e *env, name string, c tracingCommand, args []string) int {
 		code = f.finish(&res, code)
 	}
 	if err := t.out.close(); err != nil {
-		t.warnf("write output: %v", err)
-		if code == exitOK {
-			code = exitError
+		if errors.Is(err, syscall.EPIPE) {
+			// The reader went away (| head): tracing stopped, the command
+			// was killed; the status a shell gives a process killed by
+			// SIGPIPE.
+			return exitBrokenPipe
 		}
+		t.warnf("%v; tracing stopped", err)
+		return exitError
 	}
 	return code
 }
@@ -163,6 +175,7 @@ func parseTrace(e *env, name string, c tracingCommand, args []string) (t *traceR
 	fs.Bool("Q", &t.quiet, "no banner, no warnings")
 	fs.Bool("net", &t.hermetic, "run the command in the hermetic test network")
 	fs.Var("wait", "D", secondsFlag{&t.waitFor}, "wait up to D for what the command leaves running")
+	fs.String("as", "USER", &t.asUser, "run the command as USER")
 	c.declare(fs)
 
 	argv, err := fs.parse(args)
@@ -174,8 +187,8 @@ func parseTrace(e *env, name string, c tracingCommand, args []string) (t *traceR
 		t.argv = argv
 		err = t.parsePIDs(fs.Changed("p"))
 	}
-	if err == nil && (t.hermetic || t.waitFor > 0) && len(t.argv) == 0 {
-		err = errors.New("-net and -wait need a command")
+	if err == nil && (t.hermetic || t.waitFor > 0 || t.asUser != "") && len(t.argv) == 0 {
+		err = errors.New("-net, -wait and -as need a command")
 	}
 	if err == nil {
 		err = c.prepare(t)
@@ -331,6 +344,15 @@ func (t *traceRun) runCommand(consume func(tracep.Event)) (int, *harness.Capture
 	}
 	cmd := exec.Command(path, t.argv[1:]...)
 	cmd.Args[0] = t.argv[0]
+	if t.asUser != "" {
+		cred, env, err := credential(t.asUser)
+		if err != nil {
+			t.warnf("-as %s: %v", printable(t.asUser), err)
+			return exitError, nil
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = t.stdin, t.stdout, t.stderr
 	if f, ok := t.stdin.(*os.File); ok {
 		cmd.Stdin = f

@@ -215,15 +215,18 @@ func keyOf(ev tracep.Event, text string) eventKey {
 	return eventKey{ev.Kind, ev.KTime, ev.Time.UnixNano(), ev.Proc.PID, ev.Proc.TID, text}
 }
 
-// chainText renders a process chain as a violation does: innermost first,
-// joined by " ← ".
+// chainText renders a process chain as a violation does: innermost first.
 func chainText(chain []tracep.Proc) string {
-	parts := make([]string, len(chain))
+	names := make([]string, len(chain))
 	for i, p := range chain {
-		parts[i] = p.String()
+		names[i] = p.String()
 	}
-	return strings.Join(parts, " ← ")
+	return joinChain(names)
 }
+
+// joinChain joins the names of a process chain, innermost first, as a
+// violation does: "curl[12] ← sh[10]".
+func joinChain(names []string) string { return strings.Join(names, " ← ") }
 
 // Done says the trace has ended, and how, in the CLI's words ("exit
 // status 1"); "" for no more than that. The page stays, and stops saying
