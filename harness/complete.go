@@ -21,31 +21,49 @@ import (
 // done next is in no trace. It reads the notes of the trace (KindTrace
 // events), so it works on a saved trace too.
 func Gaps(evs []tracep.Event, kinds ...tracep.Kind) []string {
-	lost := map[tracep.Kind]uint64{}
-	var order []tracep.Kind
-	var killed []string
+	var g gapCount
 	for _, ev := range evs {
-		n := ev.Trace
-		if n != nil && n.Op == tracep.NoteLeftover && n.Action == tracep.LeftoverKilled {
-			for _, p := range n.Procs {
-				killed = append(killed, p.String())
-			}
-		}
-		if n == nil || n.Op != tracep.NoteLost || (len(kinds) > 0 && !slices.Contains(kinds, n.Of)) {
-			continue
-		}
-		if _, ok := lost[n.Of]; !ok {
-			order = append(order, n.Of)
-		}
-		lost[n.Of] += n.Count
+		g.add(ev)
 	}
-	out := make([]string, 0, len(order)+1)
-	for _, k := range order {
-		out = append(out, fmt.Sprintf("%d %s events lost", lost[k], k))
+	return g.lines(kinds...)
+}
+
+// gapCount adds up the notes of a trace as its events come.
+type gapCount struct {
+	lost   map[tracep.Kind]uint64
+	order  []tracep.Kind
+	killed []string
+}
+
+func (g *gapCount) add(ev tracep.Event) {
+	n := ev.Trace
+	switch {
+	case n == nil:
+	case n.Op == tracep.NoteLeftover && n.Action == tracep.LeftoverKilled:
+		for _, p := range n.Procs {
+			g.killed = append(g.killed, p.String())
+		}
+	case n.Op == tracep.NoteLost:
+		if g.lost == nil {
+			g.lost = map[tracep.Kind]uint64{}
+		}
+		if _, ok := g.lost[n.Of]; !ok {
+			g.order = append(g.order, n.Of)
+		}
+		g.lost[n.Of] += n.Count
 	}
-	if len(killed) > 0 {
+}
+
+func (g *gapCount) lines(kinds ...tracep.Kind) []string {
+	var out []string
+	for _, k := range g.order {
+		if len(kinds) == 0 || slices.Contains(kinds, k) {
+			out = append(out, fmt.Sprintf("%d %s events lost", g.lost[k], k))
+		}
+	}
+	if len(g.killed) > 0 {
 		out = append(out, fmt.Sprintf("processes left running were killed when the command exited (%s): wait for them (WaitAll, -wait) to trace what they do",
-			strings.Join(killed, ", ")))
+			strings.Join(g.killed, ", ")))
 	}
 	return out
 }

@@ -13,6 +13,9 @@ import (
 	"github.com/tracep/tracep/tracep"
 )
 
+// ErrTooManyEvents means a trace made more events than MaxEvents allows.
+var ErrTooManyEvents = errors.New("too many events to keep (MaxEvents; or Discard and OnEvent)")
+
 // Capture is what a traced run produced.
 type Capture struct {
 	// Events are ordered by kernel time and numbered from 1.
@@ -66,8 +69,16 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 
 	// The trace's consumer: one event at a time, from the trace's goroutine.
 	var events []tracep.Event
+	ctx, tooMany := context.WithCancelCause(ctx)
+	defer tooMany(nil)
 	emit := func(ev tracep.Event) {
-		events = append(events, ev)
+		if !cfg.discard {
+			if cfg.maxEvents > 0 && len(events) >= cfg.maxEvents {
+				tooMany(fmt.Errorf("%w: more than %d", ErrTooManyEvents, cfg.maxEvents))
+			} else {
+				events = append(events, ev)
+			}
+		}
 		if cfg.onEvent != nil {
 			cfg.onEvent(ev)
 		}
@@ -175,7 +186,7 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	if waitCtx.Err() != nil && ctx.Err() == nil {
 		errs = append(errs, fmt.Errorf("%s: timed out after %v", cmd.Path, cfg.timeout))
 	} else if ctx.Err() != nil {
-		errs = append(errs, ctx.Err())
+		errs = append(errs, context.Cause(ctx))
 	}
 	return capture, errors.Join(errs...)
 }

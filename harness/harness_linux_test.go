@@ -17,6 +17,7 @@ import (
 	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/harness"
 	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/tracep/tracetest"
 )
 
 func TestIntegrationTraceExecs(t *testing.T) {
@@ -247,4 +248,21 @@ func BenchmarkTraceBuild(b *testing.B) {
 	b.ReportMetric(traced.Seconds()/n, "traced-s")
 	b.ReportMetric(100*(traced-plain).Seconds()/plain.Seconds(), "overhead-%")
 	b.ReportMetric(float64(events)/n, "events")
+}
+
+// A long trace consumed live keeps nothing (Discard); a bound on what is
+// kept ends the trace with a clear error rather than memory without end.
+func TestIntegrationDiscardAndMaxEvents(t *testing.T) {
+	tracetest.SkipUnlessRoot(t, "tracing")
+	script := `for i in $(seq 50); do /bin/true; done`
+	seen := 0
+	c, err := harness.Run(tracetest.Context(t), exec.Command("sh", "-c", script), harness.Kinds(tracep.KindExec),
+		harness.Discard(), harness.OnEvent(func(tracep.Event) { seen++ }))
+	require.NoError(t, err)
+	require.Empty(t, c.Events)
+	require.GreaterOrEqual(t, seen, 100, "exec and exit of each true")
+
+	c, err = harness.Run(tracetest.Context(t), exec.Command("sh", "-c", `while :; do /bin/true; done`), harness.Kinds(tracep.KindExec), harness.MaxEvents(20))
+	require.ErrorIs(t, err, harness.ErrTooManyEvents)
+	require.Len(t, c.Events, 20)
 }

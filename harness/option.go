@@ -20,6 +20,8 @@ type config struct {
 	onArmed   func(*backends.Trace)
 	waitAll   bool
 	waitMax   time.Duration
+	discard   bool
+	maxEvents int
 	tracers   backends.Config
 }
 
@@ -45,6 +47,17 @@ func InNet(n *testnet.Net) Option { return func(c *config) { c.net = n } }
 // trace. Events reach f in arrival order, which across kinds is not
 // strictly time order.
 func OnEvent(f func(tracep.Event)) Option { return func(c *config) { c.onEvent = f } }
+
+// Discard keeps no event in the Capture (Events stays empty): they reach
+// only OnEvent. For long traces consumed live, so that memory stays flat;
+// a Capture otherwise keeps every event, about 0.5 KB each (more with long
+// argvs or TLS data).
+func Discard() Option { return func(c *config) { c.discard = true } }
+
+// MaxEvents bounds the events a Capture keeps: the trace ends, its
+// command killed, with an error matching ErrTooManyEvents when a trace
+// makes more. The default is no bound.
+func MaxEvents(n int) Option { return func(c *config) { c.maxEvents = n } }
 
 // OnArmed calls f once the tracers are armed, before the command starts,
 // with the running trace (for a tracer's own methods, such as the files the

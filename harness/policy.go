@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path"
-	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -205,137 +202,19 @@ type Verdict struct {
 // complete enough to say so.
 func (v Verdict) Clean() bool { return len(v.Violations) == 0 && v.Incomplete == nil }
 
-// Judge checks evs against the policy and says whether the trace was
-// complete enough for a clean verdict: no events lost of a kind the policy
-// looks at, and no event cut short in a part one of its rules looks at.
+// Judge checks evs, in time order, against the policy and says whether
+// the trace was complete enough for a clean verdict (see Judging).
 func (p *Policy) Judge(evs []tracep.Event) Verdict {
-	v := Verdict{Violations: p.Check(evs)}
-	kinds := p.kinds()
-	var hiding []tracep.Event
+	j := p.Judging()
 	for _, ev := range evs {
-		pl := ev.Payload()
-		if pl == nil || !ev.IsAction() || pl.Incomplete() == "" || !slices.Contains(kinds, ev.Kind) {
-			continue
-		}
-		if slices.ContainsFunc(p.Rules, func(r Rule) bool {
-			return r.Matcher.Kind == ev.Kind && slices.ContainsFunc(r.Matcher.Terms, func(t Term) bool { return slices.Contains(pl.CutKeys(), t.Key) })
-		}) {
-			hiding = append(hiding, ev)
-		}
+		j.Add(ev)
 	}
-	if len(kinds) > 0 {
-		v.Incomplete = incomplete(Gaps(evs, kinds...), hiding)
-	}
-	return v
-}
-
-// kinds returns the kinds whose events the policy looks at.
-func (p *Policy) kinds() []tracep.Kind {
-	var out []tracep.Kind
-	add := func(k tracep.Kind) {
-		if !slices.Contains(out, k) {
-			out = append(out, k)
-		}
-	}
-	for _, r := range p.Rules {
-		add(r.Matcher.Kind)
-	}
-	for _, req := range p.Requires {
-		switch req {
-		case RequireConnectFromDNS:
-			add(tracep.KindNet)
-			add(tracep.KindDNS)
-		case RequireSNIFromDNS:
-			add(tracep.KindTLS)
-			add(tracep.KindDNS)
-		}
-	}
-	return out
+	return j.Verdict()
 }
 
 // Check judges every event of evs and returns the violations, in order.
 // It does not look at whether the trace is complete: Judge does.
-func (p *Policy) Check(evs []tracep.Event) []Violation {
-	ruled := map[tracep.Kind]bool{}
-	for _, r := range p.Rules {
-		ruled[r.Matcher.Kind] = true
-	}
-	tree := newProcessTree(evs)
-	var out []Violation
-	for _, ev := range evs {
-		if !ev.IsAction() || !ruled[ev.Kind] {
-			continue
-		}
-		decided := false
-		for i := range p.Rules {
-			r := &p.Rules[i]
-			if !r.Matcher.Match(ev) {
-				continue
-			}
-			decided = true
-			if !r.Allow {
-				out = append(out, Violation{Event: ev, Rule: r, Reason: fmt.Sprintf("denied by line %d: %s", r.Line, r.Text), Chain: tree.chain(ev.Proc)})
-			}
-			break
-		}
-		if !decided {
-			out = append(out, Violation{Event: ev, Reason: fmt.Sprintf("no rule allows this %s event", ev.Kind), Chain: tree.chain(ev.Proc)})
-		}
-	}
-	for _, req := range p.Requires {
-		switch req {
-		case RequireConnectFromDNS:
-			out = append(out, connectsFromDNS(evs, tree)...)
-		case RequireSNIFromDNS:
-			out = append(out, sniFromDNS(evs, tree)...)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Event.Seq < out[j].Event.Seq })
-	return out
-}
-
-// connectsFromDNS finds outbound flows to addresses no earlier DNS answer gave.
-func connectsFromDNS(evs []tracep.Event, tree *processTree) []Violation {
-	answered := map[netip.Addr]bool{}
-	var out []Violation
-	for _, ev := range evs {
-		if ev.DNS != nil {
-			for _, a := range ev.DNS.Addrs() {
-				answered[a] = true
-			}
-		}
-		n := ev.Net
-		if n == nil || n.Dir != tracep.DirOut || !ev.IsAction() || n.Dst.Port() == 53 {
-			continue
-		}
-		if dst := n.Dst.Addr().Unmap(); !answered[dst] {
-			out = append(out, Violation{Event: ev, Reason: fmt.Sprintf("%s: no DNS answer in this trace gave %s (a hard-coded address, or a lookup the trace did not see)", RequireConnectFromDNS, dst), Chain: tree.chain(ev.Proc)})
-		}
-	}
-	return out
-}
-
-// sniFromDNS finds TLS server names that were never looked up.
-func sniFromDNS(evs []tracep.Event, tree *processTree) []Violation {
-	looked := map[string]bool{}
-	var out []Violation
-	for _, ev := range evs {
-		if ev.DNS != nil {
-			looked[tracep.CanonicalName(ev.DNS.Name)] = true
-			for _, a := range ev.DNS.Answers {
-				if a.Type == "CNAME" {
-					looked[tracep.CanonicalName(a.Data)] = true
-				}
-			}
-		}
-		x := ev.TLS
-		if x == nil || x.Op != tracep.TLSOpHandshake || x.SNI == "" || looked[tracep.CanonicalName(x.SNI)] {
-			continue
-		}
-		out = append(out, Violation{Event: ev, Reason: fmt.Sprintf("%s: server name %s was not looked up in this trace", RequireSNIFromDNS, tracep.Escape(x.SNI)), Chain: tree.chain(ev.Proc)})
-	}
-	return out
-}
+func (p *Policy) Check(evs []tracep.Event) []Violation { return p.Judge(evs).Violations }
 
 // RequirePolicy fails t if the capture violates p, printing each violation
 // with its process chain and the rule it broke, and the events of the kinds
@@ -371,35 +250,58 @@ func (c *Capture) RequirePolicy(t testing.TB, p *Policy) {
 // Audit writes a policy that allows exactly what evs did: a starting point
 // to review and tighten, not a proof that the program needs no more.
 func Audit(w io.Writer, evs []tracep.Event) error {
-	var kinds []tracep.Kind
-	byKind := map[tracep.Kind][]string{}
+	var a Auditor
 	for _, ev := range evs {
-		p := ev.Payload()
-		if p == nil || !p.IsAction() || len(p.AuditKeys()) == 0 {
-			continue
-		}
-		fields := Fields(ev)
-		line := "allow " + string(ev.Kind)
-		for _, k := range p.AuditKeys() {
-			v := ""
-			if vs := fields[k]; len(vs) > 0 {
-				v = vs[0]
-			}
-			line += " " + k + "=" + quoteTerm(v)
-		}
-		if _, ok := byKind[ev.Kind]; !ok {
-			kinds = append(kinds, ev.Kind)
-		}
-		if !slices.Contains(byKind[ev.Kind], line) {
-			byKind[ev.Kind] = append(byKind[ev.Kind], line)
-		}
+		a.Add(ev)
 	}
-	var lines []string
-	for _, k := range kinds { // in the order the kinds first acted
-		lines = append(lines, byKind[k]...)
-	}
-	_, err := fmt.Fprintf(w, "# Suggested by tracep from one observed run: what the program did, not\n# all it may need. Review, then tighten with globs and prefixes.\n%s\n", strings.Join(lines, "\n"))
+	_, err := a.WriteTo(w)
 	return err
+}
+
+// Auditor collects the suggested policy of Audit as events come: one line
+// per distinct action, whatever the length of the trace.
+type Auditor struct {
+	kinds  []tracep.Kind // in the order they first acted
+	byKind map[tracep.Kind][]string
+	seen   map[string]bool
+}
+
+// Add notes what ev did, when it is an action an audit can name.
+func (a *Auditor) Add(ev tracep.Event) {
+	p := ev.Payload()
+	if p == nil || !p.IsAction() || len(p.AuditKeys()) == 0 {
+		return
+	}
+	fields := Fields(ev)
+	line := "allow " + string(ev.Kind)
+	for _, k := range p.AuditKeys() {
+		v := ""
+		if vs := fields[k]; len(vs) > 0 {
+			v = vs[0]
+		}
+		line += " " + k + "=" + quoteTerm(v)
+	}
+	if a.seen[line] {
+		return
+	}
+	if a.seen == nil {
+		a.seen, a.byKind = map[string]bool{}, map[tracep.Kind][]string{}
+	}
+	a.seen[line] = true
+	if _, ok := a.byKind[ev.Kind]; !ok {
+		a.kinds = append(a.kinds, ev.Kind)
+	}
+	a.byKind[ev.Kind] = append(a.byKind[ev.Kind], line)
+}
+
+// WriteTo writes the suggested policy.
+func (a *Auditor) WriteTo(w io.Writer) (int64, error) {
+	var lines []string
+	for _, k := range a.kinds {
+		lines = append(lines, a.byKind[k]...)
+	}
+	n, err := fmt.Fprintf(w, "# Suggested by tracep from one observed run: what the program did, not\n# all it may need. Review, then tighten with globs and prefixes.\n%s\n", strings.Join(lines, "\n"))
+	return int64(n), err
 }
 
 // quoteTerm keeps a value usable in a policy line: policy terms are split

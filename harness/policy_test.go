@@ -29,6 +29,7 @@ func connEvent(pid int32, dst string) tracep.Event {
 func numbered(evs ...tracep.Event) []tracep.Event {
 	for i := range evs {
 		evs[i].Seq = uint64(i + 1)
+		evs[i].KTime = uint64(1000 * (i + 1)) // in time order, as traces are
 	}
 	return evs
 }
@@ -178,4 +179,29 @@ func TestAudit(t *testing.T) {
 	p, err := ParsePolicy(strings.NewReader(out))
 	require.NoError(t, err)
 	require.Empty(t, p.Check(evs))
+}
+
+// Judging on the fly: events of different tracers may arrive out of time
+// order, and a long trace keeps the process index small.
+func TestJudgingStream(t *testing.T) {
+	p, err := ParsePolicy(strings.NewReader("allow exec prog=*\nrequire connect-from-dns\n"))
+	require.NoError(t, err)
+	j := p.Judging()
+	dns := dnsEvent(5, "example.test", "192.0.2.10")
+	dns.KTime = 10
+	conn := connEvent(5, "192.0.2.10:443")
+	conn.KTime = 20
+	j.Add(conn) // delivered first, made after the answer
+	j.Add(dns)
+	require.True(t, j.Verdict().Clean())
+
+	for pid := int32(100); pid < 5100; pid++ {
+		ev := execEvent(pid, 1, "/bin/true", "true")
+		ev.KTime = uint64(pid) * 100
+		j.Add(ev)
+		exit := tracep.Event{Kind: tracep.KindExec, KTime: ev.KTime + 1, Proc: tracep.Proc{PID: pid, PPID: 1}, Exec: &tracep.Exec{Op: tracep.ExecOpExit}}
+		j.Add(exit)
+	}
+	require.Less(t, len(j.procs), 10, "exited processes are forgotten")
+	require.True(t, j.Verdict().Clean())
 }

@@ -44,6 +44,8 @@ type runCmd struct {
 	policyPath, audit string
 	normalize         bool
 	policy            *harness.Policy
+	judging           *harness.Judging
+	auditor           harness.Auditor
 	depth             depthTracker
 }
 
@@ -78,8 +80,23 @@ func (c *runCmd) prepare(t *traceRun) (err error) {
 			t.kinds = backends.Kinds()
 		}
 	}
-	t.keepEvents = c.policy != nil || c.audit != "" || c.normalize
+	if c.policy != nil {
+		c.judging = c.policy.Judging()
+	}
+	// The verdict and the audit are made on the fly; only the golden form
+	// needs every event.
+	t.keepEvents = c.normalize
 	return nil
+}
+
+// observe feeds the policy and the audit, which keep only what they need.
+func (c *runCmd) observe(ev tracep.Event) {
+	if c.judging != nil {
+		c.judging.Add(ev)
+	}
+	if c.audit != "" {
+		c.auditor.Add(ev)
+	}
 }
 
 func (c *runCmd) keep(tracep.Event) bool { return !c.normalize }
@@ -111,7 +128,7 @@ func (c *runCmd) finish(r *traceResult, code int) int {
 	}
 	if c.audit != "" {
 		var b bytes.Buffer
-		err := harness.Audit(&b, r.events)
+		_, err := c.auditor.WriteTo(&b)
 		if err == nil {
 			err = writeFile(c.audit, b.Bytes())
 		}
@@ -120,10 +137,10 @@ func (c *runCmd) finish(r *traceResult, code int) int {
 			return exitError
 		}
 	}
-	if c.policy == nil {
+	if c.judging == nil {
 		return code
 	}
-	v := c.policy.Judge(r.events)
+	v := c.judging.Verdict()
 	if len(v.Violations) > 0 {
 		var b strings.Builder
 		fmt.Fprintf(&b, "tracep run: %d policy violation(s) of %s:\n", len(v.Violations), c.policyPath)

@@ -47,6 +47,9 @@ type (
 	armedHook interface {
 		armed(tr *backends.Trace) string
 	}
+	// observer sees every event of the trace, kept or not, one at a time
+	// (for verdicts computed on the fly).
+	observer interface{ observe(ev tracep.Event) }
 	// finisher runs after the trace and returns the exit status, given
 	// the status runTrace would return.
 	finisher interface {
@@ -127,9 +130,13 @@ func runTrace(e *env, name string, c tracingCommand, args []string) int {
 	}
 	t.out.fail = func(error) { stop() }
 	var events []tracep.Event
+	obs, _ := c.(observer)
 	consume := func(ev tracep.Event) {
 		if t.keepEvents {
 			events = append(events, ev)
+		}
+		if obs != nil {
+			obs.observe(ev)
 		}
 		t.output(ev)
 	}
@@ -358,6 +365,9 @@ func (t *traceRun) runCommand(consume func(tracep.Event)) (int, *harness.Capture
 		cmd.Stdin = f
 	}
 	opts := []harness.Option{harness.Kinds(t.kinds...), harness.Tracers(t.tracers), harness.OnEvent(consume)}
+	if !t.keepEvents {
+		opts = append(opts, harness.Discard()) // memory stays flat however long it runs
+	}
 	if t.waitFor > 0 {
 		opts = append(opts, harness.WaitAll(t.waitFor))
 	}

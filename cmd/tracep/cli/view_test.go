@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,24 +37,28 @@ func writeTrace(t testing.TB, evs []tracep.Event) string {
 }
 
 // startView runs tracep view with args as the command line does and
-// returns the page's URL once it is served; the view is interrupted, as
-// Ctrl-C does, when the test ends.
-func startView(t testing.TB, args ...string) string {
+// returns the page's URL once it is served, and stop, which interrupts the
+// view as Ctrl-C does and waits for it to end; the test's end does too.
+func startView(t testing.TB, args ...string) (url string, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var errOut tracetest.Buffer
 	done := make(chan int, 1)
 	go func() { done <- Run(ctx, append([]string{"view"}, args...), strings.NewReader(""), io.Discard, &errOut) }()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != exitOK {
-			t.Errorf("tracep view exited %d: %s", code, errOut.String())
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if code := <-done; code != exitOK {
+				t.Errorf("tracep view exited %d: %s", code, errOut.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
 	line := errOut.WaitLine(t, "tracep view: ")
 	url, err := webtest.URLIn(line)
 	require.NoError(t, err)
-	return url
+	return url, stop
 }
 
 func TestViewUsage(t *testing.T) {
@@ -92,7 +98,7 @@ func TestViewServesTheTrace(t *testing.T) {
 	evs := webtest.Trace(500)
 	policy := filepath.Join(t.TempDir(), "p.policy")
 	require.NoError(t, os.WriteFile(policy, []byte("deny dns name=host-5.example.test\nallow dns name=*\n"), 0o644))
-	url := startView(t, "-policy", policy, writeTrace(t, evs))
+	url, _ := startView(t, "-policy", policy, writeTrace(t, evs))
 
 	resp, err := http.Get(url)
 	require.NoError(t, err)
@@ -105,7 +111,9 @@ func TestViewServesTheTrace(t *testing.T) {
 	webtest.OpenStream(t, url).Until(t, func(event string, data []byte) bool {
 		switch event {
 		case "events":
-			events += strings.Count(string(data), `{"id":`)
+			var batch []json.RawMessage
+			require.NoError(t, json.Unmarshal(data, &batch))
+			events += len(batch)
 		case "verdict":
 			violations = strings.Count(string(data), `"reason"`)
 		}
@@ -128,7 +136,7 @@ func TestViewInBrowser(t *testing.T) {
 	evs := webtest.Trace(viewEvents)
 	policy := filepath.Join(t.TempDir(), "p.policy")
 	require.NoError(t, os.WriteFile(policy, []byte("deny exec prog=curl args=*host-7.example.test*\nallow exec prog=*\n"), 0o644))
-	url := startView(t, "-policy", policy, writeTrace(t, evs))
+	url, _ := startView(t, "-policy", policy, writeTrace(t, evs))
 
 	webtest.Do(t, b, "open the page", chromedp.Navigate(url))
 	webtest.Do(t, b, "first screen", chromedp.Poll[chromedp.Void](`window.tracepFirstScreen`))
@@ -172,4 +180,32 @@ func TestViewInBrowser(t *testing.T) {
 	webtest.Do(t, b, "filter", chromedp.SendKeys("#q", q))
 	webtest.Do(t, b, "filtered", chromedp.Poll[chromedp.Void](`document.getElementById('shown').textContent === '`+strconv.Itoa(want)+` shown'`))
 	webtest.Screenshot(t, b, "view-filtered")
+}
+
+// BenchmarkViewFirstScreen measures tracep view of a saved 100,000-event
+// trace in Chromium: how long the view takes to read the file and serve
+// it (ms/view-start), and, from the page's navigation start, when its
+// first screen is painted (ms/first-screen: the first events, the tree,
+// the timeline) and when all the events are in (ms/all-loaded). The goal
+// is a first screen under one second.
+func BenchmarkViewFirstScreen(b *testing.B) {
+	br := webtest.Browser(b)
+	file := writeTrace(b, webtest.Trace(viewEvents))
+	var start, first, loaded float64
+	for b.Loop() {
+		t0 := time.Now()
+		url, stop := startView(b, file)
+		start += float64(time.Since(t0).Microseconds()) / 1000
+		webtest.Do(b, br, "open the page", chromedp.Navigate(url),
+			chromedp.Poll[chromedp.Void](`window.tracepFirstScreen`),
+			chromedp.Poll[chromedp.Void](`window.tracepLoaded`, chromedp.WithPollingTimeout(time.Minute)))
+		first += webtest.Eval[float64](b, br, `window.tracepFirstScreen`)
+		loaded += webtest.Eval[float64](b, br, `window.tracepLoaded`)
+		webtest.Do(b, br, "leave the page", chromedp.Navigate("about:blank"))
+		stop()
+	}
+	n := float64(b.N)
+	b.ReportMetric(start/n, "ms/view-start")
+	b.ReportMetric(first/n, "ms/first-screen")
+	b.ReportMetric(loaded/n, "ms/all-loaded")
 }

@@ -10,11 +10,13 @@
   const S = {
     evs: [], // the events, in the order published: {id, t, proc, text, inc, act, ev}
     at: new Map(), // id → index in evs
+    order: [], // indexes in evs in time order (kernel time, then id): the list's order
+    lastK: 0, // the latest kernel time seen
     kinds: [],
     hidden: new Set(), // kinds not shown
     counts: new Map(), // kind → events
     pidCount: new Map(), // pid → events
-    filt: [], // indexes in evs of the events shown
+    filt: [], // indexes in evs of the events shown, in time order
     q: '',
     proc: null, // the process filter: {pid, name}
     pmode: 'tree',
@@ -80,10 +82,14 @@
     }
     return true;
   }
+  // refilter applies the filters anew: the list then shows the selected
+  // event if it is still there, else its top (or, when following, its end).
   function refilter() {
     const f = [];
-    for (let i = 0; i < S.evs.length; i++) if (match(S.evs[i])) f.push(i);
+    for (const i of S.order) if (match(S.evs[i])) f.push(i);
     S.filt = f;
+    const sel = S.at.get(S.sel);
+    if (!S.follow && !(sel !== undefined && scrollToEvent(sel))) $('list').scrollTop = 0;
     schedule('list', 'head');
   }
   function processSet() {
@@ -141,9 +147,32 @@
         if (e.t < S.tmin) S.tmin = e.t;
         if (e.t > S.tmax) S.tmax = e.t;
       }
-      if (match(e)) S.filt.push(i);
+      // Events come as the tracers deliver them, which across kinds is not
+      // quite time order; the list shows them in time order, as a capture
+      // has them. An event without kernel time stays where it came.
+      e.k = e.ev.ktime_ns || S.lastK;
+      if (e.k > S.lastK) S.lastK = e.k;
+      insert(S.order, i);
+      if (match(e)) insert(S.filt, i);
     }
     schedule('list', 'head', 'tl');
+  }
+
+  // before reports whether evs[i] comes before evs[j] in the list.
+  function before(i, j) {
+    const a = S.evs[i], b = S.evs[j];
+    return a.k < b.k || (a.k === b.k && a.id < b.id);
+  }
+  // position returns where evs[i] goes in list, a list of indexes in time order.
+  function position(list, i) {
+    let lo = 0, hi = list.length;
+    if (!hi || before(list[hi - 1], i)) return hi;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (before(list[m], i)) lo = m + 1; else hi = m; }
+    return lo;
+  }
+  function insert(list, i) {
+    const p = position(list, i);
+    if (p === list.length) list.push(i); else list.splice(p, 0, i);
   }
 
   function connect() {
@@ -233,7 +262,7 @@
     const inc = $('incomplete');
     inc.hidden = !st.incomplete;
     if (st.incomplete) {
-      inc.textContent = '⚠ ' + st.incomplete + ' events not captured whole (cut at a capture limit)';
+      inc.textContent = '⚠ ' + st.incomplete + (st.incomplete === 1 ? ' event' : ' events') + ' not captured whole';
       inc.appendChild(link(S.onlyInc ? 'show all' : 'show them', () => {
         S.onlyInc = !S.onlyInc; $('onlyInc').checked = S.onlyInc; refilter();
       }));
@@ -299,10 +328,10 @@
       if (S.focusPid === p.pid) d.classList.add('focus');
       if (violPids.has(p.pid)) d.classList.add('viol');
       d.appendChild(el('span', 'n-proc', p.proc));
-      if (p.argv) d.appendChild(el('span', 'n-argv', p.argv));
       if (p.exit) d.appendChild(el('span', 'n-exit' + (p.failed ? ' bad' : ''), p.exit));
       d.appendChild(el('span', 'n-count', '(' + (S.pidCount.get(p.pid) || 0) + ')'));
-      d.title = 'show this process and its descendants';
+      if (p.argv) d.appendChild(el('span', 'n-argv', p.argv));
+      d.title = p.proc + (p.argv ? ' ' + p.argv : '') + (p.exit ? ' · ' + p.exit : '');
       d.addEventListener('click', () => {
         setProcess(S.proc && S.proc.pid === p.pid ? 0 : p.pid);
         if (p.exec) select(p.exec, false);
@@ -363,10 +392,10 @@
 
   // scrollTo puts the event at index i of evs in view, if shown.
   function scrollToEvent(i) {
-    let lo = 0, hi = S.filt.length;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (S.filt[m] < i) lo = m + 1; else hi = m; }
+    const lo = position(S.filt, i);
     if (S.filt[lo] !== i) return false;
     const list = $('list'), y = lo * ROW;
+    $('spacer').style.height = S.filt.length * ROW + 'px'; // before scrolling in it
     if (y < list.scrollTop || y + ROW > list.scrollTop + list.clientHeight) list.scrollTop = y - list.clientHeight / 3;
     return true;
   }

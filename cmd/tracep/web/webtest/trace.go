@@ -108,11 +108,11 @@ func (g *gen) curl(n int, p tracep.Proc, i int) {
 		})
 		req := []byte("GET /item/" + fmt.Sprint(i) + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n")
 		g.add(n, p, func(ev *tracep.Event) {
-			ev.Kind, ev.TLS = tracep.KindTLS, &tracep.TLS{Op: tracep.TLSOpWrite, Library: "openssl", Function: "SSL_write", SNI: host, Data: req, Len: len(req)}
+			ev.Kind, ev.TLS = tracep.KindTLS, &tracep.TLS{Op: tracep.TLSOpWrite, Library: "openssl", Function: "SSL_write", SNI: host, Data: req, Len: len(req), Src: src, Dst: dst}
 		})
 		resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n")
 		g.add(n, p, func(ev *tracep.Event) {
-			x := &tracep.TLS{Op: tracep.TLSOpRead, Library: "openssl", Function: "SSL_read", SNI: host, Data: resp, Len: len(resp)}
+			x := &tracep.TLS{Op: tracep.TLSOpRead, Library: "openssl", Function: "SSL_read", SNI: host, Data: resp, Len: len(resp), Src: src, Dst: dst}
 			if (i+r)%101 == 0 {
 				x.Len, x.Truncated = 70000, true
 			}
