@@ -21,11 +21,16 @@ type TLS struct {
 	SNI      string `json:"sni,omitempty"`
 	// Data is the captured plaintext (base64 in JSON); Len is the real length
 	// of the call, which exceeds len(Data) when Truncated.
-	Data      []byte         `json:"data,omitempty"`
-	Len       int            `json:"len"`
-	Truncated bool           `json:"truncated,omitempty"`
-	Src       netip.AddrPort `json:"src,omitzero"`
-	Dst       netip.AddrPort `json:"dst,omitzero"`
+	Data      []byte `json:"data,omitempty"`
+	Len       int    `json:"len"`
+	Truncated bool   `json:"truncated,omitempty"`
+	// Src and Dst are the connection's local and peer addresses, and
+	// Cookie the kernel's cookie of its socket (unique while the system
+	// runs): the TCP socket the library's call, or an earlier call on the
+	// same connection, sent or received on. Zero when no socket was seen.
+	Src    netip.AddrPort `json:"src,omitzero"`
+	Dst    netip.AddrPort `json:"dst,omitzero"`
+	Cookie uint64         `json:"cookie,omitempty"`
 }
 
 // Kind is KindTLS.
@@ -34,14 +39,15 @@ func (x *TLS) Kind() Kind { return KindTLS }
 // Text: `tls write openssl SSL_write sni=example.test 10.0.0.2:40000 →
 // 192.0.2.10:443 78 bytes "GET / HTTP/1.1"`, or for a handshake
 // `tls handshake wire ClientHello sni=example.test → 192.0.2.10:443`. The
-// data shown is its first line, cut at 60 bytes and escaped.
+// data shown is its first line, cut at 60 bytes and escaped. Plaintext
+// whose connection is not known shows "→ ?".
 func (x *TLS) Text() string {
 	s := fmt.Sprintf("tls %s %s %s sni=%s", x.Op, Escape(x.Library), Escape(x.Function), x.sni())
 	if x.Src.IsValid() {
 		s += " " + x.Src.String()
 	}
-	if x.Dst.IsValid() {
-		s += " → " + x.Dst.String()
+	if x.Dst.IsValid() || x.Op != TLSOpHandshake {
+		s += " → " + AddrText(x.Dst) // "?": the connection is not known
 	}
 	if x.Op == TLSOpHandshake {
 		return s
@@ -102,10 +108,15 @@ func (x *TLS) DerivedKeys(add func(key, value string)) {
 	add("text", string(x.Data))
 }
 
-// Incomplete: plaintext beyond the capture limit.
+// Incomplete: plaintext beyond the capture limit, or plaintext whose
+// connection (addresses and server name) is not known, for a pattern on
+// them could not be checked.
 func (x *TLS) Incomplete() string {
-	if x.Truncated {
+	switch {
+	case x.Truncated:
 		return fmt.Sprintf("plaintext truncated: %d of %d bytes captured", len(x.Data), x.Len)
+	case x.Op != TLSOpHandshake && !x.Dst.IsValid():
+		return "tls connection not known: no socket seen for this plaintext"
 	}
 	return ""
 }

@@ -275,3 +275,65 @@ func lastLine(s string) string {
 	}
 	return last
 }
+
+// BenchmarkSocketIO measures what a TLS session costs the socket I/O of a
+// process it does not trace: 20,000 one-byte round trips over a loopback
+// TCP connection (a write and a read at each end), with no session and
+// then while one traces another cgroup. Every send and receive of the
+// machine passes the socket tracepoints, which look for a library call in
+// progress. Each figure is the best of three runs, alternated.
+func BenchmarkSocketIO(b *testing.B) {
+	tracetest.RequireSupported(b, tlstrace.Supported())
+	const rounds = 20000
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(b, err)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	measure := func() time.Duration {
+		c, err := net.Dial("tcp", l.Addr().String())
+		must(b, err)
+		defer c.Close()
+		buf := []byte{1}
+		t0 := time.Now()
+		for range rounds {
+			if _, err := c.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(t0)
+	}
+	cg := tracetest.Open(b, cgroup.New)
+	var base, traced time.Duration
+	for range b.N {
+		bestBase, bestTraced := time.Duration(1<<62), time.Duration(1<<62)
+		for range 3 {
+			bpfcore.DetachIdle()
+			bestBase = min(bestBase, measure())
+			s, err := tlstrace.Start(context.Background(), tlstrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}}, discard)
+			must(b, err)
+			bestTraced = min(bestTraced, measure())
+			must(b, s.Close())
+		}
+		base += bestBase
+		traced += bestTraced
+	}
+	bpfcore.DetachIdle()
+	perTrip := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N*rounds) / 1000 }
+	b.ReportMetric(perTrip(base), "untraced-us/roundtrip")
+	b.ReportMetric(perTrip(traced), "traced-us/roundtrip")
+	b.ReportMetric((perTrip(traced)-perTrip(base))*1000/4, "cost-ns/sendrecv")
+}

@@ -25,17 +25,17 @@ const (
 	offLib      = 52
 	offFn       = 56
 	offFlags    = 60
-	offFD       = 64
-	offDataLen  = 68
-	offNetns    = 72
-	offFamily   = 76
-	offSport    = 78
-	offDport    = 80
-	offSaddr    = 84
-	offDaddr    = 100
-	offComm     = 116
+	offDataLen  = 64
+	offCookie   = 72
+	offNetns    = 80
+	offFamily   = 84
+	offSport    = 86
+	offDport    = 88
+	offSaddr    = 92
+	offDaddr    = 108
+	offComm     = 128
 	// recHeaderSize is sizeof(struct tls_rec).
-	recHeaderSize = 136
+	recHeaderSize = 144
 )
 
 // procFields is where a record keeps the process that caused it.
@@ -77,10 +77,10 @@ type record struct {
 	lib   string
 	fn    fnID
 	flags uint32
-	fd    int32
-	netns uint32
-	// src and dst are the socket's local and peer addresses (valid when
-	// flags has flagAddr).
+	// cookie, netns, src and dst are the socket's cookie, network
+	// namespace, and local and peer addresses (when flags has flagAddr).
+	cookie   uint64
+	netns    uint32
 	src, dst netip.AddrPort
 	// data aliases the raw record.
 	data []byte
@@ -103,8 +103,6 @@ func parseRecord(rec []byte) (record, error) {
 		len:   le.Uint64(rec[offLen:]),
 		fn:    fnID(le.Uint32(rec[offFn:])),
 		flags: le.Uint32(rec[offFlags:]),
-		fd:    int32(le.Uint32(rec[offFD:])),
-		netns: le.Uint32(rec[offNetns:]),
 		data:  rec[recHeaderSize:],
 	}
 	if le.Uint32(rec[offFn:]) > 0xff {
@@ -115,6 +113,7 @@ func parseRecord(rec []byte) (record, error) {
 		return record{}, fmt.Errorf("%w: library %d", ErrMalformed, le.Uint32(rec[offLib:]))
 	}
 	if r.flags&flagAddr != 0 {
+		r.cookie, r.netns = le.Uint64(rec[offCookie:]), le.Uint32(rec[offNetns:])
 		sport, dport := le.Uint16(rec[offSport:]), le.Uint16(rec[offDport:])
 		switch le.Uint16(rec[offFamily:]) {
 		case afInet:

@@ -21,7 +21,7 @@ type rec struct {
 	lib      uint32
 	fn       fnID
 	flags    uint32
-	fd       int32
+	cookie   uint64
 	netns    uint32
 	family   uint16
 	src, dst netip.AddrPort
@@ -40,12 +40,12 @@ func (r rec) build() []byte {
 	le.PutUint32(b[offLib:], r.lib)
 	le.PutUint32(b[offFn:], uint32(r.fn))
 	le.PutUint32(b[offFlags:], r.flags)
-	le.PutUint32(b[offFD:], uint32(r.fd))
 	n := len(r.data)
 	if r.dataLen != 0 {
 		n = r.dataLen
 	}
 	le.PutUint32(b[offDataLen:], uint32(n))
+	le.PutUint64(b[offCookie:], r.cookie)
 	le.PutUint32(b[offNetns:], r.netns)
 	le.PutUint16(b[offFamily:], r.family)
 	le.PutUint16(b[offSport:], r.src.Port())
@@ -85,17 +85,25 @@ func libOf(fn fnID) string {
 func dataRec(fn fnID, conn uint64, data string, n uint64, flags uint32) rec {
 	lib := map[string]uint32{LibOpenSSL: 1, LibGnuTLS: 2, LibGo: 3}[libOf(fn)]
 	return rec{typ: recData, ktime: 5, pid: 100, tid: 101, conn: conn, len: n, lib: lib, fn: fn,
-		flags: flags, fd: -1, comm: "curl", data: []byte(data)}
+		flags: flags, comm: "curl", data: []byte(data)}
 }
 
+// withAddr gives r the socket with cookie 7 and these addresses.
 func withAddr(r rec, family uint16, src, dst netip.AddrPort) rec {
 	r.flags |= flagAddr
-	r.family, r.src, r.dst, r.netns, r.fd = family, src, dst, 4026531840, 5
+	r.family, r.src, r.dst, r.netns, r.cookie = family, src, dst, 4026531840, 7
+	return r
+}
+
+// withCookie changes r's socket cookie.
+func withCookie(r rec, cookie uint64) rec {
+	r.cookie = cookie
 	return r
 }
 
 func TestDecoder(t *testing.T) {
-	hello := clientHello(t, "example.test")
+	hello, hello2 := clientHello(t, "example.test"), clientHello(t, "www.example.test")
+	client4b := netip.MustParseAddrPort("10.0.0.1:40002")
 	type step struct {
 		rec  rec
 		want *tracep.TLS // nil: no event
@@ -109,7 +117,7 @@ func TestDecoder(t *testing.T) {
 		steps: []step{{
 			rec: withAddr(dataRec(fnSSLWrite, 0xa0, "GET / HTTP/1.1\r\n\r\n", 18, 0), afInet, client4, server4),
 			want: &tracep.TLS{Op: tracep.TLSOpWrite, Library: LibOpenSSL, Function: "SSL_write",
-				Data: []byte("GET / HTTP/1.1\r\n\r\n"), Len: 18, Src: client4, Dst: server4},
+				Data: []byte("GET / HTTP/1.1\r\n\r\n"), Len: 18, Src: client4, Dst: server4, Cookie: 7},
 			proc: &tracep.Proc{PID: 100, TID: 101, PPID: 1, UID: 1000, Comm: "curl", CgroupID: 77},
 		}},
 	}, {
@@ -133,7 +141,7 @@ func TestDecoder(t *testing.T) {
 	}, {
 		name: "library SNI, then freed",
 		steps: []step{
-			{rec: rec{typ: recSNI, pid: 100, lib: 1, fn: fnSSLCtrl, conn: 0xa0, fd: -1, data: []byte("api.test")}},
+			{rec: rec{typ: recSNI, pid: 100, lib: 1, fn: fnSSLCtrl, conn: 0xa0, data: []byte("api.test")}},
 			{
 				rec:  dataRec(fnSSLWrite, 0xa0, "x", 1, 0),
 				want: &tracep.TLS{Op: tracep.TLSOpWrite, Library: LibOpenSSL, Function: "SSL_write", SNI: "api.test", Data: []byte("x"), Len: 1},
@@ -142,7 +150,7 @@ func TestDecoder(t *testing.T) {
 				rec:  dataRec(fnSSLWrite, 0xb0, "y", 1, 0),
 				want: &tracep.TLS{Op: tracep.TLSOpWrite, Library: LibOpenSSL, Function: "SSL_write", Data: []byte("y"), Len: 1},
 			},
-			{rec: rec{typ: recFree, pid: 100, lib: 1, fn: fnSSLFree, conn: 0xa0, fd: -1}},
+			{rec: rec{typ: recFree, pid: 100, lib: 1, fn: fnSSLFree, conn: 0xa0}},
 			{ // the memory reused for a connection without SNI
 				rec:  dataRec(fnSSLWrite, 0xa0, "z", 1, 0),
 				want: &tracep.TLS{Op: tracep.TLSOpWrite, Library: LibOpenSSL, Function: "SSL_write", Data: []byte("z"), Len: 1},
@@ -153,20 +161,49 @@ func TestDecoder(t *testing.T) {
 		steps: []step{
 			{
 				rec:  withAddr(rec{typ: recHello, pid: 100, lib: 4, fn: fnWireWrite, len: uint64(len(hello)), data: hello}, afInet6, client6, server6),
-				want: &tracep.TLS{Op: tracep.TLSOpHandshake, Library: LibWire, Function: "ClientHello", SNI: "example.test", Len: len(hello), Src: client6, Dst: server6},
+				want: &tracep.TLS{Op: tracep.TLSOpHandshake, Library: LibWire, Function: "ClientHello", SNI: "example.test", Len: len(hello), Src: client6, Dst: server6, Cookie: 7},
 			},
 			{
 				rec:  withAddr(dataRec(fnGoRead, 0xc000, "ok", 2, flagRX), afInet6, client6, server6),
-				want: &tracep.TLS{Op: tracep.TLSOpRead, Library: LibGo, Function: goReadSym, SNI: "example.test", Data: []byte("ok"), Len: 2, Src: client6, Dst: server6},
+				want: &tracep.TLS{Op: tracep.TLSOpRead, Library: LibGo, Function: goReadSym, SNI: "example.test", Data: []byte("ok"), Len: 2, Src: client6, Dst: server6, Cookie: 7},
 			},
-			{ // same addresses in another network namespace
+			{ // another socket, with the same addresses in another network namespace
 				rec: func() rec {
-					r := withAddr(dataRec(fnGoRead, 0xc000, "ok", 2, flagRX), afInet6, client6, server6)
+					r := withCookie(withAddr(dataRec(fnGoRead, 0xc000, "ok", 2, flagRX), afInet6, client6, server6), 8)
 					r.netns++
 					return r
 				}(),
-				want: &tracep.TLS{Op: tracep.TLSOpRead, Library: LibGo, Function: goReadSym, Data: []byte("ok"), Len: 2, Src: client6, Dst: server6},
+				want: &tracep.TLS{Op: tracep.TLSOpRead, Library: LibGo, Function: goReadSym, Data: []byte("ok"), Len: 2, Src: client6, Dst: server6, Cookie: 8},
 			},
+		},
+	}, {
+		name: "two connections of one process, each with its name",
+		steps: []step{
+			{rec: withAddr(rec{typ: recHello, pid: 100, lib: 4, fn: fnWireWrite, len: uint64(len(hello)), data: hello}, afInet, client4, server4),
+				want: &tracep.TLS{Op: tracep.TLSOpHandshake, Library: LibWire, Function: "ClientHello", SNI: "example.test", Len: len(hello), Src: client4, Dst: server4, Cookie: 7}},
+			{rec: withCookie(withAddr(rec{typ: recHello, pid: 100, lib: 4, fn: fnWireWrite, len: uint64(len(hello2)), data: hello2}, afInet, client4b, server4), 9),
+				want: &tracep.TLS{Op: tracep.TLSOpHandshake, Library: LibWire, Function: "ClientHello", SNI: "www.example.test", Len: len(hello2), Src: client4b, Dst: server4, Cookie: 9}},
+			{rec: withCookie(withAddr(dataRec(fnGoWrite, 0xc100, "b", 1, 0), afInet, client4b, server4), 9),
+				want: &tracep.TLS{Op: tracep.TLSOpWrite, Library: LibGo, Function: goWriteSym, SNI: "www.example.test", Data: []byte("b"), Len: 1, Src: client4b, Dst: server4, Cookie: 9}},
+			{rec: withAddr(dataRec(fnGoWrite, 0xc000, "a", 1, 0), afInet, client4, server4),
+				want: &tracep.TLS{Op: tracep.TLSOpWrite, Library: LibGo, Function: goWriteSym, SNI: "example.test", Data: []byte("a"), Len: 1, Src: client4, Dst: server4, Cookie: 7}},
+		},
+	}, {
+		name: "the name sent on the socket before the one the library was given",
+		steps: []step{
+			{rec: rec{typ: recSNI, pid: 100, lib: 1, fn: fnSSLCtrl, conn: 0xa0, data: []byte("api.test")}},
+			{rec: withAddr(rec{typ: recHello, pid: 100, lib: 1, fn: fnWireWrite, conn: 0xa0, len: uint64(len(hello)), data: hello}, afInet, client4, server4),
+				want: &tracep.TLS{Op: tracep.TLSOpHandshake, Library: LibWire, Function: "ClientHello", SNI: "example.test", Len: len(hello), Src: client4, Dst: server4, Cookie: 7}},
+			{rec: withAddr(dataRec(fnSSLWrite, 0xa0, "x", 1, 0), afInet, client4, server4),
+				want: &tracep.TLS{Op: tracep.TLSOpWrite, Library: LibOpenSSL, Function: "SSL_write", SNI: "example.test", Data: []byte("x"), Len: 1, Src: client4, Dst: server4, Cookie: 7}},
+		},
+	}, {
+		name: "a server's socket has the name its client sent",
+		steps: []step{
+			{rec: withAddr(rec{typ: recHello, pid: 100, lib: 4, fn: fnWireWrite, len: uint64(len(hello)), data: hello}, afInet, client4, server4),
+				want: &tracep.TLS{Op: tracep.TLSOpHandshake, Library: LibWire, Function: "ClientHello", SNI: "example.test", Len: len(hello), Src: client4, Dst: server4, Cookie: 7}},
+			{rec: withCookie(withAddr(dataRec(fnSSLRead, 0xd0, "GET", 3, flagRX), afInet, server4, client4), 8),
+				want: &tracep.TLS{Op: tracep.TLSOpRead, Library: LibOpenSSL, Function: "SSL_read", SNI: "example.test", Data: []byte("GET"), Len: 3, Src: server4, Dst: client4, Cookie: 8}},
 		},
 	}, {
 		name: "ClientHello written inside a library call names its connection",
@@ -174,7 +211,7 @@ func TestDecoder(t *testing.T) {
 			{
 				// lib is the library whose call wrote it
 				rec:  withAddr(rec{typ: recHello, pid: 100, lib: 1, fn: fnWireSendto, conn: 0xa0, len: uint64(len(hello)), data: hello}, afInet, client4, server4),
-				want: &tracep.TLS{Op: tracep.TLSOpHandshake, Library: LibWire, Function: "ClientHello", SNI: "example.test", Len: len(hello), Src: client4, Dst: server4},
+				want: &tracep.TLS{Op: tracep.TLSOpHandshake, Library: LibWire, Function: "ClientHello", SNI: "example.test", Len: len(hello), Src: client4, Dst: server4, Cookie: 7},
 			},
 			{ // no addresses learnt for the connection, but its name is known
 				rec:  dataRec(fnSSLWrite, 0xa0, "x", 1, 0),
@@ -186,7 +223,7 @@ func TestDecoder(t *testing.T) {
 		steps: []step{{
 			rec: withAddr(dataRec(fnSSLWrite, 1, "x", 1, 0), afInet6,
 				netip.MustParseAddrPort("[::ffff:10.0.0.1]:40000"), netip.MustParseAddrPort("[::ffff:192.0.2.10]:443")),
-			want: &tracep.TLS{Op: tracep.TLSOpWrite, Library: LibOpenSSL, Function: "SSL_write", Data: []byte("x"), Len: 1, Src: client4, Dst: server4},
+			want: &tracep.TLS{Op: tracep.TLSOpWrite, Library: LibOpenSSL, Function: "SSL_write", Data: []byte("x"), Len: 1, Src: client4, Dst: server4, Cookie: 7},
 		}},
 	}}
 	for _, tt := range tests {
@@ -301,8 +338,8 @@ func FuzzDecode(f *testing.F) {
 var layout = map[string]int{
 	"Ktime": offKtime, "CgroupId": offCgroupID, "Conn": offConn, "Len": offLen,
 	"Type": offType, "Pid": offPID, "Tid": offTID, "Ppid": offPPID, "Uid": offUID,
-	"Lib": offLib, "Fn": offFn, "Flags": offFlags, "Fd": offFD, "DataLen": offDataLen,
-	"Addr.Netns": offNetns, "Addr.Family": offFamily, "Addr.Sport": offSport,
+	"Lib": offLib, "Fn": offFn, "Flags": offFlags, "DataLen": offDataLen,
+	"Addr.Cookie": offCookie, "Addr.Netns": offNetns, "Addr.Family": offFamily, "Addr.Sport": offSport,
 	"Addr.Dport": offDport, "Addr.Saddr": offSaddr, "Addr.Daddr": offDaddr,
 	"Comm": offComm,
 }

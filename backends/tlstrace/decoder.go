@@ -12,17 +12,21 @@ const maxTracked = 1 << 16
 
 // Decoder turns the raw records of one session into events. It remembers
 // what earlier records said about a connection, so that later events on it
-// carry it: the server name a library was given for it
-// (SSL_set_tlsext_host_name, gnutls_server_name_set) and the server name of
-// the ClientHello written on its socket. It does no I/O and sets KTime but
-// neither Time nor Seq. It is not safe for concurrent use.
+// carry it: the server name of the ClientHello written on its socket, and
+// the server name a library was given for it (SSL_set_tlsext_host_name,
+// gnutls_server_name_set). It does no I/O and sets KTime but neither Time
+// nor Seq. It is not safe for concurrent use.
 type Decoder struct {
 	// libSNI is the name a library call set, by process, library and the
 	// library's connection pointer; forgotten when the library frees it.
 	libSNI tracked[connKey]
-	// wireSNI is the name of the ClientHello written on a socket, by
-	// network namespace and addresses.
-	wireSNI tracked[sockKey]
+	// wireSNI is the name of the ClientHello written on a socket, by the
+	// socket's cookie.
+	wireSNI tracked[uint64]
+	// peerSNI is the same by network namespace and addresses, as the
+	// client's socket has them: a server's socket finds the name its
+	// client asked for with the addresses reversed.
+	peerSNI tracked[sockKey]
 }
 
 type connKey struct {
@@ -38,7 +42,7 @@ type sockKey struct {
 
 // NewDecoder returns a Decoder with no history.
 func NewDecoder() *Decoder {
-	return &Decoder{libSNI: newTracked[connKey](maxTracked), wireSNI: newTracked[sockKey](maxTracked)}
+	return &Decoder{libSNI: newTracked[connKey](maxTracked), wireSNI: newTracked[uint64](maxTracked), peerSNI: newTracked[sockKey](maxTracked)}
 }
 
 // Decode parses one raw record. It returns the event the record makes, or
@@ -62,7 +66,8 @@ func (d *Decoder) Decode(rec []byte) (ev tracep.Event, ok bool, err error) {
 		return tracep.Event{}, false, nil
 	case recHello:
 		sni, _ := ParseClientHello(r.data) // a ClientHello without a name still is a handshake
-		d.wireSNI.put(sk, sni)
+		d.wireSNI.put(r.cookie, sni)
+		d.peerSNI.put(sk, sni)
 		if r.conn != 0 && sni != "" {
 			if _, known := d.libSNI.get(ck); !known {
 				d.libSNI.put(ck, sni)
@@ -76,6 +81,7 @@ func (d *Decoder) Decode(rec []byte) (ev tracep.Event, ok bool, err error) {
 			Len:      len(r.data),
 			Src:      r.src,
 			Dst:      r.dst,
+			Cookie:   r.cookie,
 		}}
 		return ev, true, nil
 	}
@@ -95,12 +101,16 @@ func (d *Decoder) Decode(rec []byte) (ev tracep.Event, ok bool, err error) {
 	}
 	x.Truncated = uint64(len(x.Data)) < r.len
 	if hasAddr {
-		x.Src, x.Dst = r.src, r.dst
+		x.Src, x.Dst, x.Cookie = r.src, r.dst, r.cookie
 	}
-	if sni, known := d.libSNI.get(ck); known && sni != "" {
+	// The name sent on this very socket, else the one the library was
+	// given, else (a server) the one its peer sent.
+	if sni, _ := d.wireSNI.get(r.cookie); hasAddr && sni != "" {
+		x.SNI = sni
+	} else if sni, _ := d.libSNI.get(ck); sni != "" {
 		x.SNI = sni
 	} else if hasAddr {
-		x.SNI, _ = d.wireSNI.get(sk)
+		x.SNI, _ = d.peerSNI.get(sockKey{netns: r.netns, src: r.dst, dst: r.src})
 	}
 	return tracep.Event{Kind: tracep.KindTLS, KTime: r.ktime, Proc: r.proc, TLS: x}, true, nil
 }

@@ -14,8 +14,9 @@
 //     twice; a write is dated when the call began, a read when it
 //     returned), at most Config.DataLimit bytes per call (16 KiB, a full
 //     TLS record, by default) with Len the real length and Truncated set
-//     beyond it; the library and function; the server name when known;
-//     the connection's local and peer addresses when known.
+//     beyond it; the library and function; the connection: its socket's
+//     cookie and local and peer addresses, and its server name (see
+//     Connections).
 //   - op "handshake": a ClientHello seen on the wire, library "wire", with
 //     the server name parsed from it (RFC 6066 server_name) and the
 //     addresses of the TCP connection. This is how programs using rustls,
@@ -38,20 +39,40 @@
 // resume on another thread; the return copies exactly the bytes returned.
 //
 // A tp_btf/sys_enter program sees the first bytes of every write, sendto,
-// writev and sendmsg (first iovec) and, when they start a TLS handshake
-// record holding a ClientHello (22, 3.x, type 1) on an IPv4 or IPv6 stream
-// socket, copies the record (at most 16 KiB) to user space, which parses
-// it in Go (ParseClientHello, fuzzed). Parsing in user space keeps the BPF
-// program small and the parser testable; a ClientHello is written once per
-// connection, so the copy costs little. The same program learns which
-// socket a C library connection uses: the first socket system call a
-// thread makes inside an SSL or GnuTLS call on a connection binds the
-// connection to that descriptor's addresses, which later records carry.
-// For Go the descriptor is read from the tls.Conn (conn net.Conn →
-// *net.TCPConn → *netFD → poll.FD.Sysfd) when the interface's itab is
-// *net.TCPConn's, whose address, relative to the probed function, comes in
-// the probe's cookie; a stripped Go program has no such symbol, and its
-// events carry no addresses.
+// writev and sendmsg (first iovec) and notes those that start a TLS
+// handshake record holding a ClientHello (22, 3.x, type 1); when the write
+// reaches an IPv4 or IPv6 TCP socket (tp_btf/sock_send_length, in the same
+// thread and system call), the record (at most 16 KiB) is copied to user
+// space with the socket's cookie and addresses, and parsed in Go
+// (ParseClientHello, fuzzed). Parsing in user space keeps the BPF program
+// small and the parser testable; a ClientHello is written once per
+// connection, so the copy costs little.
+//
+// # Connections
+//
+// Every plaintext event names its connection from the socket its call
+// really used, not from symbols or DWARF a binary may lack: the
+// tp_btf/sock_send_length and sock_recv_length tracepoints fire on every
+// send and receive of a socket, in the thread that makes it, and one on a
+// TCP socket made while the thread is inside a probed call (a C library
+// call keyed by thread; a Go call keyed by its goroutine, whose g Go keeps
+// in R14 through its system calls, read from the thread's saved user
+// registers) gives the call its socket: the cookie (bpf_get_socket_cookie,
+// never reused while the system runs), the network namespace and the
+// addresses. The connection (SSL *, gnutls_session_t, *tls.Conn) keeps the
+// socket its last call used, for a call that sends and receives nothing (a
+// read served from the library's buffer). A stripped, static Go program is
+// thus attributed like any other; plaintext no socket was ever seen for
+// (a memory BIO, a session begun before the trace) has no addresses, and
+// its event says so (tracep.TLS.Incomplete).
+//
+// The server name of plaintext is that of the ClientHello written on its
+// socket (by cookie), else the one its library was given
+// (SSL_set_tlsext_host_name, gnutls_server_name_set), else, for a server's
+// socket, the one its peer's ClientHello carried (same namespace,
+// addresses reversed). The socket tracepoints cost every send and receive
+// of the machine a socket check while a TLS session is open; a TCP one, a
+// hash lookup or three.
 //
 // Records are sized to their data: built in a per-CPU scratch buffer and
 // copied with bpf_ringbuf_output to the ring of each session whose scope

@@ -33,9 +33,7 @@ type Probe struct {
 	Offset uint64
 	// Return is set for a return probe (C functions only).
 	Return bool
-	// Cookie is handed to the BPF program: the function id in the low byte
-	// and, for Go entries, the offset of *net.TCPConn's itab from the
-	// function (see tlsx_go_fd in bpf/tls.bpf.c) above it.
+	// Cookie is handed to the BPF program: the function id (fnID).
 	Cookie uint64
 }
 
@@ -77,7 +75,7 @@ func Inspect(r io.ReaderAt) (_ *Target, err error) {
 		return nil, fmt.Errorf("%w: ELF type %s", ErrNoTLS, f.Type)
 	}
 
-	want := map[string]bool{goWriteSym: true, goReadSym: true, goItabSym: true, goItabSymOld: true}
+	want := map[string]bool{goWriteSym: true, goReadSym: true}
 	for _, p := range opensslProbes {
 		want[p.sym] = true
 	}
@@ -236,13 +234,6 @@ func cProbes(f *elf.File, r io.ReaderAt, syms map[string]symbol, specs []probeSp
 	return probes, nil
 }
 
-// The itab that makes a *net.TCPConn a net.Conn (named go.itab.… before Go
-// 1.20).
-const (
-	goItabSym    = "go:itab.*net.TCPConn,net.Conn"
-	goItabSymOld = "go.itab.*net.TCPConn,net.Conn"
-)
-
 // isGo reports whether f is a Go program.
 func isGo(f *elf.File) bool {
 	return f.Section(".go.buildinfo") != nil || f.Section(".gopclntab") != nil || f.Section(".note.go.buildid") != nil
@@ -283,11 +274,6 @@ func goProbes(f *elf.File, r io.ReaderAt, syms map[string]symbol) ([]Probe, stri
 	if len(funcs) < 2 {
 		return nil, version, nil // no crypto/tls in this program
 	}
-	itab, hasItab := syms[goItabSym]
-	if !hasItab {
-		itab, hasItab = syms[goItabSymOld]
-	}
-
 	var probes []Probe
 	for _, fn := range []struct {
 		name     string
@@ -314,13 +300,7 @@ func goProbes(f *elf.File, r io.ReaderAt, syms map[string]symbol) ([]Probe, stri
 		if len(rets) == 0 {
 			return nil, version, fmt.Errorf("%s: no return instruction", fn.name)
 		}
-		cookie := uint64(fn.entry)
-		if hasItab {
-			// The itab's address relative to the function's: the same
-			// in every process, wherever the program is loaded.
-			cookie |= uint64(int64(itab.addr)-int64(sym.addr)) << 8
-		}
-		probes = append(probes, Probe{Symbol: fn.name, Offset: off, Cookie: cookie})
+		probes = append(probes, Probe{Symbol: fn.name, Offset: off, Cookie: uint64(fn.entry)})
 		for _, ret := range rets {
 			probes = append(probes, Probe{Symbol: fn.name + "+" + strconv.FormatUint(ret, 10), Offset: off + ret, Cookie: uint64(fn.ret)})
 		}

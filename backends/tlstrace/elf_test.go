@@ -150,6 +150,7 @@ var (
 const goClientSource = `package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net/http"
@@ -157,27 +158,39 @@ import (
 	"strings"
 )
 
+// With GOCL_PAUSE set, it gets the URL, says "paused" on stderr and waits
+// for a line on stdin, then gets it again on the same connection.
 func main() {
-	var resp *http.Response
-	var err error
-	if len(os.Args) > 2 {
-		resp, err = http.Post(os.Args[1], "application/octet-stream", strings.NewReader(os.Args[2]))
-	} else {
-		resp, err = http.Get(os.Args[1])
+	get := func() {
+		var resp *http.Response
+		var err error
+		if len(os.Args) > 2 {
+			resp, err = http.Post(os.Args[1], "application/octet-stream", strings.NewReader(os.Args[2]))
+		} else {
+			resp, err = http.Get(os.Args[1])
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer resp.Body.Close()
+		n, err := io.Copy(os.Stdout, resp.Body)
+		fmt.Fprintln(os.Stderr, n, err)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	get()
+	if os.Getenv("GOCL_PAUSE") != "" {
+		fmt.Fprintln(os.Stderr, "paused")
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		get()
 	}
-	defer resp.Body.Close()
-	n, err := io.Copy(os.Stdout, resp.Body)
-	fmt.Fprintln(os.Stderr, n, err)
 }
 `
 
-// buildGoClient builds goClientSource, once per test binary, as three
-// programs: gocl (with its symbol table), gocl-stripped (-ldflags=-s) and
-// gocl-pie (-buildmode=pie). It skips the test without a Go toolchain.
+// buildGoClient builds goClientSource, once per test binary, as five
+// programs: gocl (with its symbol table), gocl-stripped (-ldflags=-s),
+// gocl-pie (-buildmode=pie), and gocl-bare and gocl-bare-static (-trimpath
+// -ldflags='-s -w', the second with CGO_ENABLED=0). It skips the test
+// without a Go toolchain.
 func buildGoClient(t testing.TB) string {
 	t.Helper()
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -206,10 +219,18 @@ func buildGoClient(t testing.TB) string {
 			{"-o", "gocl"},
 			{"-ldflags=-s", "-o", "gocl-stripped"},
 			{"-buildmode=pie", "-o", "gocl-pie"},
+			// Without symbols, DWARF or file paths: dynamically linked
+			// (cgo's resolver), and static.
+			{"-trimpath", "-ldflags=-s -w", "-o", "gocl-bare"},
+			{"CGO_ENABLED=0", "-trimpath", "-ldflags=-s -w", "-o", "gocl-bare-static"},
 		} {
+			env := append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "GOPROXY=off")
+			if b[0] == "CGO_ENABLED=0" {
+				env, b = append(env, b[0]), b[1:]
+			}
 			cmd := exec.Command(goTool, append([]string{"build"}, b...)...)
 			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "GOPROXY=off")
+			cmd.Env = env
 			if out, err := cmd.CombinedOutput(); err != nil {
 				goClientErr = &buildError{args: strings.Join(b, " "), out: string(out), err: err}
 				return
@@ -257,7 +278,6 @@ func TestInspectGo(t *testing.T) {
 		case fnGoWriteRet, fnGoReadRet:
 			require.Equal(t, byte(0xc3), f[p.Offset], "%s is not a RET", p.Symbol)
 		case fnGoWrite, fnGoRead:
-			require.NotZero(t, p.Cookie>>8, "%s: no itab offset", p.Symbol)
 		default:
 			t.Fatalf("unexpected probe %+v", p)
 		}
@@ -267,19 +287,21 @@ func TestInspectGo(t *testing.T) {
 	require.NotZero(t, byFn[fnGoWriteRet])
 	require.NotZero(t, byFn[fnGoReadRet])
 
-	// Stripped: the same functions and returns, found in the pclntab; no
-	// itab, so no socket addresses.
+	// Stripped: the same functions and returns, found in the pclntab.
 	stripped, err := inspectPath(t, filepath.Join(dir, "gocl-stripped"))
 	require.NoError(t, err)
 	require.Len(t, stripped.Probes, len(full.Probes))
 	for i, p := range stripped.Probes {
 		require.Equal(t, full.Probes[i].Offset, p.Offset)
-		require.Equal(t, full.Probes[i].Cookie&0xff, p.Cookie)
+		require.Equal(t, full.Probes[i].Cookie, p.Cookie)
 	}
 
-	pie, err := inspectPath(t, filepath.Join(dir, "gocl-pie"))
-	require.NoError(t, err)
-	require.Len(t, pie.Probes, len(full.Probes))
+	for _, name := range []string{"gocl-pie", "gocl-bare", "gocl-bare-static"} {
+		other, err := inspectPath(t, filepath.Join(dir, name))
+		require.NoError(t, err, name)
+		require.Equal(t, []string{LibGo}, other.Libraries, name)
+		require.Len(t, other.Probes, len(full.Probes), name)
+	}
 }
 
 // Inspect reads files traced users choose: it never panics and returns

@@ -96,15 +96,12 @@ type exchange struct {
 	host     string // the server name of the ClientHello
 	request  string // in the written plaintext
 	response string // in the read plaintext
-	// noAddr: the plaintext events cannot carry the connection's
-	// addresses (a stripped Go program), nor therefore the server name
-	// seen on the wire.
-	noAddr bool
 }
 
 // check requires the events of x: a ClientHello naming the host, and the
 // request and the response in plaintext from the library, each event
-// naming the host and carrying the connection's addresses; all from x.pid.
+// naming the host and carrying the connection's socket (cookie and
+// addresses) and nothing missing; all from x.pid, on one connection.
 func (x exchange) check(t testing.TB, evs []tracep.Event) {
 	t.Helper()
 	all := tracetest.Lines(evs)
@@ -113,6 +110,7 @@ func (x exchange) check(t testing.TB, evs []tracep.Event) {
 	require.Equal(t, x.host, hs[0].TLS.SNI, all)
 	require.Equal(t, tlstrace.LibWire, hs[0].TLS.Library)
 	require.Equal(t, uint16(443), hs[0].TLS.Dst.Port(), all)
+	require.NotZero(t, hs[0].TLS.Cookie, all)
 	for _, op := range []string{tracep.TLSOpWrite, tracep.TLSOpRead} {
 		got := ops(evs, op, x.pid)
 		require.NotEmpty(t, got, "no %s by pid %d:\n%s", op, x.pid, all)
@@ -120,12 +118,11 @@ func (x exchange) check(t testing.TB, evs []tracep.Event) {
 			require.Equal(t, x.lib, ev.TLS.Library, all)
 			require.False(t, ev.TLS.Truncated, all)
 			require.Equal(t, len(ev.TLS.Data), ev.TLS.Len)
-			if x.noAddr {
-				continue
-			}
 			require.Equal(t, x.host, ev.TLS.SNI, "event without the server name:\n%s", all)
 			require.Equal(t, hs[0].TLS.Dst, ev.TLS.Dst, all)
 			require.Equal(t, hs[0].TLS.Src, ev.TLS.Src, all)
+			require.Equal(t, hs[0].TLS.Cookie, ev.TLS.Cookie, all)
+			require.Empty(t, ev.TLS.Incomplete(), all)
 		}
 	}
 	require.Contains(t, string(stream(ops(evs, tracep.TLSOpWrite, x.pid))), x.request, all)

@@ -33,11 +33,11 @@ const helloResponse = "hello from example.test\n"
 //   - gnutls-cli calls gnutls_record_send and gnutls_record_recv and sets
 //     the server name with gnutls_server_name_set;
 //   - a Go program built by the test is traced from its first instruction:
-//     it is held at exec until its crypto/tls functions are probed. With
-//     its symbol table the events carry the connection's addresses (read
-//     from the tls.Conn) and so the server name seen on the wire; a
-//     stripped build is probed through its pclntab; a PIE build checks the
-//     itab comparison relative to the load address.
+//     it is held at exec until its crypto/tls functions are probed, with
+//     its symbol table or, stripped, through its pclntab; dynamically
+//     linked or static; as a position-independent executable. Its events
+//     carry the connection's socket, seen sent to and received from during
+//     the calls, whatever the build.
 func TestIntegrationClients(t *testing.T) {
 	tracetest.RequireSupported(t, tlstrace.Supported())
 	n := newNet(t)
@@ -62,7 +62,13 @@ func TestIntegrationClients(t *testing.T) {
 			exchange{lib: tlstrace.LibGo, request: get11, response: helloResponse},
 			map[string][]string{tracep.TLSOpRead: {"crypto/tls.(*Conn).Read"}}},
 		{"gocl-stripped", []string{"gocl-stripped", "https://example.test/"}, "",
-			exchange{lib: tlstrace.LibGo, request: get11, response: helloResponse, noAddr: true},
+			exchange{lib: tlstrace.LibGo, request: get11, response: helloResponse},
+			map[string][]string{tracep.TLSOpRead: {"crypto/tls.(*Conn).Read"}}},
+		{"gocl-bare", []string{"gocl-bare", "https://example.test/"}, "",
+			exchange{lib: tlstrace.LibGo, request: get11, response: helloResponse},
+			map[string][]string{tracep.TLSOpRead: {"crypto/tls.(*Conn).Read"}}},
+		{"gocl-bare-static", []string{"gocl-bare-static", "https://example.test/"}, "",
+			exchange{lib: tlstrace.LibGo, request: get11, response: helloResponse},
 			map[string][]string{tracep.TLSOpRead: {"crypto/tls.(*Conn).Read"}}},
 		{"gocl-pie", []string{"gocl-pie", "https://example.test/"}, "",
 			exchange{lib: tlstrace.LibGo, request: get11, response: helloResponse},
@@ -489,4 +495,70 @@ func TestIntegrationStaticOpenSSL(t *testing.T) {
 	evs := sc.close()
 	exchange{pid: cmd.Process.Pid, lib: tlstrace.LibOpenSSL, host: "example.test",
 		request: "GET / HTTP/1.0\r\nHost: example.test\r\n\r\n", response: helloResponse}.check(t, evs)
+}
+
+// Two Go clients without symbols, DWARF or file paths, one dynamically
+// linked and one static, run side by side with a connection each to the
+// same server address under different server names, both connections open
+// at once and used after each other's handshake: every plaintext event
+// names its own connection (socket cookie and addresses) and server name.
+func TestIntegrationStrippedSideBySide(t *testing.T) {
+	tracetest.RequireSupported(t, tlstrace.Supported())
+	n := newNet(t)
+	sc := startScoped(t, tlstrace.Config{})
+	type client struct {
+		host        string
+		cmd         *exec.Cmd
+		stdin       io.WriteCloser
+		out, stderr tracetest.Buffer
+	}
+	start := func(bin, host string) *client {
+		c := &client{host: host, cmd: sc.cg.Command(goClient(t, bin), "https://"+host+"/")}
+		c.cmd.Env = append(os.Environ(), "GOCL_PAUSE=1")
+		c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.stderr
+		var err error
+		c.stdin, err = c.cmd.StdinPipe()
+		require.NoError(t, err)
+		require.NoError(t, n.Start(c.cmd))
+		t.Cleanup(func() { _ = c.cmd.Process.Kill(); _ = c.cmd.Wait() })
+		c.stderr.WaitLine(t, "paused") // handshake and first request done
+		return c
+	}
+	clients := []*client{start("gocl-bare", "example.test"), start("gocl-bare-static", "www.example.test")}
+	for _, c := range clients { // the second requests, on the open connections
+		_, err := io.WriteString(c.stdin, "go\n")
+		require.NoError(t, err)
+	}
+	for _, c := range clients {
+		require.NoError(t, c.cmd.Wait(), c.stderr.String())
+		require.Equal(t, "hello from "+c.host+"\n"+"hello from "+c.host+"\n", c.out.String())
+	}
+	evs := sc.close()
+	all := tracetest.Lines(evs)
+
+	cookies := map[uint64]bool{}
+	for _, c := range clients {
+		pid := c.cmd.Process.Pid
+		hs := ops(evs, tracep.TLSOpHandshake, pid)
+		require.Len(t, hs, 1, "one connection for pid %d:\n%s", pid, all)
+		conn := hs[0].TLS
+		require.Equal(t, c.host, conn.SNI)
+		require.NotZero(t, conn.Cookie)
+		cookies[conn.Cookie] = true
+		data := append(ops(evs, tracep.TLSOpWrite, pid), ops(evs, tracep.TLSOpRead, pid)...)
+		require.Len(t, ops(evs, tracep.TLSOpWrite, pid), 2, "two requests:\n%s", all)
+		for _, ev := range data {
+			x := ev.TLS
+			require.Equal(t, tlstrace.LibGo, x.Library)
+			require.Equal(t, c.host, x.SNI, all)
+			require.Equal(t, conn.Cookie, x.Cookie, all)
+			require.Equal(t, conn.Src, x.Src, all)
+			require.Equal(t, conn.Dst, x.Dst, all)
+			require.Empty(t, x.Incomplete(), all)
+		}
+		require.Contains(t, string(stream(ops(evs, tracep.TLSOpWrite, pid))), "Host: "+c.host+"\r\n")
+	}
+	require.Len(t, cookies, 2, "two connections")
+	require.Equal(t, ops(evs, tracep.TLSOpHandshake, clients[0].cmd.Process.Pid)[0].TLS.Dst,
+		ops(evs, tracep.TLSOpHandshake, clients[1].cmd.Process.Pid)[0].TLS.Dst, "the same server address")
 }

@@ -27,15 +27,15 @@ type tlsTlsRec struct {
 	Lib      uint32
 	Fn       uint32
 	Flags    uint32
-	Fd       int32
 	DataLen  uint32
+	Pad      uint32
 	Addr     tlsTlsxAddr
 	Comm     [16]int8
-	Pad      uint32
 }
 
 type tlsTlsxAddr struct {
 	_      structs.HostLayout
+	Cookie uint64
 	Netns  uint32
 	Family uint16
 	Sport  uint16
@@ -43,6 +43,7 @@ type tlsTlsxAddr struct {
 	Pad    uint16
 	Saddr  [16]uint8
 	Daddr  [16]uint8
+	Pad2   uint32
 }
 
 type tlsTlsxBuf struct {
@@ -54,19 +55,20 @@ type tlsTlsxBuf struct {
 }
 
 type tlsTlsxCall struct {
-	_     structs.HostLayout
-	Ktime uint64
-	Conn  uint64
-	Buf   uint64
-	Arg   uint64
-	Fn    uint32
-	Fd    int32
+	_       structs.HostLayout
+	Ktime   uint64
+	Conn    uint64
+	Buf     uint64
+	Arg     uint64
+	Fn      uint32
+	HasSock uint32
+	Sock    tlsTlsxAddr
 }
 
 type tlsTlsxCallKey struct {
 	_    structs.HostLayout
 	Tgid uint32
-	Pad  uint32
+	Kind uint32
 	Id   uint64
 }
 
@@ -82,6 +84,16 @@ type tlsTlsxFileKey struct {
 	Ino uint64
 	Dev uint32
 	Pad uint32
+}
+
+type tlsTlsxHello struct {
+	_     structs.HostLayout
+	File  uint64
+	Buf   uint64
+	Count uint64
+	Conn  uint64
+	Fn    uint32
+	Lib   uint32
 }
 
 type tlsTpScopeCfg struct {
@@ -113,6 +125,7 @@ const (
 	tlsMapTlsxBind      = "tlsx_bind"
 	tlsMapTlsxCalls     = "tlsx_calls"
 	tlsMapTlsxDisc      = "tlsx_disc"
+	tlsMapTlsxHellos    = "tlsx_hellos"
 	tlsMapTlsxKnown     = "tlsx_known"
 	tlsMapTlsxScratch   = "tlsx_scratch"
 	tlsMapTpCfg         = "tp_cfg"
@@ -124,6 +137,8 @@ const (
 	tlsProgTlsxEnter    = "tlsx_enter"
 	tlsProgTlsxExec     = "tlsx_exec"
 	tlsProgTlsxExit     = "tlsx_exit"
+	tlsProgTlsxRecv     = "tlsx_recv"
+	tlsProgTlsxSend     = "tlsx_send"
 	tlsProgTlsxSysEnter = "tlsx_sys_enter"
 )
 
@@ -172,6 +187,8 @@ type tlsProgramSpecs struct {
 	TlsxEnter    *ebpf.ProgramSpec `ebpf:"tlsx_enter"`
 	TlsxExec     *ebpf.ProgramSpec `ebpf:"tlsx_exec"`
 	TlsxExit     *ebpf.ProgramSpec `ebpf:"tlsx_exit"`
+	TlsxRecv     *ebpf.ProgramSpec `ebpf:"tlsx_recv"`
+	TlsxSend     *ebpf.ProgramSpec `ebpf:"tlsx_send"`
 	TlsxSysEnter *ebpf.ProgramSpec `ebpf:"tlsx_sys_enter"`
 }
 
@@ -182,6 +199,7 @@ type tlsMapSpecs struct {
 	TlsxBind    *ebpf.MapSpec `ebpf:"tlsx_bind"`
 	TlsxCalls   *ebpf.MapSpec `ebpf:"tlsx_calls"`
 	TlsxDisc    *ebpf.MapSpec `ebpf:"tlsx_disc"`
+	TlsxHellos  *ebpf.MapSpec `ebpf:"tlsx_hellos"`
 	TlsxKnown   *ebpf.MapSpec `ebpf:"tlsx_known"`
 	TlsxScratch *ebpf.MapSpec `ebpf:"tlsx_scratch"`
 	TpCfg       *ebpf.MapSpec `ebpf:"tp_cfg"`
@@ -221,6 +239,7 @@ type tlsMaps struct {
 	TlsxBind    *ebpf.Map `ebpf:"tlsx_bind"`
 	TlsxCalls   *ebpf.Map `ebpf:"tlsx_calls"`
 	TlsxDisc    *ebpf.Map `ebpf:"tlsx_disc"`
+	TlsxHellos  *ebpf.Map `ebpf:"tlsx_hellos"`
 	TlsxKnown   *ebpf.Map `ebpf:"tlsx_known"`
 	TlsxScratch *ebpf.Map `ebpf:"tlsx_scratch"`
 	TpCfg       *ebpf.Map `ebpf:"tp_cfg"`
@@ -236,6 +255,7 @@ func (m *tlsMaps) Close() error {
 		m.TlsxBind,
 		m.TlsxCalls,
 		m.TlsxDisc,
+		m.TlsxHellos,
 		m.TlsxKnown,
 		m.TlsxScratch,
 		m.TpCfg,
@@ -260,6 +280,8 @@ type tlsPrograms struct {
 	TlsxEnter    *ebpf.Program `ebpf:"tlsx_enter"`
 	TlsxExec     *ebpf.Program `ebpf:"tlsx_exec"`
 	TlsxExit     *ebpf.Program `ebpf:"tlsx_exit"`
+	TlsxRecv     *ebpf.Program `ebpf:"tlsx_recv"`
+	TlsxSend     *ebpf.Program `ebpf:"tlsx_send"`
 	TlsxSysEnter *ebpf.Program `ebpf:"tlsx_sys_enter"`
 }
 
@@ -268,6 +290,8 @@ func (p *tlsPrograms) Close() error {
 		p.TlsxEnter,
 		p.TlsxExec,
 		p.TlsxExit,
+		p.TlsxRecv,
+		p.TlsxSend,
 		p.TlsxSysEnter,
 	)
 }

@@ -69,15 +69,19 @@ func prepare(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
 
 // proberLink is what the backend's Attach returns to bpfcore: the
 // system call hook's link, standing for everything the backend attached.
-// Closing it detaches the discovery hooks, then the prober's uprobes.
+// Closing it detaches the tracepoint programs, then the prober's uprobes.
 type proberLink struct {
 	link.Link // tlsx_sys_enter
-	exec      link.Link
+	others    []link.Link
 	p         *prober
 }
 
 func (l *proberLink) Close() error {
-	err := errors.Join(l.exec.Close(), l.Link.Close())
+	var errs []error
+	for _, o := range l.others {
+		errs = append(errs, o.Close())
+	}
+	err := errors.Join(append(errs, l.Link.Close())...)
 	l.p.close()
 	theProberMu.Lock()
 	if theProber == l.p {
@@ -98,7 +102,7 @@ func attachBackend(coll *ebpf.Collection) ([]link.Link, error) {
 	// Everything in parallel: attaching a tracepoint program or the first
 	// uprobe of a file waits for an RCU grace period (~10 ms here each),
 	// and parallel attaches share the wait.
-	progs := []string{tlsProgTlsxSysEnter, tlsProgTlsxExec}
+	progs := []string{tlsProgTlsxSysEnter, tlsProgTlsxExec, tlsProgTlsxSend, tlsProgTlsxRecv}
 	libs := systemLibraries()
 	links := make([]link.Link, len(progs))
 	errs := make([]error, len(progs)+len(libs))
@@ -127,7 +131,7 @@ func attachBackend(coll *ebpf.Collection) ([]link.Link, error) {
 	theProberMu.Lock()
 	theProber = p
 	theProberMu.Unlock()
-	return []link.Link{&proberLink{Link: links[0], exec: links[1], p: p}}, nil
+	return []link.Link{&proberLink{Link: links[0], others: links[1:], p: p}}, nil
 }
 
 // libDirs are searched for libssl and libgnutls besides ld.so.cache (musl

@@ -11,11 +11,16 @@
  *     functions, which must never get return probes), tlsx_exit at the
  *     returns of C functions. Reads and writes are recorded at return, with
  *     exactly the bytes the call returned, from the buffer saved at entry.
- *   - tp_btf/sys_enter: the first bytes of every write to a stream socket,
- *     for ClientHello records (SNI for any client, whatever its library);
- *     the socket a library connection uses (the first socket system call
- *     a thread makes inside a library call on it); and executable mmaps of
- *     files not inspected yet.
+ *   - tp_btf/sys_enter: the first bytes of every write, for ClientHello
+ *     records (SNI for any client, whatever its library), kept until the
+ *     write reaches its socket; and executable mmaps of files not
+ *     inspected yet.
+ *   - tp_btf/sock_send_length and sock_recv_length: every send and receive
+ *     of a TCP socket, in the thread that made it. One made inside a
+ *     library call (by its thread, or its goroutine) is the socket of that
+ *     call's connection, whatever the library and whether or not the
+ *     binary has symbols; a ClientHello noted at the system call's entry
+ *     is reported with the socket it went to.
  *   - tp_btf/sched_process_exec: binaries not inspected yet, reported on
  *     the discovery ring so that user space can attach to them, and held
  *     with SIGSTOP until it has when the session asks for it.
@@ -44,6 +49,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define TLSX_F_RX 1         /* data returned by a read (else handed to a write) */
 #define TLSX_F_FAULT 2      /* the buffer could not be read */
 #define TLSX_F_ADDR 4       /* addr holds the connection's socket */
+#define TLSX_F_CALL_SOCK 8  /* ... seen during this very call */
 
 /* Libraries. */
 #define TLSX_LIB_OPENSSL 1
@@ -87,19 +93,20 @@ char LICENSE[] SEC("license") = "GPL";
 #define TLSX_DISC_MMAP 2
 
 /* x86-64 system call numbers. */
-#define TLSX_NR_READ 0
 #define TLSX_NR_WRITE 1
 #define TLSX_NR_MMAP 9
-#define TLSX_NR_READV 19
 #define TLSX_NR_WRITEV 20
 #define TLSX_NR_SENDTO 44
-#define TLSX_NR_RECVFROM 45
 #define TLSX_NR_SENDMSG 46
-#define TLSX_NR_RECVMSG 47
+
+/* Call keys: a C library call is its thread's, a Go call its goroutine's. */
+#define TLSX_KEY_THREAD 0
+#define TLSX_KEY_GOROUTINE 1
 
 #define TLSX_AF_INET 2
 #define TLSX_AF_INET6 10
 #define TLSX_SOCK_STREAM 1
+#define TLSX_IPPROTO_TCP 6
 #define TLSX_S_IFMT 00170000
 #define TLSX_S_IFSOCK 0140000
 #define TLSX_PROT_EXEC 4
@@ -174,13 +181,20 @@ struct sock_common___tls {
 	struct in6_addr___tls skc_v6_rcv_saddr;
 } __attribute__((preserve_access_index));
 
+struct sock; /* the kernel's, as the socket tracepoints pass it */
+struct socket___tls;
+
 struct sock___tls {
 	struct sock_common___tls __sk_common;
+	__u16 sk_type;
+	__u16 sk_protocol;
+	struct socket___tls *sk_socket;
 } __attribute__((preserve_access_index));
 
 struct socket___tls {
 	short type;
 	struct sock___tls *sk;
+	struct file___tls *file;
 } __attribute__((preserve_access_index));
 
 struct pid___tls;
@@ -202,6 +216,7 @@ struct linux_binprm___tls {
 
 /* The socket of a connection, as a record carries it. */
 struct tlsx_addr {
+	__u64 cookie; /* the socket's cookie: never reused while the system runs */
 	__u32 netns;  /* network namespace inode number */
 	__u16 family; /* AF_INET or AF_INET6; 0 when unknown */
 	__u16 sport;  /* local port, host order */
@@ -209,6 +224,7 @@ struct tlsx_addr {
 	__u16 pad;
 	__u8 saddr[16]; /* local address (4 bytes used for AF_INET) */
 	__u8 daddr[16]; /* peer address */
+	__u32 pad2;
 };
 
 struct tls_rec {
@@ -224,11 +240,10 @@ struct tls_rec {
 	__u32 lib;      /* HELLO: the library whose call wrote it, else wire */
 	__u32 fn;
 	__u32 flags;
-	__s32 fd;       /* the socket's descriptor, -1 when unknown */
 	__u32 data_len; /* bytes following the header */
+	__u32 pad;
 	struct tlsx_addr addr;
 	char comm[16];
-	__u32 pad;
 };
 
 struct tlsx_buf {
@@ -251,8 +266,8 @@ struct {
  * libraries) or by goroutine (Go, whose goroutines change threads). */
 struct tlsx_call_key {
 	__u32 tgid;
-	__u32 pad;
-	__u64 id; /* tid, or the goroutine's g */
+	__u32 kind; /* TLSX_KEY_* */
+	__u64 id;   /* tid, or the goroutine's g */
 };
 
 struct tlsx_call {
@@ -261,7 +276,8 @@ struct tlsx_call {
 	__u64 buf;
 	__u64 arg; /* SSL_*_ex: the size_t * the count is returned through */
 	__u32 fn;
-	__s32 fd; /* Go: the socket's descriptor, -1 unknown */
+	__u32 has_sock;
+	struct tlsx_addr sock; /* the first TCP socket the call sent or received on */
 };
 
 struct {
@@ -271,8 +287,10 @@ struct {
 	__type(value, struct tlsx_call);
 } tlsx_calls SEC(".maps");
 
-/* The socket each C library connection uses, learnt from the first socket
- * system call a thread makes inside a library call on it. */
+/* The socket each library connection uses, learnt from the sends and
+ * receives made inside library calls on it: for a call that makes none
+ * (a read served from the library's buffer). Keyed by process and the
+ * library's connection (SSL *, gnutls_session_t, *tls.Conn). */
 struct tlsx_conn_key {
 	__u32 tgid;
 	__u32 pad;
@@ -285,6 +303,24 @@ struct {
 	__type(key, struct tlsx_conn_key);
 	__type(value, struct tlsx_addr);
 } tlsx_bind SEC(".maps");
+
+/* A ClientHello a thread is writing, noted at the system call's entry and
+ * reported when the write reaches its socket (which gives the cookie). */
+struct tlsx_hello {
+	__u64 file; /* the descriptor's struct file, to check the socket's */
+	__u64 buf;  /* the record, in user memory */
+	__u64 count;
+	__u64 conn; /* the library connection whose call wrote it, or 0 */
+	__u32 fn;
+	__u32 lib;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct tlsx_hello);
+} tlsx_hellos SEC(".maps");
 
 /* Files user space has inspected (and attached to when they hold TLS
  * code), by device and inode: execs and mmaps of these are not reported. */
@@ -373,11 +409,10 @@ static __always_inline void tlsx_header(struct tls_rec *r, __u32 type, __u32 fn)
 	r->lib = tlsx_lib(fn);
 	r->fn = fn;
 	r->flags = 0;
-	r->fd = -1;
 	r->data_len = 0;
+	r->pad = 0;
 	__builtin_memset(&r->addr, 0, sizeof(r->addr));
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
-	r->pad = 0;
 }
 
 /* tlsx_fd_file returns the current task's file for descriptor fd, or NULL. */
@@ -400,44 +435,35 @@ static __always_inline struct file___tls *tlsx_fd_file(int fd)
 	return f;
 }
 
-/* tlsx_sock_addr fills a with the addresses of the stream socket open as
- * fd; it returns 0, or -1 when fd is not an IPv4 or IPv6 stream socket. */
-static __always_inline int tlsx_sock_addr(int fd, struct tlsx_addr *a)
+/* tlsx_sock_addr fills a with the cookie and addresses of sk, an IPv4 or
+ * IPv6 TCP socket: 0, or -1 for any other socket. sk is the tracepoint's
+ * (a trusted pointer: bpf_get_socket_cookie needs one). */
+static __always_inline int tlsx_sock_addr(struct sock *sk, struct tlsx_addr *a)
 {
-	struct file___tls *f = tlsx_fd_file(fd);
-	struct socket___tls *sock;
-	struct sock___tls *sk;
-	unsigned short mode, family;
+	struct sock___tls *s = (void *)sk;
+	unsigned short family;
 
-	if (!f)
+	family = BPF_CORE_READ(s, __sk_common.skc_family);
+	if (family != TLSX_AF_INET && family != TLSX_AF_INET6)
 		return -1;
-	mode = BPF_CORE_READ(f, f_inode, i_mode);
-	if ((mode & TLSX_S_IFMT) != TLSX_S_IFSOCK)
+	if (BPF_CORE_READ(s, sk_type) != TLSX_SOCK_STREAM || BPF_CORE_READ(s, sk_protocol) != TLSX_IPPROTO_TCP)
 		return -1;
-	sock = BPF_CORE_READ(f, private_data);
-	if (!sock || BPF_CORE_READ(sock, type) != TLSX_SOCK_STREAM)
-		return -1;
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return -1;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	__builtin_memset(a, 0, sizeof(*a));
 	if (family == TLSX_AF_INET) {
-		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__be32 src = BPF_CORE_READ(s, __sk_common.skc_rcv_saddr);
+		__be32 dst = BPF_CORE_READ(s, __sk_common.skc_daddr);
 
-		__builtin_memcpy(a->saddr, &s, 4);
-		__builtin_memcpy(a->daddr, &d, 4);
-	} else if (family == TLSX_AF_INET6) {
-		BPF_CORE_READ_INTO((struct in6_addr___tls *)a->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO((struct in6_addr___tls *)a->daddr, sk, __sk_common.skc_v6_daddr);
+		__builtin_memcpy(a->saddr, &src, 4);
+		__builtin_memcpy(a->daddr, &dst, 4);
 	} else {
-		return -1;
+		BPF_CORE_READ_INTO((struct in6_addr___tls *)a->saddr, s, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO((struct in6_addr___tls *)a->daddr, s, __sk_common.skc_v6_daddr);
 	}
+	a->cookie = bpf_get_socket_cookie(sk);
 	a->family = family;
-	a->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	a->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	a->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	a->sport = BPF_CORE_READ(s, __sk_common.skc_num);
+	a->dport = bpf_ntohs(BPF_CORE_READ(s, __sk_common.skc_dport));
+	a->netns = BPF_CORE_READ(s, __sk_common.skc_net.net, ns.inum);
 	return 0;
 }
 
@@ -521,38 +547,37 @@ static __always_inline void tlsx_emit(struct tp_scope_cfg *cfg, struct tlsx_buf 
 static __always_inline struct tlsx_call_key tlsx_thread_key(void)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct tlsx_call_key k = { .tgid = id >> 32, .id = (__u32)id };
+	struct tlsx_call_key k = { .tgid = id >> 32, .kind = TLSX_KEY_THREAD, .id = (__u32)id };
 
 	return k;
 }
 
-/*
- * tlsx_go_fd returns the descriptor of the socket under a *tls.Conn, or -1.
- * tls.Conn starts with conn net.Conn (itab, data); when the itab is the one
- * of *net.TCPConn (its address, relative to the probed function, is in
- * the cookie), data points to a net.TCPConn, whose first word is the
- * *netFD, which starts with poll.FD: an fdMutex (16 bytes) and Sysfd.
- */
-static __always_inline int tlsx_go_fd(struct pt_regs___tls *r, __u64 cookie, __u64 conn)
+/* The key of a Go call: the goroutine, which R14 holds in Go's register
+ * ABI, in the function and at the system calls it makes. */
+static __always_inline struct tlsx_call_key tlsx_goroutine_key(__u64 g)
 {
-	__s64 delta = (__s64)cookie >> 8;
-	__u64 itab = 0, data = 0, netfd = 0;
-	__s64 sysfd = -1;
+	struct tlsx_call_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .kind = TLSX_KEY_GOROUTINE, .id = g };
 
-	if (!delta || !conn)
-		return -1;
-	if (bpf_probe_read_user(&itab, sizeof(itab), (void *)conn) ||
-	    itab != r->ip + delta)
-		return -1;
-	if (bpf_probe_read_user(&data, sizeof(data), (void *)(conn + 8)) || !data)
-		return -1;
-	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)data) || !netfd)
-		return -1;
-	if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + 16)))
-		return -1;
-	if (sysfd < 0 || sysfd > 0x7fffffff)
-		return -1;
-	return sysfd;
+	return k;
+}
+
+/* tlsx_set_addr gives the record in b the socket of the call, else the
+ * last one its connection used. */
+static __always_inline void tlsx_set_addr(struct tlsx_buf *b, struct tlsx_call *call)
+{
+	struct tlsx_conn_key ck = { .tgid = bpf_get_current_pid_tgid() >> 32, .conn = call->conn };
+	struct tlsx_addr *addr;
+
+	if (call->has_sock) {
+		b->rec.addr = call->sock;
+		b->rec.flags |= TLSX_F_ADDR | TLSX_F_CALL_SOCK;
+		return;
+	}
+	addr = bpf_map_lookup_elem(&tlsx_bind, &ck);
+	if (addr) {
+		b->rec.addr = *addr;
+		b->rec.flags |= TLSX_F_ADDR;
+	}
 }
 
 /* tlsx_small emits a record with a short payload read from user memory:
@@ -605,7 +630,7 @@ int tlsx_enter(struct pt_regs *ctx)
 	__u32 fn = cookie & 0xff;
 	struct tp_scope_cfg *cfg;
 	struct tlsx_call_key key;
-	struct tlsx_call call = { .fd = -1 };
+	struct tlsx_call call = {};
 	struct tlsx_conn_key ck = {};
 	__u64 mask;
 
@@ -663,15 +688,12 @@ int tlsx_enter(struct pt_regs *ctx)
 		/* Register ABI: c in AX, b's pointer and length in BX and CX;
 		 * R14 holds the goroutine (g), which is the key since the
 		 * goroutine may continue on another thread. */
-		key.tgid = bpf_get_current_pid_tgid() >> 32;
-		key.pad = 0;
-		key.id = r->r14;
+		key = tlsx_goroutine_key(r->r14);
 		call.ktime = bpf_ktime_get_ns();
 		call.fn = fn;
 		call.conn = r->ax;
 		call.buf = r->bx;
 		call.arg = r->cx;
-		call.fd = tlsx_go_fd(r, cookie, call.conn);
 		bpf_map_update_elem(&tlsx_calls, &key, &call, BPF_ANY);
 		return 0;
 	case TLSX_FN_GO_WRITE_RET:
@@ -687,9 +709,7 @@ int tlsx_enter(struct pt_regs *ctx)
 		struct tlsx_buf *b;
 		__s64 n = r->ax;
 
-		key.tgid = bpf_get_current_pid_tgid() >> 32;
-		key.pad = 0;
-		key.id = r->r14;
+		key = tlsx_goroutine_key(r->r14);
 		c = bpf_map_lookup_elem(&tlsx_calls, &key);
 		if (!c)
 			return 0;
@@ -709,10 +729,7 @@ int tlsx_enter(struct pt_regs *ctx)
 			b->rec.flags |= TLSX_F_RX;
 		else
 			b->rec.ktime = call.ktime;
-		if (call.fd >= 0 && !tlsx_sock_addr(call.fd, &b->rec.addr)) {
-			b->rec.fd = call.fd;
-			b->rec.flags |= TLSX_F_ADDR;
-		}
+		tlsx_set_addr(b, &call);
 		tlsx_emit(cfg, b, mask, (void *)call.buf, n, 1);
 		tlsx_put(b);
 	}
@@ -725,10 +742,8 @@ int tlsx_exit(struct pt_regs *ctx)
 {
 	struct pt_regs___tls *r = (void *)ctx;
 	struct tlsx_call_key key = tlsx_thread_key();
-	struct tlsx_conn_key ck = {};
 	struct tp_scope_cfg *cfg;
 	struct tlsx_call *c, call;
-	struct tlsx_addr *addr;
 	struct tlsx_buf *b;
 	__s64 ret = r->ax;
 	__u64 n = 0, mask;
@@ -782,13 +797,7 @@ int tlsx_exit(struct pt_regs *ctx)
 		b->rec.flags |= TLSX_F_RX;
 	else
 		b->rec.ktime = call.ktime; /* a write is dated when the data was handed over */
-	ck.tgid = key.tgid;
-	ck.conn = call.conn;
-	addr = bpf_map_lookup_elem(&tlsx_bind, &ck);
-	if (addr) {
-		b->rec.addr = *addr;
-		b->rec.flags |= TLSX_F_ADDR;
-	}
+	tlsx_set_addr(b, &call);
 	tlsx_emit(cfg, b, mask, (void *)call.buf, n, 1);
 	tlsx_put(b);
 	return 0;
@@ -887,42 +896,49 @@ static __always_inline int tlsx_iov0(__u64 iov, __u64 *base, __u64 *len)
 	return 0;
 }
 
+/* tlsx_current_call returns the library call the current thread is in:
+ * a C library call of the thread, or a Go call of the goroutine whose g
+ * is in the user registers' R14 (Go keeps it there through its system
+ * calls), or NULL. */
+static __always_inline struct tlsx_call *tlsx_current_call(__u64 r14)
+{
+	struct tlsx_call_key key = tlsx_thread_key();
+	struct tlsx_call *call = bpf_map_lookup_elem(&tlsx_calls, &key);
+
+	if (call)
+		return call;
+	key = tlsx_goroutine_key(r14);
+	return bpf_map_lookup_elem(&tlsx_calls, &key);
+}
+
 /*
- * System call entries: ClientHellos written to stream sockets, the socket a
- * library call in progress uses, and executable mmaps of new files. Every
- * system call of every process passes here while a TLS session is open;
- * all but the few below return after one comparison.
+ * System call entries: ClientHellos being written, and executable mmaps of
+ * new files. Every system call of every process passes here while a TLS
+ * session is open; all but the few below return after one comparison.
  */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tlsx_sys_enter, struct pt_regs *regs, long id)
 {
 	struct pt_regs___tls *r = (void *)regs;
 	struct tp_scope_cfg *cfg;
-	struct tlsx_call_key key;
+	struct tlsx_hello h = {};
 	struct tlsx_call *call;
-	struct tlsx_buf *b;
-	__u64 buf = 0, count = 0, mask, n;
+	__u64 buf = 0, count = 0, mask;
+	__u32 tid;
 	__u8 hdr[6];
-	__u32 fn = 0;
-	int fd;
 
 	switch (id) {
 	case TLSX_NR_WRITE:
-		fn = TLSX_FN_WIRE_WRITE;
+		h.fn = TLSX_FN_WIRE_WRITE;
 		break;
 	case TLSX_NR_SENDTO:
-		fn = TLSX_FN_WIRE_SENDTO;
+		h.fn = TLSX_FN_WIRE_SENDTO;
 		break;
 	case TLSX_NR_WRITEV:
-		fn = TLSX_FN_WIRE_WRITEV;
+		h.fn = TLSX_FN_WIRE_WRITEV;
 		break;
 	case TLSX_NR_SENDMSG:
-		fn = TLSX_FN_WIRE_SENDMSG;
-		break;
-	case TLSX_NR_READ:
-	case TLSX_NR_READV:
-	case TLSX_NR_RECVFROM:
-	case TLSX_NR_RECVMSG:
+		h.fn = TLSX_FN_WIRE_SENDMSG;
 		break;
 	case TLSX_NR_MMAP: {
 		__u64 prot = r->dx;
@@ -949,25 +965,8 @@ int BPF_PROG(tlsx_sys_enter, struct pt_regs *regs, long id)
 	}
 	if (bpf_get_current_task_btf()->thread_info.status & TP_TS_COMPAT)
 		return 0; /* 32-bit system call numbers differ; not traced */
-	fd = r->di;
 
-	/* Inside a C library call whose socket is not known yet: this is it. */
-	key = tlsx_thread_key();
-	call = bpf_map_lookup_elem(&tlsx_calls, &key);
-	if (call && call->fn < TLSX_FN_GO_WRITE) {
-		struct tlsx_conn_key ck = { .tgid = key.tgid, .conn = call->conn };
-
-		if (!bpf_map_lookup_elem(&tlsx_bind, &ck)) {
-			struct tlsx_addr a;
-
-			if (!tlsx_sock_addr(fd, &a))
-				bpf_map_update_elem(&tlsx_bind, &ck, &a, BPF_NOEXIST);
-		}
-	}
-	if (!fn)
-		return 0;
-
-	switch (fn) {
+	switch (h.fn) {
 	case TLSX_FN_WIRE_WRITE:
 	case TLSX_FN_WIRE_SENDTO:
 		buf = r->si;
@@ -996,32 +995,94 @@ int BPF_PROG(tlsx_sys_enter, struct pt_regs *regs, long id)
 	cfg = tp_get_cfg();
 	if (!cfg)
 		return 0;
-	mask = tp_scope_mask(cfg, TP_KIND_TLS);
-	if (!mask)
+	if (!tp_scope_mask(cfg, TP_KIND_TLS))
 		return 0;
-	b = tlsx_get();
-	if (!b) {
-		tp_lost_mask(mask);
-		return 0;
-	}
-	tlsx_header(&b->rec, TLSX_REC_HELLO, fn);
-	if (tlsx_sock_addr(fd, &b->rec.addr)) {
-		tlsx_put(b);
-		return 0; /* not a TCP connection */
-	}
-	b->rec.fd = fd;
-	b->rec.flags |= TLSX_F_ADDR;
-	b->rec.len = count;
-	if (call && call->fn < TLSX_FN_GO_WRITE) {
-		/* Written by a library call: lib and conn name its connection. */
-		b->rec.conn = call->conn;
-		b->rec.lib = tlsx_lib(call->fn);
-	}
 	/* The record: its 5-byte header and the length it announces. */
-	n = ((__u64)hdr[3] << 8 | hdr[4]) + 5;
-	if (n > count)
-		n = count;
-	tlsx_emit(cfg, b, mask, (void *)buf, n, 0);
-	tlsx_put(b);
+	h.count = ((__u64)hdr[3] << 8 | hdr[4]) + 5;
+	if (h.count > count)
+		h.count = count;
+	h.buf = buf;
+	h.file = (__u64)tlsx_fd_file(r->di);
+	h.lib = TLSX_LIB_WIRE;
+	call = tlsx_current_call(r->r14);
+	if (call) {
+		/* Written by a library call: lib and conn name its connection. */
+		h.conn = call->conn;
+		h.lib = tlsx_lib(call->fn);
+	}
+	tid = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&tlsx_hellos, &tid, &h, BPF_ANY);
 	return 0;
+}
+
+/*
+ * A send or receive on a socket, in the thread that makes it. For a TCP
+ * socket: the ClientHello the thread noted at the system call's entry goes
+ * out with the socket's cookie and addresses, and a library call the
+ * thread (or goroutine) is in learns its connection's socket.
+ */
+static __always_inline int tlsx_sock_io(struct sock *sk, int send)
+{
+	struct sock___tls *s = (void *)sk;
+	struct tp_scope_cfg *cfg;
+	struct tlsx_hello *hp, h;
+	struct tlsx_call *call;
+	struct tlsx_addr a;
+	struct tlsx_buf *b;
+	struct pt_regs___tls *regs;
+	__u64 mask, r14;
+	__u32 tid;
+
+	if (!sk || tlsx_sock_addr(sk, &a))
+		return 0;
+	if (send) {
+		tid = bpf_get_current_pid_tgid();
+		hp = bpf_map_lookup_elem(&tlsx_hellos, &tid);
+		if (hp) {
+			h = *hp;
+			bpf_map_delete_elem(&tlsx_hellos, &tid);
+			cfg = tp_get_cfg();
+			if (cfg && h.file == (__u64)BPF_CORE_READ(s, sk_socket, file) &&
+			    (mask = tp_scope_mask(cfg, TP_KIND_TLS))) {
+				b = tlsx_get();
+				if (!b) {
+					tp_lost_mask(mask);
+				} else {
+					tlsx_header(&b->rec, TLSX_REC_HELLO, h.fn);
+					b->rec.lib = h.lib;
+					b->rec.conn = h.conn;
+					b->rec.addr = a;
+					b->rec.flags |= TLSX_F_ADDR;
+					b->rec.len = h.count;
+					tlsx_emit(cfg, b, mask, (void *)h.buf, h.count, 0);
+					tlsx_put(b);
+				}
+			}
+		}
+	}
+	regs = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	r14 = BPF_CORE_READ(regs, r14);
+	call = tlsx_current_call(r14);
+	if (!call || call->has_sock)
+		return 0;
+	call->sock = a;
+	call->has_sock = 1;
+	if (call->conn) {
+		struct tlsx_conn_key ck = { .tgid = bpf_get_current_pid_tgid() >> 32, .conn = call->conn };
+
+		bpf_map_update_elem(&tlsx_bind, &ck, &a, BPF_ANY);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tlsx_send, struct sock *sk, int ret, int flags)
+{
+	return tlsx_sock_io(sk, 1);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(tlsx_recv, struct sock *sk, int ret, int flags)
+{
+	return tlsx_sock_io(sk, 0);
 }
