@@ -1,6 +1,11 @@
 package main_test
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -49,4 +54,62 @@ func BenchmarkCAFetch(b *testing.B) {
 
 func tv(t syscall.Timeval) time.Duration {
 	return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
+}
+
+// BenchmarkRSSFlat runs tracep on an exec storm for TRACEP_RSS_SECONDS
+// (default 60) and reports its RSS after the first 5 s, at the end and at
+// its highest: a long trace in command mode must not grow (issue: every
+// event kept). Also the same with a slow reader: 20,000 execs printed to a
+// pipe nobody reads until the end, with the events lost (none wanted).
+func BenchmarkRSSFlat(b *testing.B) {
+	tracetest.SkipUnlessRoot(b, "tracing")
+	secs := 60
+	if s, err := strconv.Atoi(os.Getenv("TRACEP_RSS_SECONDS")); err == nil && s > 5 {
+		secs = s
+	}
+	for _, args := range [][]string{{"exec", "-o", "/dev/null"}, {"run", "-o", "/dev/null"}} {
+		b.Run(args[0], func(b *testing.B) {
+			for range b.N {
+				cmd := exec.Command(tracepBin, append(args, "--", "sh", "-c", "while :; do /bin/true; done")...)
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				pid := cmd.Process.Pid
+				var at5, peak, last int64
+				tick := time.NewTicker(250 * time.Millisecond) // sampling, not synchronisation
+				start := time.Now()
+				for now := range tick.C {
+					last = vmRSS(pid)
+					peak = max(peak, last)
+					if at5 == 0 && now.Sub(start) >= 5*time.Second {
+						at5 = last
+					}
+					if now.Sub(start) >= time.Duration(secs)*time.Second {
+						break
+					}
+				}
+				tick.Stop()
+				_ = cmd.Process.Signal(syscall.SIGINT)
+				_ = cmd.Wait()
+				b.ReportMetric(float64(at5)/1024, "rss-at-5s-MB")
+				b.ReportMetric(float64(last)/1024, "rss-at-end-MB")
+				b.ReportMetric(float64(peak-at5)/1024, "growth-after-5s-MB")
+			}
+		})
+	}
+}
+
+// vmRSS reads a process's resident set in KiB.
+func vmRSS(pid int) int64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
 }

@@ -100,6 +100,13 @@ func Main() {
 	code := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	pprof.StopCPUProfile()
+	// TRACEP_MEMPROFILE=file writes what the heap holds at the end.
+	if f := os.Getenv("TRACEP_MEMPROFILE"); f != "" {
+		if out, err := os.Create(f); err == nil {
+			_ = pprof.Lookup("heap").WriteTo(out, 0)
+			out.Close()
+		}
+	}
 	os.Exit(code)
 }
 

@@ -30,7 +30,7 @@ type wireEvent struct {
 
 // state is what the server knows of the trace; Server.mu guards it.
 type state struct {
-	entries []entry
+	entries []*entry
 	first   uint64 // id of entries[0] (ids start at 1)
 	next    uint64 // id of the next event
 	bytes   int
@@ -98,7 +98,7 @@ func (s *Server) Publish(ev tracep.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := &s.st
-	st.entries = append(st.entries, entry{id: st.next, ev: ev, text: w.Text, msg: msg})
+	st.entries = append(st.entries, &entry{id: st.next, ev: ev, text: w.Text, msg: msg})
 	st.next++
 	st.bytes += len(msg)
 	if st.bytes > s.cfg.MaxHistory {
@@ -145,7 +145,7 @@ func (st *state) evict(max int) {
 	// A copy, so that the dropped ones can be freed: entries are never
 	// changed in place, since streams and the link index read them
 	// outside the lock.
-	st.entries = append(make([]entry, 0, 2*(len(st.entries)-n)), st.entries[n:]...)
+	st.entries = append(make([]*entry, 0, 2*(len(st.entries)-n)), st.entries[n:]...)
 	st.first += uint64(n)
 	st.dropped += uint64(n)
 }

@@ -65,7 +65,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		if next < st.first {
 			next = st.first // dropped before this page read them; the status says how many
 		}
-		var batch []entry
+		var batch []*entry
 		if i := int(next - st.first); i < len(st.entries) {
 			n, size := 0, 0
 			for n < limit && i+n < len(st.entries) && size < batchBytes {
@@ -121,7 +121,7 @@ func sse(bw *bufio.Writer, event string, data []byte) {
 
 // writeBatch writes events as one "events" message: a JSON array of the
 // messages, each with its id.
-func writeBatch(bw *bufio.Writer, batch []entry) {
+func writeBatch(bw *bufio.Writer, batch []*entry) {
 	bw.WriteString("event: events\nid: " + strconv.FormatUint(batch[len(batch)-1].id, 10) + "\ndata: [")
 	for i, e := range batch {
 		if i > 0 {
