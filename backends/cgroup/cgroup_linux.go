@@ -35,8 +35,39 @@ type Cgroup struct {
 	id   uint64
 	fd   int
 
+	// The watchdog kills the cgroup if this process dies without closing
+	// it: a SIGKILLed tracer must not leave its command running untraced.
+	watchdog *exec.Cmd
+	alive    *os.File // the watchdog reads EOF when it is closed
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// watchdogScript waits for its standard input to close (the tracer closed
+// the cgroup, or died) and then kills whatever is still in the cgroup $0:
+// a small shell process so that it needs nothing from the program that
+// made the cgroup (a test binary, say).
+const watchdogScript = `read _; if [ -e "$0/cgroup.kill" ]; then echo 1 >"$0/cgroup.kill"; else for p in $(cat "$0/cgroup.procs"); do kill -9 "$p"; done; fi 2>/dev/null; exit 0`
+
+// startWatchdog starts the cgroup's watchdog: in a session of its own, so
+// that a Ctrl-C for the tracer's terminal does not reach it.
+func (c *Cgroup) startWatchdog() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("/bin/sh", "-c", watchdogScript, c.path)
+	cmd.Stdin = r
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("start cgroup watchdog: %w", err)
+	}
+	c.watchdog, c.alive = cmd, w
+	return nil
 }
 
 // Mount returns the mount point of the cgroup2 hierarchy, read from
@@ -77,7 +108,13 @@ func New() (*Cgroup, error) {
 		return nil, fmt.Errorf("stat cgroup: %w", err)
 	}
 	// On cgroup2 the cgroup id is the kernfs inode number of its directory.
-	return &Cgroup{path: path, id: st.Ino, fd: fd}, nil
+	c := &Cgroup{path: path, id: st.Ino, fd: fd}
+	if err := c.startWatchdog(); err != nil {
+		unix.Close(fd)
+		_ = os.Remove(path)
+		return nil, err
+	}
+	return c, nil
 }
 
 // ID is the cgroup id that bpf_get_current_cgroup_id returns for its members.
@@ -154,6 +191,9 @@ func (c *Cgroup) Close() error {
 		if rerr := os.Remove(c.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = errors.Join(err, fmt.Errorf("remove cgroup: %w", rerr))
 		}
+		// The cgroup is gone: the watchdog wakes, finds nothing, exits.
+		c.alive.Close()
+		_ = c.watchdog.Wait()
 		c.closeErr = err
 	})
 	return c.closeErr

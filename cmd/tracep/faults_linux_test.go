@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/tracep/tracetest"
@@ -155,4 +157,53 @@ func TestIntegrationRefusesSetuid(t *testing.T) {
 	require.ErrorAs(t, err, &ee, "%s", out)
 	require.Equal(t, 1, ee.ExitCode())
 	require.Equal(t, "tracep: refusing to run setuid or setgid; run it as root, or with the capabilities it needs, instead\n", string(out))
+}
+
+// waitExit waits for process pid to exit, on its pidfd (a real signal).
+func waitExit(t *testing.T, pid int) {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return
+	}
+	require.NoError(t, err)
+	defer unix.Close(fd)
+	deadline, _ := tracetest.Context(t).Deadline()
+	ms := int(time.Until(deadline).Milliseconds())
+	n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, ms)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "process %d still running", pid)
+}
+
+// A SIGKILLed tracer in command mode takes its command with it, daemons
+// included: nothing runs on untraced. The next start removes the cgroup.
+func TestIntegrationKilledTracerTakesCommand(t *testing.T) {
+	tracetest.SkipUnlessRoot(t, "tracing")
+	for _, kind := range []string{"exec", "net", "dns", "tls", "run"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			up := fifo(t, dir, "up")
+			script := `sleep 1000 & (setsid sleep 1000 &); echo "$$ $!" >` + up + `; wait`
+			cmd := exec.Command(tracepBin, kind, "--", "sh", "-c", script)
+			require.NoError(t, cmd.Start())
+			b, err := os.ReadFile(up)
+			require.NoError(t, err)
+			var sh, child int
+			_, err = fmt.Sscan(string(b), &sh, &child)
+			require.NoError(t, err)
+			procs := tracerCgroups(t, cmd.Process.Pid)
+			require.Len(t, procs, 1)
+			members, err := os.ReadFile(filepath.Join(procs[0], "cgroup.procs"))
+			require.NoError(t, err)
+			require.NoError(t, cmd.Process.Kill())
+			_ = cmd.Wait()
+			for _, f := range strings.Fields(string(members)) {
+				pid, _ := strconv.Atoi(f)
+				waitExit(t, pid) // sh, both sleeps (one a daemon in a session of its own)
+			}
+			// The next start of a tracer removes what the killed one left.
+			require.NoError(t, exec.Command(tracepBin, "exec", "--", "true").Run())
+			require.Empty(t, tracerCgroups(t, cmd.Process.Pid))
+		})
+	}
 }

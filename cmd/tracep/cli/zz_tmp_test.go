@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
+	"github.com/chromedp/cdproto/dom"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/chromedp"
 	"github.com/tracep/tracep/cmd/tracep/web/webtest"
@@ -17,6 +21,10 @@ func TestTmpProgress(t *testing.T) {
 	file := writeTrace(t, webtest.Trace(viewEvents))
 	url, _ := startView(t, file)
 	webtest.Do(t, br, "blank", chromedp.Navigate("about:blank"))
+	chromedp.Call(br, network.Disable, cdp.Empty{})
+	chromedp.Call(br, dom.Disable, cdp.Empty{})
+	chromedp.Call(br, css.Disable, cdp.Empty{})
+	chromedp.Call(br, cdplog.Disable, cdp.Empty{})
 	if _, err := chromedp.Call(br, profiler.Enable, cdp.Empty{}); err != nil {
 		t.Fatal(err)
 	}

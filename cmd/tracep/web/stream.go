@@ -12,8 +12,8 @@ import (
 // screen at once, the next ones larger.
 const (
 	firstBatch = 200
-	batchMax   = 5000
-	batchBytes = 2 << 20
+	batchMax   = 1000
+	batchBytes = 256 << 10
 	// writeTimeout drops a page that stops reading.
 	writeTimeout = 30 * time.Second
 )
