@@ -5,7 +5,8 @@
 // use it exactly as another project would:
 //
 //	func TestMain(m *testing.M) {
-//		testscript.Main(m, testscripts.Programs()) // `exec tracep` in scripts
+//		// `exec tracep` in the scripts runs this module's tracep
+//		testscript.Main(m, map[string]func(){"tracep": cli.Main})
 //	}
 //
 //	func TestScripts(t *testing.T) {

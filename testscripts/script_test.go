@@ -7,13 +7,14 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tracep/tracep/cmd/tracep/cli"
 	"github.com/tracep/tracep/testscripts"
 )
 
 var update = flag.Bool("update", false, "rewrite README.md and the scripts' golden sections")
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, testscripts.Programs())
+	testscript.Main(m, map[string]func(){"tracep": cli.Main})
 }
 
 // The project's scripts run exactly as a user's would: through Setup.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/tracep/tracep/cmd/tracep/cli"
 	"github.com/tracep/tracep/tracep/tracetest"
 )
 
@@ -77,13 +76,6 @@ func Condition(cond string) (ok bool, err error, mine bool) {
 		}
 	}
 	return false, nil, false
-}
-
-// Programs are the programs tracep's scripts run by name: tracep itself.
-// Pass them to testscript.Main in TestMain so that `exec tracep ...` runs
-// this module's tracep.
-func Programs() map[string]func() {
-	return map[string]func(){"tracep": cli.Main}
 }
 
 // envKey finds a script's testscript.Env in its Values.

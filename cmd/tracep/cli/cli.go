@@ -70,6 +70,7 @@ func commands() []command {
 		{"exec", "trace per-process exec syscalls", runExec},
 		{"ca", "fetch a host's TLS CA chain", runCA},
 		{"run", "run a command under every tracer; check a policy", runRun},
+		{"script", "run txtar test scripts with tracep's commands", runScript},
 		{"demo", "run the built-in demo in a hermetic fake internet", runDemo},
 		{"view", "serve a saved trace to a browser", runView},
 	}

@@ -39,10 +39,11 @@ const commonHelp = `
 With CMD, tracep runs it in a cgroup of its own, traced from its first
 instruction, and exits with its exit status; -net runs it inside tracep's
 hermetic test network (a throwaway network namespace serving example.test
-and friends over DNS, HTTP and HTTPS). When CMD exits, whatever it left
-running is killed, and tracep says so; -wait D traces it for up to D more
-first. -as USER runs CMD as that user (with sudo: -as "$SUDO_USER"). Without -p or CMD the whole system is traced until interrupted. -p 0
-adds the events no process could be found for. Lost events are reported on
+and friends over DNS, HTTP and HTTPS); -as USER runs it as that user (with
+sudo: -as "$SUDO_USER"). When CMD exits, whatever it left running is
+killed, and tracep says so; -wait D traces it for up to D more first.
+Without -p or CMD the whole system is traced until interrupted; -p 0 adds
+the events no process could be found for. Lost events are reported on
 stderr (and, with -j, as "trace" records in the stream) as soon as known.
 `
 
