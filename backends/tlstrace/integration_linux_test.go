@@ -562,3 +562,32 @@ func TestIntegrationStrippedSideBySide(t *testing.T) {
 	require.Equal(t, ops(evs, tracep.TLSOpHandshake, clients[0].cmd.Process.Pid)[0].TLS.Dst,
 		ops(evs, tracep.TLSOpHandshake, clients[1].cmd.Process.Pid)[0].TLS.Dst, "the same server address")
 }
+
+// One stripped static Go program with two connections at once, to two
+// server names, in two goroutines: each plaintext event has the socket and
+// server name of its own connection.
+func TestIntegrationGoConnectionsAtOnce(t *testing.T) {
+	tracetest.RequireSupported(t, tlstrace.Supported())
+	n := newNet(t)
+	sc := startScoped(t, tlstrace.Config{})
+	cmd := sc.cg.Command(goClient(t, "gocl-bare-static"), "https://example.test/", "https://www.example.test/")
+	cmd.Env = append(os.Environ(), "GOCL_PARALLEL=1")
+	run(t, n, cmd, "")
+	evs := sc.close()
+	all := tracetest.Lines(evs)
+	names := map[uint64]string{}
+	for _, ev := range ops(evs, tracep.TLSOpHandshake, 0) {
+		names[ev.TLS.Cookie] = ev.TLS.SNI
+	}
+	require.Len(t, names, 2, all)
+	writes := ops(evs, tracep.TLSOpWrite, 0)
+	require.Len(t, writes, 6, all)
+	for _, ev := range append(writes, ops(evs, tracep.TLSOpRead, 0)...) {
+		require.NotZero(t, ev.TLS.Cookie, all)
+		require.Equal(t, names[ev.TLS.Cookie], ev.TLS.SNI, all)
+		require.Empty(t, ev.TLS.Incomplete(), all)
+	}
+	for _, ev := range writes {
+		require.Contains(t, string(ev.TLS.Data), "Host: "+ev.TLS.SNI+"\r\n", all)
+	}
+}
