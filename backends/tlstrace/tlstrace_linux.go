@@ -49,10 +49,18 @@ var useMulti bool
 // outlive a killed tracer, so it is required instead.
 const uprobePMU = "/sys/bus/event_source/devices/uprobe/type"
 
-// prepare sizes the per-CPU scratch map and picks the uprobe attach type.
-func prepare(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
+// prepare sizes the per-CPU scratch map, picks the uprobe attach type and
+// leaves out the socket programs on a kernel without their tracepoints
+// (before Linux 6.4): plaintext then has no connection, and says so.
+func prepare(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
 	if _, err := bpfcore.SizeMap(spec, tlsMapTlsxScratch, bpfcore.OnePerCPU); err != nil {
 		return err
+	}
+	for prog, tp := range map[string]string{tlsProgTlsxSend: "btf_trace_sock_send_length", tlsProgTlsxRecv: "btf_trace_sock_recv_length"} {
+		var td *btf.Typedef
+		if kernel.TypeByName(tp, &td) != nil {
+			delete(spec.Programs, prog)
+		}
 	}
 
 	useMulti = uprobeMode == "" && features.HaveBPFLinkUprobeMulti() == nil
@@ -102,7 +110,12 @@ func attachBackend(coll *ebpf.Collection) ([]link.Link, error) {
 	// Everything in parallel: attaching a tracepoint program or the first
 	// uprobe of a file waits for an RCU grace period (~10 ms here each),
 	// and parallel attaches share the wait.
-	progs := []string{tlsProgTlsxSysEnter, tlsProgTlsxExec, tlsProgTlsxSend, tlsProgTlsxRecv}
+	progs := []string{tlsProgTlsxSysEnter, tlsProgTlsxExec}
+	for _, name := range []string{tlsProgTlsxSend, tlsProgTlsxRecv} {
+		if coll.Programs[name] != nil {
+			progs = append(progs, name)
+		}
+	}
 	libs := systemLibraries()
 	links := make([]link.Link, len(progs))
 	errs := make([]error, len(progs)+len(libs))
