@@ -76,8 +76,11 @@ func (c Config) normalize() (Config, error) {
 // and the top bit when new binaries are held.
 func (c Config) param() uint32 {
 	p := uint32(c.DataLimit)
-	if !c.NoHold && !c.Scope.IsSystem() {
+	if c.holds() {
 		p |= 1 << 31
 	}
 	return p
 }
+
+// holds reports whether the session holds new binaries.
+func (c Config) holds() bool { return !c.NoHold && !c.Scope.IsSystem() }

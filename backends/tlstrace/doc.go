@@ -113,8 +113,34 @@
 // an interactive shell, which would report the stop to its user) is not
 // held, nor is anything in a whole-system session; for those the first
 // instructions race with the attach (a ClientHello and a request usually
-// come later than the probes). Config.NoHold turns holding off. A tracer
-// killed while it holds a process leaves that process stopped.
+// come later than the probes). Config.NoHold turns holding off.
+//
+// # After a SIGKILL
+//
+// A tracer killed at any instant, SIGKILL included, leaves no process
+// stopped. The first session that holds starts a watchdog process
+// (backends/internal/watchdog: the tracer's own executable, run again,
+// whatever program links this package), and nothing is held until it
+// runs. The programs record each process they stop in a map (tlsx_held)
+// before they stop it, and only while a flag (tlsx_hold_on) is set; the
+// watchdog keeps both maps and a pipe whose other end only the tracer
+// holds. When the tracer dies the watchdog clears the flag, waits for an
+// RCU grace period (every program run that saw the flag set has then
+// finished and recorded its process) and sends SIGCONT to every process
+// the map names: those the tracer was inspecting a file for, and those it
+// had not even heard of yet (their records still in its ring). It then
+// exits, and the maps go with it. A process stopped within the last moment
+// of the tracer's life thus runs on a fraction of a millisecond after its
+// death; in command mode the command and everything it started is killed
+// with its cgroup (backends/cgroup), in -p mode traced processes go on
+// unaffected. The watchdog costs a fork and exec at the first holding
+// session (about a millisecond) and an idle process for as long as the
+// probes stay attached; it ends with them (bpfcore.Linger after the last
+// session), having nothing to continue. Something that kills it together
+// with the tracer (SIGKILL to both, their cgroup killed) leaves held
+// processes stopped: `kill -CONT PID` resumes them. In a program built as
+// a C library (-buildmode c-shared, c-archive) no watchdog can be started,
+// and nothing is held.
 //
 // # Nothing left behind
 //

@@ -4,4 +4,4 @@ package tlstrace
 // clang; `make generate` (go generate ./backends/...) rebuilds them and needs
 // clang, llvm-strip and the libbpf headers (libbpf-dev).
 
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go@v0.22.0 -target amd64 -tags linux -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -type tls_rec -type tlsx_addr tls bpf/tls.bpf.c -- -I../internal/bpfcore/bpf
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go@v0.22.0 -target amd64 -tags linux -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -type tls_rec -type tlsx_addr -type tlsx_hold_key tls bpf/tls.bpf.c -- -I../internal/bpfcore/bpf

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tracep/tracep/backends/internal/bpfcore"
+	"github.com/tracep/tracep/backends/internal/watchdog"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -54,10 +54,15 @@ type prober struct {
 	disc        *ringbuf.Reader
 	done        chan struct{} // closed when the discovery goroutine ends
 
+	// hold is the kernel's record of held processes (tlsx_hold_on,
+	// tlsx_held), which a watchdog keeps: see armHold.
+	hold watchdog.Maps
+
 	mu      sync.Mutex
 	files   map[fileKey]*probedFile
 	pending map[fileKey]chan struct{} // being inspected or attached
 	closed  bool
+	wd      *watchdog.Watchdog // once a session holds new binaries
 
 	// logMu is held while diagnostics are delivered, so that a session
 	// removing its logger knows none is running any more.
@@ -86,6 +91,7 @@ func newProber(coll *ebpf.Collection, multi bool) (*prober, error) {
 		enter:   coll.Programs[tlsProgTlsxEnter],
 		exit:    coll.Programs[tlsProgTlsxExit],
 		known:   coll.Maps[tlsMapTlsxKnown],
+		hold:    watchdog.Maps{On: coll.Maps[tlsMapTlsxHoldOn], Held: coll.Maps[tlsMapTlsxHeld]},
 		multi:   multi,
 		disc:    rd,
 		done:    make(chan struct{}),
@@ -94,10 +100,15 @@ func newProber(coll *ebpf.Collection, multi bool) (*prober, error) {
 		logs:    make(map[*Session]func(Diagnostic)),
 	}
 	// Files inspected by an earlier prober of this process are stale: their
-	// uprobes were detached with it.
+	// uprobes were detached with it. Nothing is held until a watchdog runs
+	// (the earlier prober's released what it held).
 	if err := bpfcore.ClearMap(p.known); err != nil {
 		rd.Close()
 		return nil, err
+	}
+	if err := p.hold.On.Put(uint32(0), uint32(0)); err != nil {
+		rd.Close()
+		return nil, fmt.Errorf("clear hold flag: %w", err)
 	}
 	go p.run()
 	return p, nil
@@ -317,7 +328,7 @@ func (p *prober) probed() []File {
 
 // Discovery record (struct tls_disc in bpf/tls.bpf.c).
 const (
-	discSize = 32
+	discSize = 40
 	discExec = 1
 	discMmap = 2
 )
@@ -328,19 +339,77 @@ type discovery struct {
 	kind uint32
 	held bool
 	fd   int
+	hold tlsTlsxHoldKey // the hold's entry in tlsx_held
 }
 
 func parseDiscovery(b []byte) (discovery, bool) {
 	if len(b) < discSize {
 		return discovery{}, false
 	}
-	return discovery{
+	d := discovery{
 		key:  fileKey{ino: le.Uint64(b[0:]), dev: le.Uint32(b[8:])},
 		pid:  int(le.Uint32(b[12:])),
 		kind: le.Uint32(b[16:]),
 		held: le.Uint32(b[20:]) != 0,
 		fd:   int(int32(le.Uint32(b[24:]))),
-	}, true
+	}
+	d.hold = tlsTlsxHoldKey{Pid: uint32(d.pid), Tid: le.Uint32(b[28:]), Stamp: le.Uint64(b[32:])}
+	return d, true
+}
+
+// armHold lets the programs hold new binaries, once a watchdog runs that
+// continues them if this process dies (backends/internal/watchdog):
+// nothing is ever held without one. The first session that holds starts
+// it; it runs until the probes are detached (close).
+func (p *prober) armHold() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return tracep.ErrClosed
+	}
+	if p.wd != nil {
+		select {
+		case <-p.wd.Exited():
+			// Killed by someone: releases what it can and starts anew.
+			_ = p.wd.Close()
+			p.wd = nil
+		default:
+			return nil
+		}
+	}
+	wd, err := watchdog.Start(p.hold)
+	if err != nil {
+		return err
+	}
+	if err := p.hold.On.Put(uint32(0), uint32(1)); err != nil {
+		_ = wd.Close()
+		return fmt.Errorf("set hold flag: %w", err)
+	}
+	p.wd = wd
+	go p.watch(wd)
+	return nil
+}
+
+// watch stops holding when wd dies before close: what is held then is
+// still continued by this process (discover), but would not be if it
+// died too. The next holding session starts another watchdog.
+func (p *prober) watch(wd *watchdog.Watchdog) {
+	<-wd.Exited()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.wd != wd {
+		return
+	}
+	_ = p.hold.On.Put(uint32(0), uint32(0))
+	p.logf(true, "hold watchdog %d exited: new binaries are not held until the next session", wd.PID())
+}
+
+// unhold continues a process the kernel held, then forgets the hold: in
+// this order, so that a tracer dying in between leaves the watchdog a
+// process to continue again rather than one stopped.
+func (p *prober) unhold(d discovery) {
+	_ = unix.Kill(d.pid, unix.SIGCONT)
+	_ = p.hold.Held.Delete(d.hold)
 }
 
 // run reads the discovery ring until it is closed. It reads without
@@ -362,7 +431,7 @@ func (p *prober) run() {
 // to it, and lets the process continue when the kernel held it.
 func (p *prober) discover(d discovery) {
 	if d.held {
-		defer func() { _ = unix.Kill(d.pid, unix.SIGCONT) }()
+		defer p.unhold(d)
 	}
 	p.mu.Lock()
 	closed := p.closed
@@ -460,18 +529,18 @@ func (p *prober) scanProcess(pid int) error {
 func (p *prober) close() {
 	p.mu.Lock()
 	p.closed = true
+	wd := p.wd
 	p.mu.Unlock()
 	// The reader returns what is queued, then ErrFlushed; with closed set,
 	// queued records only have their processes continued.
 	_ = p.disc.Flush()
 	<-p.done
 	// A program that was running as the hooks were detached may have
-	// committed a record since.
-	p.disc.SetDeadline(time.Now())
-	var rec ringbuf.Record
-	for p.disc.ReadInto(&rec) == nil {
-		if d, ok := parseDiscovery(rec.RawSample); ok && d.held {
-			_ = unix.Kill(d.pid, unix.SIGCONT)
+	// committed a record since, or be about to: the watchdog's release
+	// waits for such runs and continues whatever tlsx_held names.
+	if wd != nil {
+		if err := wd.Close(); err != nil {
+			p.logf(true, "release held processes: %v", err)
 		}
 	}
 	p.disc.Close()

@@ -96,6 +96,13 @@ type tlsTlsxHello struct {
 	Lib   uint32
 }
 
+type tlsTlsxHoldKey struct {
+	_     structs.HostLayout
+	Pid   uint32
+	Tid   uint32
+	Stamp uint64
+}
+
 type tlsTpScopeCfg struct {
 	_          structs.HostLayout
 	SystemMask uint64
@@ -125,7 +132,9 @@ const (
 	tlsMapTlsxBind      = "tlsx_bind"
 	tlsMapTlsxCalls     = "tlsx_calls"
 	tlsMapTlsxDisc      = "tlsx_disc"
+	tlsMapTlsxHeld      = "tlsx_held"
 	tlsMapTlsxHellos    = "tlsx_hellos"
+	tlsMapTlsxHoldOn    = "tlsx_hold_on"
 	tlsMapTlsxKnown     = "tlsx_known"
 	tlsMapTlsxScratch   = "tlsx_scratch"
 	tlsMapTpCfg         = "tp_cfg"
@@ -199,7 +208,9 @@ type tlsMapSpecs struct {
 	TlsxBind    *ebpf.MapSpec `ebpf:"tlsx_bind"`
 	TlsxCalls   *ebpf.MapSpec `ebpf:"tlsx_calls"`
 	TlsxDisc    *ebpf.MapSpec `ebpf:"tlsx_disc"`
+	TlsxHeld    *ebpf.MapSpec `ebpf:"tlsx_held"`
 	TlsxHellos  *ebpf.MapSpec `ebpf:"tlsx_hellos"`
+	TlsxHoldOn  *ebpf.MapSpec `ebpf:"tlsx_hold_on"`
 	TlsxKnown   *ebpf.MapSpec `ebpf:"tlsx_known"`
 	TlsxScratch *ebpf.MapSpec `ebpf:"tlsx_scratch"`
 	TpCfg       *ebpf.MapSpec `ebpf:"tp_cfg"`
@@ -239,7 +250,9 @@ type tlsMaps struct {
 	TlsxBind    *ebpf.Map `ebpf:"tlsx_bind"`
 	TlsxCalls   *ebpf.Map `ebpf:"tlsx_calls"`
 	TlsxDisc    *ebpf.Map `ebpf:"tlsx_disc"`
+	TlsxHeld    *ebpf.Map `ebpf:"tlsx_held"`
 	TlsxHellos  *ebpf.Map `ebpf:"tlsx_hellos"`
+	TlsxHoldOn  *ebpf.Map `ebpf:"tlsx_hold_on"`
 	TlsxKnown   *ebpf.Map `ebpf:"tlsx_known"`
 	TlsxScratch *ebpf.Map `ebpf:"tlsx_scratch"`
 	TpCfg       *ebpf.Map `ebpf:"tp_cfg"`
@@ -255,7 +268,9 @@ func (m *tlsMaps) Close() error {
 		m.TlsxBind,
 		m.TlsxCalls,
 		m.TlsxDisc,
+		m.TlsxHeld,
 		m.TlsxHellos,
+		m.TlsxHoldOn,
 		m.TlsxKnown,
 		m.TlsxScratch,
 		m.TpCfg,

@@ -250,6 +250,13 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (_ *Session
 		return nil, fmt.Errorf("tls tracer: probes detached while starting: %w", tracep.ErrClosed)
 	}
 	s.p.setLog(s, cfg.Log)
+	if cfg.holds() {
+		if err := s.p.armHold(); err != nil {
+			// Holding without a watchdog could leave processes stopped
+			// for good; new binaries then race with their probes.
+			s.p.logf(true, "new binaries are not held: %v", err)
+		}
+	}
 
 	for _, path := range cfg.Files {
 		pf, err := s.p.probePath(path, path)

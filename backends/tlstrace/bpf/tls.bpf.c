@@ -346,8 +346,39 @@ struct tls_disc {
 	__u32 kind;
 	__u32 held;
 	__s32 fd;
-	__u32 pad;
+	__u32 tid;
+	__u64 stamp; /* with pid and tid, the hold's key in tlsx_held */
 };
+
+/*
+ * Holding (see tlsx_discover). tlsx_hold_on[0] is set by user space once a
+ * watchdog that outlives the tracer is running (backends/internal/watchdog):
+ * no process is stopped without it. Every process stopped is recorded in
+ * tlsx_held, in the same program run, before the stop is sent, and removed
+ * by user space once it has continued it. The watchdog keeps both maps: if
+ * the tracer dies it clears tlsx_hold_on, waits for an RCU grace period
+ * (every program that saw it set has then finished) and continues every
+ * process tlsx_held names.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tlsx_hold_on SEC(".maps");
+
+struct tlsx_hold_key {
+	__u32 pid; /* first: the watchdog reads only this */
+	__u32 tid;
+	__u64 stamp;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tlsx_hold_key);
+	__type(value, __u8);
+} tlsx_held SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -831,6 +862,14 @@ static __always_inline int tlsx_may_hold(void)
 	       BPF_CORE_READ(t, real_parent, signal, pids[TLSX_PIDTYPE_PGID]);
 }
 
+/* tlsx_hold_armed reports whether a watchdog would continue what is held. */
+static __always_inline int tlsx_hold_armed(void)
+{
+	__u32 zero = 0, *on = bpf_map_lookup_elem(&tlsx_hold_on, &zero);
+
+	return on && *on;
+}
+
 /*
  * tlsx_discover reports a file not inspected yet; when a session wants it,
  * it stops the process (SIGSTOP, delivered before it returns to user
@@ -841,7 +880,10 @@ static __always_inline void tlsx_discover(struct tp_scope_cfg *cfg, __u64 mask, 
 					  __u32 kind, int fd)
 {
 	struct tlsx_file_key fk = {};
+	struct tlsx_hold_key hk = {};
 	struct tls_disc d = {};
+	__u64 id;
+	__u8 one = 1;
 
 	if (!inode)
 		return;
@@ -849,12 +891,21 @@ static __always_inline void tlsx_discover(struct tp_scope_cfg *cfg, __u64 mask, 
 	fk.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	if (bpf_map_lookup_elem(&tlsx_known, &fk))
 		return;
+	id = bpf_get_current_pid_tgid();
 	d.ino = fk.ino;
 	d.dev = fk.dev;
-	d.pid = bpf_get_current_pid_tgid() >> 32;
+	d.pid = id >> 32;
+	d.tid = (__u32)id;
 	d.kind = kind;
 	d.fd = fd;
-	d.held = tlsx_want_hold(cfg, mask) && tlsx_may_hold();
+	if (tlsx_want_hold(cfg, mask) && tlsx_may_hold() && tlsx_hold_armed()) {
+		hk.pid = d.pid;
+		hk.tid = d.tid;
+		hk.stamp = bpf_ktime_get_ns();
+		/* Recorded first, for the watchdog; a full map holds nothing. */
+		d.held = !bpf_map_update_elem(&tlsx_held, &hk, &one, BPF_NOEXIST);
+		d.stamp = hk.stamp;
+	}
 	/*
 	 * The stop is sent before the record is visible: user space may read
 	 * the record and send SIGCONT at once (a file it knows by now), and a
@@ -864,8 +915,10 @@ static __always_inline void tlsx_discover(struct tp_scope_cfg *cfg, __u64 mask, 
 	 */
 	if (d.held)
 		bpf_send_signal(TLSX_SIGSTOP);
-	if (bpf_ringbuf_output(&tlsx_disc, &d, sizeof(d), 0) && d.held)
+	if (bpf_ringbuf_output(&tlsx_disc, &d, sizeof(d), 0) && d.held) {
 		bpf_send_signal(TLSX_SIGCONT);
+		bpf_map_delete_elem(&tlsx_held, &hk);
+	}
 }
 
 SEC("tp_btf/sched_process_exec")
