@@ -17,9 +17,9 @@ const MemoryQueue = 4096
 
 // queue hands events from the tracers' goroutines to the consumer's. A
 // push never waits for the consumer: when more than MemoryQueue events
-// wait, the newer ones go to an unlinked temporary file (nothing is left
-// behind if the process dies), read back in order once the consumer gets
-// to them. The file is only made when needed.
+// wait, the newer ones go to a temporary file without a name (nothing is
+// left behind if the process dies, see spillFile), read back in order once
+// the consumer gets to them. The file is only made when needed.
 type queue struct {
 	mu     sync.Mutex
 	mem    []tracep.Event // the oldest waiting events
@@ -68,10 +68,7 @@ func (q *queue) spill(ev tracep.Event) {
 		return // counted as lost by Close
 	}
 	if q.file == nil {
-		f, err := os.CreateTemp("", "tracep-queue-*")
-		if err == nil {
-			err = os.Remove(f.Name()) // unlinked: gone with the last descriptor
-		}
+		f, err := spillFile()
 		if err != nil {
 			q.spillErr = fmt.Errorf("spill events to a file: %w", err)
 			return
@@ -174,4 +171,18 @@ func (q *queue) release() error {
 		q.file = nil
 	}
 	return q.spillErr
+}
+
+// namedSpillFile makes a temporary file and unlinks it at once: gone with
+// its last descriptor.
+func namedSpillFile() (*os.File, error) {
+	f, err := os.CreateTemp("", "tracep-queue-*")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
