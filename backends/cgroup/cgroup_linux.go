@@ -45,20 +45,28 @@ type Cgroup struct {
 }
 
 // watchdogScript waits for its standard input to close (the tracer closed
-// the cgroup, or died) and then kills whatever is still in the cgroup $0:
-// a small shell process so that it needs nothing from the program that
-// made the cgroup (a test binary, say).
-const watchdogScript = `read _; if [ -e "$0/cgroup.kill" ]; then echo 1 >"$0/cgroup.kill"; else for p in $(cat "$0/cgroup.procs"); do kill -9 "$p"; done; fi 2>/dev/null; exit 0`
+// the cgroup, or died) and then kills whatever is still in the cgroup, its
+// descriptor 3: a small shell process so that it needs nothing from the
+// program that made the cgroup (a test binary, say), and reaches the cgroup
+// through /proc/self/fd/3, which works for a private mount too.
+const watchdogScript = `read _; d=/proc/self/fd/3; if [ -e "$d/cgroup.kill" ]; then echo 1 >"$d/cgroup.kill"; else for p in $(cat "$d/cgroup.procs"); do kill -9 "$p"; done; fi 2>/dev/null; exit 0`
 
 // startWatchdog starts the cgroup's watchdog: in a session of its own, so
 // that a Ctrl-C for the tracer's terminal does not reach it.
 func (c *Cgroup) startWatchdog() error {
+	dfd, err := unix.Open(c.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open cgroup: %w", err)
+	}
+	dir := os.NewFile(uintptr(dfd), c.path)
+	defer dir.Close()
 	r, w, err := os.Pipe()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("/bin/sh", "-c", watchdogScript, c.path)
+	cmd := exec.Command("/bin/sh", "-c", watchdogScript)
 	cmd.Stdin = r
+	cmd.ExtraFiles = []*os.File{dir}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	r.Close()
@@ -70,29 +78,35 @@ func (c *Cgroup) startWatchdog() error {
 	return nil
 }
 
-// Mount returns the mount point of the cgroup2 hierarchy, read from
-// /proc/self/mountinfo. It fails with an error wrapping
-// tracep.ErrNotSupported when no cgroup2 file system is mounted.
-func Mount() (string, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return "", fmt.Errorf("read mountinfo: %w", err)
-	}
-	return parseMountinfo(b)
-}
-
-// New makes a fresh cgroup under the cgroup2 root.
+// New makes a fresh cgroup under the root of the cgroup v2 hierarchy (see
+// Find), or, when this process may not write there, under its own cgroup
+// when that is a subtree delegated to its user. Making one needs
+// CAP_DAC_OVERRIDE (or root) in the first case, and nothing in the second.
 func New() (*Cgroup, error) {
-	root, err := Mount()
+	h, err := Find()
 	if err != nil {
 		return nil, err
 	}
+	root := h.Path
+	if h.ReadOnly {
+		return nil, fmt.Errorf("create cgroup: the cgroup2 mount %s is read-only, and %w", h.MountPoint, h.PrivateErr)
+	}
 	sweepOnce.Do(func() { sweep(root) })
-	name := fmt.Sprintf("%s%d.%d", prefix, os.Getpid(), seq.Add(1))
+	name := fmt.Sprintf("%s%s.%d", prefix, owner(), seq.Add(1))
 	path := filepath.Join(root, name)
-	if err := os.Mkdir(path, 0o755); err != nil {
+	err = os.Mkdir(path, 0o755)
+	if errors.Is(err, os.ErrPermission) {
+		// A subtree delegated to this user, holding this process.
+		if own, ok := ownCgroup(root); ok {
+			if os.Mkdir(filepath.Join(own, name), 0o755) == nil {
+				path, err = filepath.Join(own, name), nil
+			}
+		}
+	}
+	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
-			return nil, &tracep.PermissionError{Op: "create cgroup " + path, Capability: "CAP_SYS_ADMIN (root)", Err: err}
+			return nil, &tracep.PermissionError{Op: "create cgroup " + path,
+				Capability: "CAP_DAC_OVERRIDE (or a cgroup v2 subtree delegated to this user, holding tracep)", Err: err}
 		}
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
@@ -115,6 +129,33 @@ func New() (*Cgroup, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// ownCgroup returns the directory, below root, of this process's cgroup v2
+// when it is not root itself.
+func ownCgroup(root string) (string, bool) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rel, ok := strings.CutPrefix(line, "0::"); ok && rel != "/" && !strings.HasPrefix(rel, "/..") {
+			return filepath.Join(root, rel), true
+		}
+	}
+	return "", false
+}
+
+// owner is the part of a cgroup's name that says which process made it:
+// its pid, and in a pid namespace other than the initial one, the
+// namespace's inode too (tracep.PID-NS.N), so that a tracer never mistakes
+// another namespace's pids for its own.
+func owner() string {
+	pid := strconv.Itoa(os.Getpid())
+	if ns := procfs.NSInode("pid"); ns != procfs.InitPidNS {
+		return pid + "-" + strconv.FormatUint(ns, 10)
+	}
+	return pid
 }
 
 // ID is the cgroup id that bpf_get_current_cgroup_id returns for its members.
@@ -265,15 +306,20 @@ func killProcs(path string) error {
 	return nil
 }
 
-// sweep removes the cgroups of tracep processes that no longer exist.
+// sweep removes the cgroups of tracep processes that no longer exist: of
+// this pid namespace, the only one whose pids this process can check.
 func sweep(root string) {
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return
 	}
+	ns := procfs.NSInode("pid")
+	if ns == procfs.InitPidNS {
+		ns = 0
+	}
 	for _, e := range ents {
-		pid, ok := ownerPID(e.Name())
-		if !ok || !e.IsDir() || pid == os.Getpid() || processExists(pid) {
+		pid, pidNS, ok := ownerOf(e.Name())
+		if !ok || pidNS != ns || !e.IsDir() || pid == os.Getpid() || processExists(pid) {
 			continue
 		}
 		path := filepath.Join(root, e.Name())
@@ -282,18 +328,27 @@ func sweep(root string) {
 	}
 }
 
-// ownerPID parses the pid out of a name made by New.
-func ownerPID(name string) (int, bool) {
+// ownerOf parses the pid, and the pid namespace (0 for the initial one), out
+// of a name made by New.
+func ownerOf(name string) (pid int, pidNS uint64, ok bool) {
 	rest, ok := strings.CutPrefix(name, prefix)
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
 	p, _, ok := strings.Cut(rest, ".")
 	if !ok {
-		return 0, false
+		return 0, 0, false
+	}
+	if pp, n, two := strings.Cut(p, "-"); two {
+		pidNS, err := strconv.ParseUint(n, 10, 64)
+		if err != nil || pidNS == 0 {
+			return 0, 0, false
+		}
+		pid, err := strconv.Atoi(pp)
+		return pid, pidNS, err == nil && pid > 0
 	}
 	pid, err := strconv.Atoi(p)
-	return pid, err == nil && pid > 0
+	return pid, 0, err == nil && pid > 0
 }
 
 func processExists(pid int) bool {

@@ -76,11 +76,15 @@ func TestIntegrationSweepsLeftovers(t *testing.T) {
 	// A name that is not ours is never touched.
 	foreign := filepath.Join(root, "not-tracep-"+strings.ReplaceAll(t.Name(), "/", "_"))
 	require.NoError(t, os.Mkdir(foreign, 0o755))
-	t.Cleanup(func() { os.Remove(foreign); os.Remove(stale) })
+	// A tracer of another pid namespace: its pids are not ours to check.
+	otherNS := filepath.Join(root, prefix+"4194305-12345.1")
+	require.NoError(t, os.Mkdir(otherNS, 0o755))
+	t.Cleanup(func() { os.Remove(foreign); os.Remove(stale); os.Remove(otherNS) })
 
 	sweep(root)
 	require.NoDirExists(t, stale)
 	require.DirExists(t, foreign)
+	require.DirExists(t, otherNS)
 }
 
 func TestIntegrationKillWaitsForEmpty(t *testing.T) {
@@ -92,4 +96,27 @@ func TestIntegrationKillWaitsForEmpty(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, strings.TrimSpace(string(procs)))
 	_ = cmd.Wait()
+}
+
+func TestOwnerOf(t *testing.T) {
+	for name, want := range map[string]struct {
+		pid int
+		ns  uint64
+		ok  bool
+	}{
+		"tracep.12.3":            {12, 0, true},
+		"tracep.12-4026532000.3": {12, 4026532000, true},
+		"tracep.12-0.3":          {},
+		"tracep.12-x.3":          {},
+		"tracep.-1.3":            {},
+		"tracep.12":              {},
+		"other.12.3":             {},
+	} {
+		pid, ns, ok := ownerOf(name)
+		require.Equal(t, want.ok, ok, name)
+		if ok {
+			require.Equal(t, want.pid, pid, name)
+			require.Equal(t, want.ns, ns, name)
+		}
+	}
 }

@@ -37,3 +37,9 @@ func (c *Cgroup) Kill(timeout time.Duration) error              { return errNotL
 func (c *Cgroup) WaitEmpty(ctx context.Context) error           { return errNotLinux }
 func (c *Cgroup) Close() error                                  { return nil }
 func (c *Cgroup) Procs() ([]tracep.Proc, error)                 { return nil, errNotLinux }
+
+// Find fails: cgroups exist only on Linux.
+func Find() (*Hierarchy, error) { return nil, errNotLinux }
+
+// System fails: cgroups exist only on Linux.
+func System() (string, uint64, error) { return "", 0, errNotLinux }

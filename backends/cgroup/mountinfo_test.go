@@ -17,6 +17,10 @@ func TestParseMountinfo(t *testing.T) {
 		{"pure v2", "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n", "/sys/fs/cgroup"},
 		{"escaped", "41 31 0:38 / /mnt/my\\040cg rw - cgroup2 none rw\n", "/mnt/my cg"},
 		{"v1 only", "35 31 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", ""},
+		{"read-only last", "30 23 0:26 / /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw\n31 23 0:26 / /mnt/cg rw - cgroup2 cgroup2 rw\n", "/mnt/cg"},
+		{"super block read-only", "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 ro\n31 23 0:26 /x /mnt/x ro - cgroup2 cgroup2 rw\n", "/sys/fs/cgroup"},
+		{"subtree after root", "31 23 0:26 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n32 23 0:26 / /mnt/cg rw - cgroup2 cgroup2 rw\n", "/mnt/cg"},
+		{"subtree alone", "31 23 0:26 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "/sys/fs/cgroup"},
 		{"garbage", "nonsense\n\n - \n", ""},
 		{"empty", "", ""},
 	} {
@@ -30,6 +34,20 @@ func TestParseMountinfo(t *testing.T) {
 			require.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// Every cgroup2 mount is listed, with the directory it shows and whether
+// it is read-only (the mount's or the super block's flags).
+func TestParseMounts(t *testing.T) {
+	in := "30 23 0:26 / /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw\n" +
+		"31 23 0:26 /a\\040b /mnt/sub rw - cgroup2 cgroup2 rw,nsdelegate\n" +
+		"32 23 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n" +
+		"33 23 0:26 / /mnt/cg rw,relatime shared:4 - cgroup2 none rw\n"
+	require.Equal(t, []mountEntry{
+		{point: "/mnt/cg", root: "/"},
+		{point: "/mnt/sub", root: "/a b"},
+		{point: "/sys/fs/cgroup", root: "/", readOnly: true},
+	}, parseMounts([]byte(in)))
 }
 
 func TestUnescapeMount(t *testing.T) {
