@@ -110,6 +110,7 @@ const (
 	dnsProgTpdDrop     = "tpd_drop"
 	dnsProgTpdEgress   = "tpd_egress"
 	dnsProgTpdIngress  = "tpd_ingress"
+	dnsVarTpPidnsIno   = "tp_pidns_ino"
 	dnsVarTpdPoolN     = "tpd_pool_n"
 	dnsVarTpdUnusedRec = "tpd_unused_rec"
 )
@@ -183,6 +184,7 @@ type dnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
+	TpPidnsIno   *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpdPoolN     *ebpf.VariableSpec `ebpf:"tpd_pool_n"`
 	TpdUnusedRec *ebpf.VariableSpec `ebpf:"tpd_unused_rec"`
 }
@@ -238,6 +240,7 @@ func (m *dnsMaps) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
+	TpPidnsIno   *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpdPoolN     *ebpf.Variable `ebpf:"tpd_pool_n"`
 	TpdUnusedRec *ebpf.Variable `ebpf:"tpd_unused_rec"`
 }

@@ -76,6 +76,7 @@ const (
 	execProgTpxExit     = "tpx_exit"
 	execProgTpxExitLive = "tpx_exit_live"
 	execProgTpxSysExit  = "tpx_sys_exit"
+	execVarTpPidnsIno   = "tp_pidns_ino"
 )
 
 // loadExec returns the embedded CollectionSpec for exec.
@@ -143,6 +144,7 @@ type execMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type execVariableSpecs struct {
+	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 }
 
 // execObjects contains all objects after they have been loaded into the kernel.
@@ -190,6 +192,7 @@ func (m *execMaps) Close() error {
 //
 // It can be passed to loadExecObjects or ebpf.CollectionSpec.LoadAndAssign.
 type execVariables struct {
+	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
 }
 
 // execPrograms contains all programs after they have been loaded into the kernel.

@@ -132,6 +132,7 @@ const (
 	netProgTpnSockops    = "tpn_sockops"
 	netProgTpnState      = "tpn_state"
 	netProgTpnSysExit    = "tpn_sys_exit"
+	netVarTpPidnsIno     = "tp_pidns_ino"
 	netVarTpnUnusedRec   = "tpn_unused_rec"
 )
 
@@ -209,6 +210,7 @@ type netMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netVariableSpecs struct {
+	TpPidnsIno   *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpnUnusedRec *ebpf.VariableSpec `ebpf:"tpn_unused_rec"`
 }
 
@@ -265,6 +267,7 @@ func (m *netMaps) Close() error {
 //
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netVariables struct {
+	TpPidnsIno   *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpnUnusedRec *ebpf.Variable `ebpf:"tpn_unused_rec"`
 }
 

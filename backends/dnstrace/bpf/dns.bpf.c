@@ -197,14 +197,11 @@ static __always_inline struct tpd_buf *tpd_claim(void)
 
 static __always_inline void tpd_owner_current(struct tpd_owner *o)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct task_struct___tpd *leader = (void *)BPF_CORE_READ(t, group_leader);
 
 	o->cgroup_id = bpf_get_current_cgroup_id();
-	o->pid = id >> 32;
-	o->tid = (__u32)id;
-	o->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	tp_current_ids(&o->pid, &o->tid, &o->ppid);
 	o->uid = (__u32)bpf_get_current_uid_gid();
 	/* The process's name, not the sending thread's (dig sends from
 	 * "isc-net-0000"). */

@@ -83,13 +83,9 @@ static __always_inline struct exec_buf *tpx_scratch_get(void)
 
 static __always_inline void tpx_fill(struct exec_rec *r, struct task_struct *task, __u32 type)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-
 	r->ktime = bpf_ktime_get_ns();
 	r->type = type;
-	r->pid = id >> 32;
-	r->tid = (__u32)id;
-	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	tp_current_ids(&r->pid, &r->tid, &r->ppid);
 	r->uid = (__u32)bpf_get_current_uid_gid();
 	r->flags = 0;
 	r->cgroup_id = bpf_get_current_cgroup_id();

@@ -108,6 +108,9 @@ func (c *core) loadMaps() error {
 	if err != nil {
 		return err
 	}
+	if err := setPidNamespace("core", spec); err != nil {
+		return err
+	}
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil
 	maps, err := ebpf.NewCollection(mapsOnly)
@@ -250,6 +253,9 @@ func (c *core) loadBackend(b *Backend) error {
 		if err := b.Prepare(spec, kernel); err != nil {
 			return fmt.Errorf("prepare %s bpf spec: %w", b.Kind, err)
 		}
+	}
+	if err := setPidNamespace(string(b.Kind)+" bpf spec", spec); err != nil {
+		return err
 	}
 	for name := range spec.Maps {
 		if _, ok := c.maps.Maps[name]; strings.HasPrefix(name, "tp_") && !ok {

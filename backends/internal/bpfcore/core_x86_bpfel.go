@@ -39,13 +39,14 @@ type coreTpTaskMark struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	coreMapTpCfg     = "tp_cfg"
-	coreMapTpCgroups = "tp_cgroups"
-	coreMapTpLost    = "tp_lost"
-	coreMapTpRings   = "tp_rings"
-	coreMapTpTasks   = "tp_tasks"
-	coreMapTpTmp     = "tp_tmp"
-	coreProgTpcFork  = "tpc_fork"
+	coreMapTpCfg      = "tp_cfg"
+	coreMapTpCgroups  = "tp_cgroups"
+	coreMapTpLost     = "tp_lost"
+	coreMapTpRings    = "tp_rings"
+	coreMapTpTasks    = "tp_tasks"
+	coreMapTpTmp      = "tp_tmp"
+	coreProgTpcFork   = "tpc_fork"
+	coreVarTpPidnsIno = "tp_pidns_ino"
 )
 
 // loadCore returns the embedded CollectionSpec for core.
@@ -109,6 +110,7 @@ type coreMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type coreVariableSpecs struct {
+	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 }
 
 // coreObjects contains all objects after they have been loaded into the kernel.
@@ -154,6 +156,7 @@ func (m *coreMaps) Close() error {
 //
 // It can be passed to loadCoreObjects or ebpf.CollectionSpec.LoadAndAssign.
 type coreVariables struct {
+	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
 }
 
 // corePrograms contains all programs after they have been loaded into the kernel.

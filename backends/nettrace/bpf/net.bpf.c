@@ -186,13 +186,8 @@ static __always_inline __u8 tpn_proto(__u32 type, __u32 protocol)
 
 static __always_inline void tpn_owner_current(struct tpn_owner *o)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct task_struct *t = bpf_get_current_task_btf();
-
 	o->cgroup_id = bpf_get_current_cgroup_id();
-	o->pid = id >> 32;
-	o->tid = (__u32)id;
-	o->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	tp_current_ids(&o->pid, &o->tid, &o->ppid);
 	o->uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 }

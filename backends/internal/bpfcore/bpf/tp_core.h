@@ -118,6 +118,87 @@ struct {
 	__type(value, struct tp_scratch);
 } tp_tmp SEC(".maps");
 
+/*
+ * Pid namespaces. In the initial pid namespace (tp_pidns_ino 0, the
+ * default) records carry the kernel's pids. When tracep runs in another
+ * one (a container), bpfcore sets tp_pidns_ino, before loading, to the
+ * inode number of its namespace: records then carry the pids tracep's
+ * namespace sees (0 for a task it does not see), and whole-system sessions
+ * see only the tasks of that namespace. A constant: the verifier drops the
+ * branch not taken, so the initial namespace pays nothing.
+ */
+const volatile __u32 tp_pidns_ino = 0;
+
+/* How many levels of nested pid namespaces a task may be below tracep's. */
+#define TP_PIDNS_DEPTH 8
+
+/* tp_ns_nr returns the number of pid p in tracep's pid namespace, or 0. */
+static __always_inline __u32 tp_ns_nr(struct pid *p)
+{
+	unsigned int level;
+
+	if (!p)
+		return 0;
+	level = BPF_CORE_READ(p, level);
+	/* Deepest first: a task is most often in tracep's own namespace. */
+#pragma clang loop unroll(disable)
+	for (unsigned int k = 0; k < TP_PIDNS_DEPTH; k++) {
+		struct upid *u;
+		struct pid_namespace *ns;
+
+		if (k > level)
+			break;
+		u = (void *)p + bpf_core_field_offset(struct pid, numbers) +
+		    (level - k) * bpf_core_type_size(struct upid);
+		ns = BPF_CORE_READ(u, ns);
+		if (ns && BPF_CORE_READ(ns, ns.inum) == tp_pidns_ino)
+			return BPF_CORE_READ(u, nr);
+	}
+	return 0;
+}
+
+/*
+ * tp_task_ids sets the process id, thread id and parent process id of task
+ * t as tracep's pid namespace sees them (see tp_pidns_ino).
+ */
+static __always_inline void tp_task_ids(struct task_struct *t, __u32 *pid, __u32 *tid, __u32 *ppid)
+{
+	if (!tp_pidns_ino) {
+		*pid = BPF_CORE_READ(t, tgid);
+		*tid = BPF_CORE_READ(t, pid);
+		*ppid = BPF_CORE_READ(t, real_parent, tgid);
+		return;
+	}
+	*tid = tp_ns_nr(BPF_CORE_READ(t, thread_pid));
+	*pid = tp_ns_nr(BPF_CORE_READ(t, group_leader, thread_pid));
+	*ppid = tp_ns_nr(BPF_CORE_READ(t, real_parent, group_leader, thread_pid));
+}
+
+/* tp_current_ids is tp_task_ids for the current task. */
+static __always_inline void tp_current_ids(__u32 *pid, __u32 *tid, __u32 *ppid)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+
+	if (!tp_pidns_ino) {
+		__u64 id = bpf_get_current_pid_tgid();
+
+		*pid = id >> 32;
+		*tid = (__u32)id;
+		*ppid = BPF_CORE_READ(t, real_parent, tgid);
+		return;
+	}
+	tp_task_ids(t, pid, tid, ppid);
+}
+
+/* tp_current_visible reports whether tracep's pid namespace sees the
+ * current task. */
+static __always_inline int tp_current_visible(void)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+
+	return !tp_pidns_ino || tp_ns_nr(BPF_CORE_READ(t, thread_pid)) != 0;
+}
+
 static __always_inline struct tp_scope_cfg *tp_get_cfg(void)
 {
 	__u32 zero = 0;
@@ -233,6 +314,8 @@ static __always_inline __u64 tp_scope_mask(struct tp_scope_cfg *cfg, int kind)
 	if (!c.tmp)
 		return 0;
 	c.tmp->mask = cfg->system_mask & want;
+	if (c.tmp->mask && !tp_current_visible())
+		c.tmp->mask = 0;
 
 	c.bits = cfg->cgroup_mask & want;
 	if (c.bits)
