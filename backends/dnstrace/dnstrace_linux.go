@@ -55,7 +55,7 @@ func prepare(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
 // kfree_skb (the packets no socket received), and keeps the port maps for
 // the sessions to fill.
 func attach(coll *ebpf.Collection) ([]link.Link, error) {
-	root, err := cgroup.Mount()
+	root, _, err := cgroup.System()
 	if err != nil {
 		return nil, err
 	}

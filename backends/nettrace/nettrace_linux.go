@@ -1,16 +1,13 @@
 package nettrace
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -61,7 +58,7 @@ func attach(coll *ebpf.Collection) (_ []link.Link, err error) {
 	if err := bpfcore.ClearMap(coll.Maps[netMapTpnFlows]); err != nil {
 		return nil, err
 	}
-	root, err := cgroup.Mount()
+	root, _, err := cgroup.System()
 	if err != nil {
 		return nil, err
 	}
@@ -236,8 +233,8 @@ var (
 
 // Supported reports whether network tracing can run here: nil, an error
 // matching os.ErrPermission (a *tracep.PermissionError naming the missing
-// capabilities), or one matching tracep.ErrNotSupported (no cgroup v2, no
-// cgroup socket hooks, no BTF for the TCP state tracepoint).
+// capabilities), or one matching tracep.ErrNotSupported (no cgroup v2, or a
+// kernel feature missing: cgroup socket hooks, the TCP state tracepoints).
 func Supported() error {
 	if err := backend.Supported(); err != nil {
 		return err
@@ -247,29 +244,8 @@ func Supported() error {
 }
 
 func probe() error {
-	if _, err := cgroup.Mount(); err != nil {
-		return err
-	}
-	for _, pt := range []ebpf.ProgramType{ebpf.CGroupSockAddr, ebpf.SockOps, ebpf.CGroupSock} {
-		if err := features.HaveProgramType(pt); err != nil {
-			if errors.Is(err, ebpf.ErrNotSupported) {
-				return fmt.Errorf("program type %s: %w: %w", pt, tracep.ErrNotSupported, err)
-			}
-			return caps.WrapErr(fmt.Sprintf("probe program type %s", pt), err)
-		}
-	}
-	// The tracepoints' BTF types, looked up as names in the string table
-	// rather than by parsing the whole of the kernel's BTF (~15 MB kept).
-	raw, err := os.ReadFile("/sys/kernel/btf/vmlinux")
-	if err != nil {
-		return fmt.Errorf("kernel btf: %w: %w", tracep.ErrNotSupported, err)
-	}
-	for _, tp := range []string{"inet_sock_set_state", "sys_exit", "sock_send_length"} {
-		if !bytes.Contains(raw, []byte("\x00btf_trace_"+tp+"\x00")) {
-			return fmt.Errorf("tracepoint %s: %w", tp, tracep.ErrNotSupported)
-		}
-	}
-	return nil
+	_, err := cgroup.Mount()
+	return err
 }
 
 // Lost returns how many events were lost so far (see bpfcore.Session.Lost);

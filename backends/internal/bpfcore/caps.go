@@ -7,6 +7,7 @@ type Caps uint64
 
 // The capabilities tracep's backends need (linux/capability.h).
 const (
+	CapDacOverride       Caps = 1 << 1
 	CapKill              Caps = 1 << 5
 	CapNetAdmin          Caps = 1 << 12
 	CapSysPtrace         Caps = 1 << 19
@@ -35,6 +36,22 @@ var capNames = []struct {
 	{CapKill, "CAP_KILL"},
 	{CapSysPtrace, "CAP_SYS_PTRACE"},
 	{CapSysAdmin, "CAP_SYS_ADMIN"},
+	{CapDacOverride, "CAP_DAC_OVERRIDE"},
+}
+
+// Missing returns the capabilities of need that held lacks (see missing).
+func (need Caps) Missing(held Caps) Caps { return need.missing(held) }
+
+// Names returns the names of the capabilities in c, in the order String
+// lists them; capabilities tracep does not name are left out.
+func (c Caps) Names() []string {
+	var names []string
+	for _, n := range capNames {
+		if c&n.c != 0 {
+			names = append(names, n.name)
+		}
+	}
+	return names
 }
 
 // missing returns the capabilities of need that held lacks: held's
@@ -64,13 +81,7 @@ func (c Caps) String() string {
 }
 
 func (c Caps) join() string {
-	var names []string
-	for _, n := range capNames {
-		if c&n.c != 0 {
-			names = append(names, n.name)
-		}
-	}
-	s := strings.Join(names, ", ")
+	s := strings.Join(c.Names(), ", ")
 	if i := strings.LastIndex(s, ", "); i >= 0 {
 		s = s[:i] + " and " + s[i+2:]
 	}

@@ -118,6 +118,9 @@ func (b *Backend) Open(ctx context.Context, cfg SessionConfig, h Handler) (*Sess
 	if err := b.Caps.Check(b.op()); err != nil {
 		return nil, err
 	}
+	if err := Need(b.Kind); err != nil {
+		return nil, err
+	}
 
 	c := &theCore
 	c.mu.Lock()

@@ -1,0 +1,192 @@
+package bpfcore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+
+	"github.com/tracep/tracep/tracep"
+)
+
+// vmlinuxBTF is the kernel's BTF.
+const vmlinuxBTF = "/sys/kernel/btf/vmlinux"
+
+// UprobePMU is the perf event source of uprobes owned by file descriptors.
+const UprobePMU = "/sys/bus/event_source/devices/uprobe/type"
+
+// FeatureState is a feature and what probing it found.
+type FeatureState struct {
+	*Feature
+	// Err is nil when the kernel has the feature; a *MissingFeatureError
+	// (matching tracep.ErrNotSupported) when it lacks it or DisableEnv
+	// disabled it; a *tracep.PermissionError when it could not be probed
+	// for lack of privilege; or another error.
+	Err error
+}
+
+var probed struct {
+	sync.Mutex
+	states map[string]error
+}
+
+// state returns what probing f found, probing it the first time.
+func state(f *Feature) error {
+	probed.Lock()
+	defer probed.Unlock()
+	if probed.states == nil {
+		probed.states = make(map[string]error, len(Features))
+	}
+	err, ok := probed.states[f.Name]
+	if !ok {
+		err = probeOne(f)
+		probed.states[f.Name] = err
+	}
+	if Disabled(f.Name) {
+		return &MissingFeatureError{Feature: f, Disabled: true}
+	}
+	return err
+}
+
+// Probe returns every feature of Features with what probing it found.
+// Each feature is probed once per process.
+func Probe() []FeatureState {
+	out := make([]FeatureState, len(Features))
+	for i, f := range Features {
+		out[i] = FeatureState{f, state(f)}
+	}
+	return out
+}
+
+// Have returns nil when the kernel has feature name and it is not
+// disabled, else why not (see FeatureState.Err).
+func Have(name string) error {
+	f := FeatureNamed(name)
+	if f == nil {
+		return fmt.Errorf("unknown kernel feature %q", name)
+	}
+	return state(f)
+}
+
+// Need returns nil when the kernel has every feature tracer k needs (or a
+// fallback for it), else the first one missing: one line that names it
+// and the Linux version that brought it ("trace exec: needs the bpf_loop
+// helper (Linux 5.17), which this kernel lacks").
+func Need(k tracep.Kind) error {
+	for _, f := range Features {
+		if !f.Needed(k) || f.Fallback != "" || (f.Unless != "" && Have(f.Unless) == nil) {
+			continue
+		}
+		if err := state(f); err != nil {
+			return fmt.Errorf("trace %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// probeCaps are the capabilities probing a feature needs: none for files,
+// CAP_NET_ADMIN besides the tracing ones for network program types.
+func probeCaps(name string) Caps {
+	switch name {
+	case "btf", "uprobe_pmu", "tp_inet_sock_set_state", "tp_sock_send_length":
+		return 0
+	case "cgroup_sock_addr", "sockops", "cgroup_sock", "cgroup_skb":
+		return TracingCaps | CapNetAdmin
+	}
+	return TracingCaps
+}
+
+func probeOne(f *Feature) error {
+	if c := probeCaps(f.Name); c != 0 {
+		if err := c.Check("probe " + f.Name); err != nil {
+			return err
+		}
+	}
+	var err error
+	switch f.Name {
+	case "btf":
+		if _, serr := os.Stat(vmlinuxBTF); serr != nil {
+			err = fmt.Errorf("%w: %w", ebpf.ErrNotSupported, serr)
+		}
+	case "ringbuf":
+		err = features.HaveMapType(ebpf.RingBuf)
+	case "task_storage":
+		err = features.HaveMapType(ebpf.TaskStorage)
+	case "array_of_maps":
+		err = features.HaveMapType(ebpf.ArrayOfMaps)
+	case "cgroup_array":
+		err = features.HaveMapType(ebpf.CGroupArray)
+	case "bpf_loop":
+		err = features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnLoop)
+	case "tp_btf":
+		err = probeTpBTF()
+	case "cgroup_sock_addr":
+		err = features.HaveProgramType(ebpf.CGroupSockAddr)
+	case "sockops":
+		err = features.HaveProgramType(ebpf.SockOps)
+	case "cgroup_sock":
+		err = features.HaveProgramType(ebpf.CGroupSock)
+	case "cgroup_skb":
+		err = features.HaveProgramType(ebpf.CGroupSKB)
+	case "tp_inet_sock_set_state":
+		err = haveTracepoint("inet_sock_set_state")
+	case "tp_sock_send_length":
+		err = haveTracepoint("sock_send_length")
+	case "uprobe_multi":
+		err = features.HaveBPFLinkUprobeMulti()
+	case "uprobe_pmu":
+		if _, serr := os.Stat(UprobePMU); serr != nil {
+			err = fmt.Errorf("%w: %w", ebpf.ErrNotSupported, serr)
+		}
+	default:
+		return fmt.Errorf("no probe for kernel feature %q", f.Name)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return &MissingFeatureError{Feature: f, Err: err}
+	}
+	return TracingCaps.WrapErr("probe "+f.Name, err)
+}
+
+// probeTpBTF loads an empty tp_btf program. (features.HaveProgramType
+// probes tracing programs with fentry, refused where ftrace is locked down
+// although tp_btf works.)
+func probeTpBTF() error {
+	if _, err := os.Stat(vmlinuxBTF); err != nil {
+		return fmt.Errorf("%w: no kernel BTF", ebpf.ErrNotSupported)
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.Tracing,
+		AttachType:   ebpf.AttachTraceRawTp,
+		AttachTo:     "sched_process_fork",
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ebpf.ErrNotSupported, err)
+	}
+	return prog.Close()
+}
+
+// haveTracepoint looks up the BTF type of tracepoint name as a name in the
+// string table of the kernel's BTF, rather than parsing all of it.
+func haveTracepoint(name string) error {
+	raw, err := os.ReadFile(vmlinuxBTF)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ebpf.ErrNotSupported, err)
+	}
+	if !bytes.Contains(raw, []byte("\x00btf_trace_"+name+"\x00")) {
+		return fmt.Errorf("tracepoint %s: %w", name, ebpf.ErrNotSupported)
+	}
+	return nil
+}
