@@ -160,10 +160,13 @@ func (st *state) wake() {
 	}
 }
 
-// SetVerdict shows a policy's verdict: the violations, highlighted on
-// their events with the rule and the process chain, and, when incomplete
-// is not nil, why the trace cannot prove the policy holds (harness's
-// Verdict.Incomplete). It replaces the verdict set before.
+// SetVerdict shows a policy's verdict (harness.Verdict's Violations and
+// Incomplete): the violations, highlighted on their events with the reason,
+// the rule and the process chain, and, when incomplete is not nil, why the
+// trace cannot prove that the policy holds. It replaces the verdict set
+// before, so a running trace may show its verdict so far. A violation's
+// event is found among the published ones by what it is (kind, times,
+// process, text), whatever its Seq.
 func (s *Server) SetVerdict(violations []harness.Violation, incomplete error) {
 	type wireViolation struct {
 		ID     uint64 `json:"id,omitempty"` // 0 when the event is not on the page
@@ -228,9 +231,9 @@ func chainText(chain []tracep.Proc) string {
 // violation does: "curl[12] ← sh[10]".
 func joinChain(names []string) string { return strings.Join(names, " ← ") }
 
-// Done says the trace has ended, and how, in the CLI's words ("exit
-// status 1"); "" for no more than that. The page stays, and stops saying
-// "live".
+// Done says the trace has ended: status is shown instead of "live", in
+// the CLI's words ("exit status 1", "saved trace"); "" shows "done". The
+// page stays until Close.
 func (s *Server) Done(status string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

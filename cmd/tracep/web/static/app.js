@@ -5,9 +5,12 @@
 'use strict';
 (() => {
   const ROW = 20; // px; the list's rows all have this height
+  const TREE_CHILDREN = 25; // children of a process shown before "all"
+  const FRAME_BUDGET = 12; // ms of a frame for taking in events
   const $ = (id) => document.getElementById(id);
 
   const S = {
+    inbox: [], // batches of events (JSON) not yet taken in
     evs: [], // the events, in the order published: {id, t, proc, text, inc, act, ev}
     at: new Map(), // id → index in evs
     order: [], // indexes in evs in time order (kernel time, then id): the list's order
@@ -26,6 +29,7 @@
     follow: false,
     status: null,
     tree: null, nodes: new Map(), // pid → node of the tree message
+    expanded: new Set(), // pids whose children are all shown
     verdict: null, viol: new Map(), // id → violations of that event
     sel: 0, // the selected event's id
     focusPid: 0,
@@ -59,6 +63,11 @@
   }
   function frame(now) {
     S.raf = 0;
+    const start = performance.now();
+    while (S.inbox.length && (!S.evs.length || performance.now() - start < FRAME_BUDGET)) {
+      addEvents(JSON.parse(S.inbox.shift()));
+    }
+    if (S.inbox.length) schedule();
     const d = S.dirty;
     if (d.head) { d.head = false; renderHead(); }
     if (d.tree) { d.tree = false; renderTree(); }
@@ -187,7 +196,9 @@
       }
       schedule('head');
     });
-    es.addEventListener('events', (m) => addEvents(JSON.parse(m.data)));
+    // Batches wait in the inbox for the next frame, which takes what its
+    // time allows: the page paints and answers while a large trace loads.
+    es.addEventListener('events', (m) => { S.inbox.push(m.data); schedule(); });
     es.addEventListener('tree', (m) => {
       S.tree = JSON.parse(m.data);
       S.nodes.clear();
@@ -274,6 +285,7 @@
     renderVerdict();
     if (loaded >= want && st.done && !S.loaded) {
       S.loaded = true;
+      schedule('tree'); // its counts and marks, now complete
       afterPaint(() => { window.tracepLoaded = performance.now(); });
     }
   }
@@ -332,14 +344,21 @@
       d.appendChild(el('span', 'n-count', '(' + (S.pidCount.get(p.pid) || 0) + ')'));
       if (p.argv) d.appendChild(el('span', 'n-argv', p.argv));
       d.title = p.proc + (p.argv ? ' ' + p.argv : '') + (p.exit ? ' · ' + p.exit : '');
-      d.addEventListener('click', () => {
-        setProcess(S.proc && S.proc.pid === p.pid ? 0 : p.pid);
-        if (p.exec) select(p.exec, false);
-      });
       li.appendChild(d);
-      if (p.children && p.children.length) {
+      const kids = p.children || [];
+      if (kids.length) {
         const ul = el('ul');
-        p.children.forEach((c) => ul.appendChild(node(c)));
+        // A large tree shows the first children of each process; the rest
+        // on demand (and always the one in focus).
+        const all = S.expanded.has(p.pid) || kids.length <= TREE_CHILDREN;
+        kids.forEach((c, i) => {
+          if (all || i < TREE_CHILDREN || c.pid === S.focusPid || (S.proc && c.pid === S.proc.pid)) ul.appendChild(node(c));
+        });
+        if (!all) {
+          const more = el('li');
+          more.appendChild(link('… all ' + kids.length + ' children', () => { S.expanded.add(p.pid); schedule('tree'); }, 'n-more'));
+          ul.appendChild(more);
+        }
         li.appendChild(ul);
       }
       return li;
@@ -564,6 +583,13 @@
     $('follow').addEventListener('change', (e) => { S.follow = e.target.checked; schedule('list'); });
     $('pmode').addEventListener('change', (e) => { S.pmode = e.target.value; S.pset = processSet(); refilter(); });
     $('pclear').addEventListener('click', () => setProcess(0));
+    $('tree').addEventListener('click', (e) => {
+      const d = e.target.closest('.node');
+      if (!d) return;
+      const pid = Number(d.dataset.pid), p = S.nodes.get(pid);
+      setProcess(S.proc && S.proc.pid === pid ? 0 : pid);
+      if (p && p.exec) select(p.exec, false);
+    });
     $('tclear').addEventListener('click', () => setTime(null, null));
     const list = $('list');
     list.addEventListener('scroll', () => {
