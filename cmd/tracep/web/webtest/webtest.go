@@ -17,7 +17,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
+	"github.com/chromedp/cdproto/dom"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -89,10 +96,23 @@ func Browser(t testing.TB) context.Context {
 	return ctx
 }
 
-// Do runs actions in the browser's tab, bounded by the test's deadline,
-// and fails the test on an error.
+// ActionTimeout bounds each Do and Eval, besides the test's deadline.
+const ActionTimeout = 2 * time.Minute
+
+// bound derives from the tab's context one that ends with
+// tracetest.Context(t) or after ActionTimeout.
+func bound(t testing.TB, ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithTimeout(ctx, ActionTimeout)
+	stop := context.AfterFunc(tracetest.Context(t), cancel)
+	return c, func() { stop(); cancel() }
+}
+
+// Do runs actions in the browser's tab, bounded (see ActionTimeout), and
+// fails the test on an error.
 func Do(t testing.TB, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
+	ctx, cancel := bound(t, ctx)
+	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
@@ -101,11 +121,45 @@ func Do(t testing.TB, ctx context.Context, what string, actions ...chromedp.Acti
 // Eval evaluates a JavaScript expression in the tab and returns its value.
 func Eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
+	ctx, cancel := bound(t, ctx)
+	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
 		t.Fatalf("evaluate %s: %v", expr, err)
 	}
 	return v
+}
+
+// Await waits, in the page, until the JavaScript expression is truthy
+// (checked at every animation frame) and returns its value. Unlike
+// chromedp.Poll, it works in a Quiet tab.
+func Await[T any](t testing.TB, ctx context.Context, expr string) T {
+	t.Helper()
+	ctx, cancel := bound(t, ctx)
+	defer cancel()
+	js := `new Promise(resolve => { const f = () => { const v = (` + expr + `); if (v) resolve(v); else requestAnimationFrame(f); }; f(); })`
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("await %s: %v", expr, err)
+	}
+	return v
+}
+
+// Open navigates the tab to url and waits for the page's load event. Unlike
+// chromedp.Navigate, it works in a Quiet tab.
+func Open(url string) chromedp.Action[chromedp.Void] {
+	load := chromedp.WaitEvent(page.LoadEventFired, func(page.EventLoadEventFired) bool { return true },
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			res, err := cdp.Call(ctx, t, page.Navigate, page.NavigateParams{URL: url})
+			if err == nil && res.ErrorText != "" {
+				err = fmt.Errorf("open %s: %s", url, res.ErrorText)
+			}
+			return err
+		}))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := load(ctx, t)
+		return chromedp.Void{}, err
+	}
 }
 
 // Screenshot writes a PNG of the tab's viewport as name.png in the test's
@@ -220,6 +274,20 @@ func (s *Stream) Until(t testing.TB, f func(event string, data []byte) bool) {
 		}
 		if f(ev, data) {
 			return
+		}
+	}
+}
+
+// Quiet turns off what DevTools watches by default in the tab (network
+// messages, DOM mutations, style sheets, the log), which copies every
+// message of the stream and every change of the page to the test: for a
+// benchmark, so that the page runs as it does for a user. Actions that
+// query the DOM (Click, WaitVisible) need it on; Evaluate and Poll do not.
+func Quiet(t testing.TB, ctx context.Context) {
+	t.Helper()
+	for _, c := range []cdp.Command[cdp.Empty, cdp.Empty]{network.Disable, dom.Disable, css.Disable, cdplog.Disable} {
+		if _, err := chromedp.Call(ctx, c, cdp.Empty{}); err != nil {
+			t.Fatalf("%s: %v", c.Method, err)
 		}
 	}
 }
