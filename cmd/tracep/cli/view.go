@@ -23,7 +23,8 @@ events, a timeline, and with -policy the violations of a policy.
 The page's address is printed on stderr; it carries a token that every
 request needs. tracep view serves it until interrupted.
 
-  -policy FILE  show the violations of the policy in FILE
+  -policy FILE  show the violations of the policy in FILE, and whether the
+                trace is complete enough to show that it holds
   -web ADDR     listen on ADDR (default: a free port of 127.0.0.1; a missing
                 host is 127.0.0.1, 0.0.0.0:PORT listens everywhere)
 `
@@ -64,7 +65,8 @@ func runView(e *env, args []string) int {
 		srv.Publish(ev)
 	}
 	if policy != nil {
-		srv.SetVerdict(policy.Check(evs), nil)
+		v := policy.Judge(evs)
+		srv.SetVerdict(v.Violations, v.Incomplete)
 	}
 	srv.Done("saved trace")
 	fmt.Fprintf(e.stderr, "tracep view: %d events of %s at %s (Ctrl-C to stop)\n", len(evs), rest[0], srv.URL())

@@ -44,7 +44,9 @@ func startView(t testing.TB, args ...string) (url string, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var errOut tracetest.Buffer
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, append([]string{"view"}, args...), strings.NewReader(""), io.Discard, &errOut) }()
+	go func() {
+		done <- Run(ctx, append([]string{"view"}, args...), strings.NewReader(""), io.Discard, &errOut)
+	}()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -80,7 +82,11 @@ func TestViewUsage(t *testing.T) {
 		{[]string{"-web", "nonsense", good}, exitError, "web address"},
 	}
 	for _, tt := range tests {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+		name := make([]string, len(tt.args))
+		for i, a := range tt.args {
+			name[i] = filepath.Base(a)
+		}
+		t.Run(strings.Join(name, " "), func(t *testing.T) {
 			var stdout, stderr strings.Builder
 			code := Run(tracetest.Context(t), append([]string{"view"}, tt.args...), strings.NewReader(""), &stdout, &stderr)
 			require.Equal(t, tt.code, code, stderr.String())
@@ -190,18 +196,18 @@ func TestViewInBrowser(t *testing.T) {
 // is a first screen under one second.
 func BenchmarkViewFirstScreen(b *testing.B) {
 	br := webtest.Browser(b)
+	webtest.Do(b, br, "start", chromedp.Navigate("about:blank"))
+	webtest.Quiet(b, br)
 	file := writeTrace(b, webtest.Trace(viewEvents))
 	var start, first, loaded float64
 	for b.Loop() {
 		t0 := time.Now()
 		url, stop := startView(b, file)
 		start += float64(time.Since(t0).Microseconds()) / 1000
-		webtest.Do(b, br, "open the page", chromedp.Navigate(url),
-			chromedp.Poll[chromedp.Void](`window.tracepFirstScreen`),
-			chromedp.Poll[chromedp.Void](`window.tracepLoaded`, chromedp.WithPollingTimeout(time.Minute)))
-		first += webtest.Eval[float64](b, br, `window.tracepFirstScreen`)
-		loaded += webtest.Eval[float64](b, br, `window.tracepLoaded`)
-		webtest.Do(b, br, "leave the page", chromedp.Navigate("about:blank"))
+		webtest.Do(b, br, "open the page", webtest.Open(url))
+		first += webtest.Await[float64](b, br, `window.tracepFirstScreen`)
+		loaded += webtest.Await[float64](b, br, `window.tracepLoaded`)
+		webtest.Do(b, br, "leave the page", webtest.Open("about:blank"))
 		stop()
 	}
 	n := float64(b.N)
