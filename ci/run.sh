@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Installs the test dependencies (a fresh machine has only Go, gcc and apt)
+# Installs the test dependencies (a fresh machine has only Go, gcc and apt),
+# chromium among them for the web dashboard's tests,
 # and runs the README's test command with privileged tests required.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for pair in curl:curl dig:dnsutils gnutls-cli:gnutls-bin openssl:openssl ip:iproute2 \
-	python3:python3 git:git make:make; do
+	python3:python3 git:git make:make chromium:chromium; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+# The dashboard's tests drive a headless chromium; screenshots need a font.
+[ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
 if [ "${#need[@]}" -gt 0 ]; then
 	echo "ci: installing ${need[*]}"
 	apt-get update -qq
