@@ -149,6 +149,7 @@ const (
 	tlsProgTlsxRecv     = "tlsx_recv"
 	tlsProgTlsxSend     = "tlsx_send"
 	tlsProgTlsxSysEnter = "tlsx_sys_enter"
+	tlsVarTpPidnsIno    = "tp_pidns_ino"
 )
 
 // loadTls returns the embedded CollectionSpec for tls.
@@ -225,6 +226,7 @@ type tlsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlsVariableSpecs struct {
+	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 }
 
 // tlsObjects contains all objects after they have been loaded into the kernel.
@@ -286,6 +288,7 @@ func (m *tlsMaps) Close() error {
 //
 // It can be passed to loadTlsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlsVariables struct {
+	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
 }
 
 // tlsPrograms contains all programs after they have been loaded into the kernel.

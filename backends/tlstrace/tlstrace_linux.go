@@ -11,7 +11,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
-	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/tracep/tracep/backends/internal/bpfcore"
@@ -36,8 +35,9 @@ var backend = &bpfcore.Backend{
 }
 
 // uprobeMode selects how uprobes are attached: "" picks uprobe_multi links
-// when the kernel has them (6.6), else one perf event per probe; "perf"
-// forces the latter (for tests). Read when the programs load.
+// when the kernel has them (6.6) and TRACEP_DISABLE does not name
+// uprobe_multi, else one perf event per probe; "perf" forces the latter
+// (for tests). Read when the programs load.
 var uprobeMode string
 
 // useMulti is decided by prepare, with the core locked, and read by
@@ -47,7 +47,7 @@ var useMulti bool
 // uprobePMU is the perf event source of fd-owned uprobes; without it
 // cilium/ebpf would fall back to tracefs's uprobe_events, whose probes
 // outlive a killed tracer, so it is required instead.
-const uprobePMU = "/sys/bus/event_source/devices/uprobe/type"
+const uprobePMU = bpfcore.UprobePMU
 
 // prepare sizes the per-CPU scratch map, picks the uprobe attach type and
 // leaves out the socket programs on a kernel without their tracepoints
@@ -63,7 +63,9 @@ func prepare(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
 		}
 	}
 
-	useMulti = uprobeMode == "" && features.HaveBPFLinkUprobeMulti() == nil
+	// bpfcore.Have says no when TRACEP_DISABLE=uprobe_multi forces the
+	// fallback.
+	useMulti = uprobeMode == "" && bpfcore.Have("uprobe_multi") == nil
 	if !useMulti {
 		if _, err := os.Stat(uprobePMU); err != nil {
 			return fmt.Errorf("uprobe perf events (%s): %w", uprobePMU, tracep.ErrNotSupported)
@@ -328,15 +330,8 @@ func (s *Session) Close() error {
 // matching os.ErrPermission (a *tracep.PermissionError naming the missing
 // capabilities), or one matching tracep.ErrNotSupported.
 func Supported() error {
-	if err := backend.Supported(); err != nil {
-		return err
-	}
-	if features.HaveBPFLinkUprobeMulti() != nil {
-		if _, err := os.Stat(uprobePMU); err != nil {
-			return fmt.Errorf("uprobes (%s): %w", uprobePMU, tracep.ErrNotSupported)
-		}
-	}
-	return nil
+	// Without uprobe_multi links, bpfcore.Need requires the uprobe PMU.
+	return backend.Supported()
 }
 
 // Lost returns how many events were lost so far (see bpfcore.Session.Lost);

@@ -425,17 +425,12 @@ static __always_inline void tlsx_put(struct tlsx_buf *b)
 
 static __always_inline void tlsx_header(struct tls_rec *r, __u32 type, __u32 fn)
 {
-	struct task_struct___tls *t = (void *)bpf_get_current_task();
-	__u64 id = bpf_get_current_pid_tgid();
-
 	r->ktime = bpf_ktime_get_ns();
 	r->cgroup_id = bpf_get_current_cgroup_id();
 	r->conn = 0;
 	r->len = 0;
 	r->type = type;
-	r->pid = id >> 32;
-	r->tid = (__u32)id;
-	r->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	tp_current_ids(&r->pid, &r->tid, &r->ppid);
 	r->uid = (__u32)bpf_get_current_uid_gid();
 	r->lib = tlsx_lib(fn);
 	r->fn = fn;
@@ -882,7 +877,7 @@ static __always_inline void tlsx_discover(struct tp_scope_cfg *cfg, __u64 mask, 
 	struct tlsx_file_key fk = {};
 	struct tlsx_hold_key hk = {};
 	struct tls_disc d = {};
-	__u64 id;
+	__u32 ppid;
 	__u8 one = 1;
 
 	if (!inode)
@@ -891,11 +886,10 @@ static __always_inline void tlsx_discover(struct tp_scope_cfg *cfg, __u64 mask, 
 	fk.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	if (bpf_map_lookup_elem(&tlsx_known, &fk))
 		return;
-	id = bpf_get_current_pid_tgid();
 	d.ino = fk.ino;
 	d.dev = fk.dev;
-	d.pid = id >> 32;
-	d.tid = (__u32)id;
+	/* The pids tracep's pid namespace sees: it stops and continues them. */
+	tp_current_ids(&d.pid, &d.tid, &ppid);
 	d.kind = kind;
 	d.fd = fd;
 	if (tlsx_want_hold(cfg, mask) && tlsx_may_hold() && tlsx_hold_armed()) {
