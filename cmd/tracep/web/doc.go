@@ -33,7 +33,9 @@
 //
 // # Memory
 //
-// The server keeps the events it is given, up to [Config.MaxHistory] bytes
-// of their JSON; beyond, the oldest are dropped and the page says how many,
-// prominently: a dropped event is never silently missing.
+// The server keeps the events it is given in up to [Config.MaxHistory]
+// bytes; beyond, the oldest are dropped and the page says how many,
+// prominently: a dropped event is never silently missing. Publish encodes
+// the event for the page on the caller's goroutine (BenchmarkPublish); it
+// never waits for a page.
 package web

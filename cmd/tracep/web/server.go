@@ -27,9 +27,9 @@ type Config struct {
 	Addr string
 	// Title names the trace on the page, e.g. the command line traced.
 	Title string
-	// MaxHistory bounds the JSON of the events the server keeps, in bytes
-	// (default DefaultMaxHistory). Beyond it the oldest events are
-	// dropped, and the page says how many.
+	// MaxHistory bounds the memory of the events the server keeps, in
+	// bytes (default DefaultMaxHistory): their JSON, text and copy. Beyond
+	// it the oldest events are dropped, and the page says how many.
 	MaxHistory int
 }
 

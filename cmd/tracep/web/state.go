@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"strings"
+	"unsafe"
 
 	"github.com/tracep/tracep/harness"
 	"github.com/tracep/tracep/tracep"
@@ -16,6 +17,10 @@ type entry struct {
 	text string
 	msg  []byte
 }
+
+// size is about what an entry holds in memory: its message, its text, and
+// the entry with its copy of the event.
+func (e *entry) size() int { return len(e.msg) + len(e.text) + int(unsafe.Sizeof(*e)) + 64 }
 
 // wireEvent is an event as the page gets it: the JSON the CLI writes with
 // -j (ev), its core text, and the time in milliseconds for the timeline.
@@ -100,7 +105,7 @@ func (s *Server) Publish(ev tracep.Event) {
 	st := &s.st
 	st.entries = append(st.entries, &entry{id: st.next, ev: ev, text: w.Text, msg: msg})
 	st.next++
-	st.bytes += len(msg)
+	st.bytes += st.entries[len(st.entries)-1].size()
 	if st.bytes > s.cfg.MaxHistory {
 		st.evict(s.cfg.MaxHistory - s.cfg.MaxHistory/10)
 	}
@@ -139,7 +144,7 @@ func (s *Server) Publish(ev tracep.Event) {
 func (st *state) evict(max int) {
 	n := 0
 	for n < len(st.entries) && st.bytes > max {
-		st.bytes -= len(st.entries[n].msg)
+		st.bytes -= st.entries[n].size()
 		n++
 	}
 	// A copy, so that the dropped ones can be freed: entries are never

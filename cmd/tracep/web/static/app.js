@@ -36,6 +36,7 @@
     t0: 0, tmin: Infinity, tmax: -Infinity,
     dirty: { list: false, tree: false, tl: false, head: false },
     raf: 0, tlAt: 0,
+    countsDirty: false, treeAt: 0, treeTimer: 0,
     firstScreen: false,
   };
 
@@ -70,7 +71,13 @@
     if (S.inbox.length) schedule();
     const d = S.dirty;
     if (d.head) { d.head = false; renderHead(); }
-    if (d.tree) { d.tree = false; renderTree(); }
+    if (S.countsDirty && !d.tree) {
+      // The tree's counts follow the events, once a second at most.
+      const wait = S.treeAt + 1000 - now;
+      if (wait <= 0) d.tree = true;
+      else if (!S.treeTimer) S.treeTimer = setTimeout(() => { S.treeTimer = 0; schedule(); }, wait);
+    }
+    if (d.tree) { d.tree = false; S.countsDirty = false; S.treeAt = now; renderTree(); }
     if (d.list) { d.list = false; renderList(); }
     if (d.tl) {
       if (now - S.tlAt >= 200 || S.tlAt === 0) { d.tl = false; S.tlAt = now; drawTimeline(); } else schedule();
@@ -150,7 +157,7 @@
       const k = e.ev.kind;
       S.counts.set(k, (S.counts.get(k) || 0) + 1);
       const pid = e.ev.proc.pid;
-      if (pid) S.pidCount.set(pid, (S.pidCount.get(pid) || 0) + 1);
+      if (pid) { S.pidCount.set(pid, (S.pidCount.get(pid) || 0) + 1); S.countsDirty = true; }
       if (e.t > 0) {
         if (!S.t0) S.t0 = e.t;
         if (e.t < S.tmin) S.tmin = e.t;
