@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/tracep/tracep/backends/cgroup"
 	"github.com/tracep/tracep/backends/dnstrace"
 	"github.com/tracep/tracep/backends/exectrace"
 	"github.com/tracep/tracep/backends/internal/bpfcore"
@@ -34,6 +36,7 @@ type Config struct {
 
 // tracer is what this package knows of one kernel tracer.
 type tracer struct {
+	caps      bpfcore.Caps // the capabilities it needs (measured)
 	supported func() error
 	start     func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error)
 }
@@ -41,21 +44,22 @@ type tracer struct {
 // tracers names the kernel tracers by kind: the one table of them. Each
 // entry says where its options are in a Config, scoped as asked.
 var tracers = map[tracep.Kind]tracer{
-	tracep.KindExec: tracerOf(exectrace.Supported, exectrace.Start,
+	tracep.KindExec: tracerOf(bpfcore.TracingCaps, exectrace.Supported, exectrace.Start,
 		func(c Config, s tracep.Scope) exectrace.Config { c.Exec.Scope = s; return c.Exec }),
-	tracep.KindNet: tracerOf(nettrace.Supported, nettrace.Start,
+	tracep.KindNet: tracerOf(bpfcore.TracingCaps|bpfcore.CapNetAdmin, nettrace.Supported, nettrace.Start,
 		func(c Config, s tracep.Scope) nettrace.Config { c.Net.Scope = s; return c.Net }),
-	tracep.KindDNS: tracerOf(dnstrace.Supported, dnstrace.Start,
+	tracep.KindDNS: tracerOf(bpfcore.TracingCaps|bpfcore.CapNetAdmin, dnstrace.Supported, dnstrace.Start,
 		func(c Config, s tracep.Scope) dnstrace.Config { c.DNS.Scope = s; return c.DNS }),
-	tracep.KindTLS: tracerOf(tlstrace.Supported, tlstrace.Start,
+	tracep.KindTLS: tracerOf(bpfcore.TracingCaps|bpfcore.CapSysPtrace|bpfcore.CapKill|bpfcore.CapCheckpointRestore,
+		tlstrace.Supported, tlstrace.Start,
 		func(c Config, s tracep.Scope) tlstrace.Config { c.TLS.Scope = s; return c.TLS }),
 }
 
 // tracerOf makes a table entry from a tracer package's Supported and
 // Start and its options.
-func tracerOf[C any, S tracep.Session](supported func() error,
+func tracerOf[C any, S tracep.Session](caps bpfcore.Caps, supported func() error,
 	start func(context.Context, C, func(tracep.Event)) (S, error), options func(Config, tracep.Scope) C) tracer {
-	return tracer{supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
+	return tracer{caps, supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
 		s, err := start(ctx, options(cfg, scope), emit)
 		if err != nil {
 			return nil, err // not a nil *Session in a non-nil interface
@@ -63,6 +67,11 @@ func tracerOf[C any, S tracep.Session](supported func() error,
 		return s, nil
 	}}
 }
+
+// Caps names the capabilities tracer k needs ("CAP_BPF and CAP_PERFMON (or
+// CAP_SYS_ADMIN)"), measured by running it without each in turn; running a
+// command also needs a cgroup (see cgroup.New).
+func Caps(k tracep.Kind) string { return tracers[k].caps.String() }
 
 // Kinds returns the kinds that have a kernel tracer, in tracep.Kinds order.
 func Kinds() []tracep.Kind {
@@ -208,9 +217,44 @@ func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (
 			t.all = append(t.all, started{kind: k, s: s})
 		}
 	}
+	if cfg.Scope.IsSystem() || cfg.Unowned {
+		for _, n := range scopeNotes(t.kinds) {
+			t.Note(n)
+		}
+	}
 	t.watching.Add(1)
 	go t.watchLoss()
 	return t, nil
+}
+
+// scopeNotes says, for a whole-system trace of kinds, what it covers when
+// that is less than the system. In a pid namespace other than the initial
+// one (a container), the tracers report the pids it sees, and so only its
+// processes. The net and dns hooks sit on the root of the cgroup v2
+// hierarchy tracep can reach, which, in a cgroup namespace rooted below the
+// top whose initial namespace tracep cannot enter, holds part of the
+// system only.
+func scopeNotes(kinds []tracep.Kind) []tracep.Note {
+	pidNS, _ := bpfcore.PidNamespace()
+	var notes []tracep.Note
+	for _, k := range kinds {
+		var only []string
+		if pidNS != 0 {
+			only = append(only, "the processes of tracep's pid namespace")
+		}
+		if k == tracep.KindNet || k == tracep.KindDNS {
+			if _, id, err := cgroup.System(); err == nil && id != cgroup.RootCgroupID {
+				only = append(only, fmt.Sprintf("the processes of tracep's cgroup namespace (cgroup id %d and below)", id))
+			}
+		}
+		if len(only) == 0 {
+			continue
+		}
+		notes = append(notes, tracep.Note{Op: tracep.NoteScope, Of: k, Detail: fmt.Sprintf(
+			"%s events of %s only, not of the whole system: tracep runs in a container's namespaces "+
+				"(run it in the host's pid and cgroup namespaces to trace the whole system)", k, strings.Join(only, " and "))})
+	}
+	return notes
 }
 
 // Kinds returns the kinds traced.

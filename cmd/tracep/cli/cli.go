@@ -73,6 +73,7 @@ func commands() []command {
 		{"script", "run txtar test scripts with tracep's commands", runScript},
 		{"demo", "run the built-in demo in a hermetic fake internet", runDemo},
 		{"view", "serve a saved trace to a browser", runView},
+		{"doctor", "say what works on this host, and why not", runDoctor},
 	}
 }
 
