@@ -123,21 +123,31 @@ func (s *Server) Publish(ev tracep.Event) {
 		}
 	}
 	st.statusVer++
-	if ev.Proc.PID != 0 {
-		k := treeKey{ev.Proc.PID, ev.Proc.PPID, ev.Proc.Comm}
-		if ev.Exec != nil || !st.treeSeen[k] {
-			st.treeSeen[k] = true
-			tev := ev
-			tev.Seq = st.next - 1 // the page's id, for the links to execs
-			st.treeEvents = append(st.treeEvents, tev)
-			st.treeDirty = true
-			select {
-			case s.treeWake <- struct{}{}:
-			default:
-			}
+	if st.shapeTree(ev, st.next-1) || st.treeDirty {
+		select {
+		case s.treeWake <- struct{}{}:
+		default:
 		}
 	}
 	st.wake()
+}
+
+// shapeTree keeps the event with the page's id if it shapes the process
+// tree: an exec event, or the first of a process with its parent and name.
+// It reports whether it did.
+func (st *state) shapeTree(ev tracep.Event, id uint64) bool {
+	if ev.Proc.PID == 0 {
+		return false
+	}
+	k := treeKey{ev.Proc.PID, ev.Proc.PPID, ev.Proc.Comm}
+	if ev.Exec == nil && st.treeSeen[k] {
+		return false
+	}
+	st.treeSeen[k] = true
+	ev.Seq = id // for the links to execs
+	st.treeEvents = append(st.treeEvents, ev)
+	st.treeDirty = true
+	return true
 }
 
 // evict drops the oldest events until the history is within max bytes.
@@ -153,6 +163,12 @@ func (st *state) evict(max int) {
 	st.entries = append(make([]*entry, 0, 2*(len(st.entries)-n)), st.entries[n:]...)
 	st.first += uint64(n)
 	st.dropped += uint64(n)
+	// The tree is of the events kept, so that its memory is bounded too.
+	st.treeEvents, st.treeSeen = nil, map[treeKey]bool{}
+	for _, e := range st.entries {
+		st.shapeTree(e.ev, e.id)
+	}
+	st.treeDirty = true
 }
 
 // wake tells every stream that something changed.

@@ -241,3 +241,36 @@ func TestStreamSaysWhatWasDropped(t *testing.T) {
 	require.Equal(t, p.status.Dropped+1, p.events[0].ID, "the oldest kept comes first")
 	require.Len(t, p.events, int(2000-p.status.Dropped))
 }
+
+// The process tree is of the events kept: the processes whose events were
+// all dropped leave it.
+func TestTreeIsOfTheEventsKept(t *testing.T) {
+	s := startServer(t, web.Config{MaxHistory: 256 << 10})
+	evs := webtest.Trace(3000)
+	for _, ev := range evs {
+		s.Publish(ev)
+	}
+	pids := func(tree []wireProc) []int32 {
+		var out []int32
+		var walk func(w wireProc)
+		walk = func(w wireProc) {
+			out = append(out, w.PID)
+			for _, c := range w.Children {
+				walk(c)
+			}
+		}
+		for _, r := range tree {
+			walk(r)
+		}
+		return out
+	}
+	var p page
+	p.read(t, webtest.OpenStream(t, s.URL()), func(p *page) bool {
+		if p.status.Total != 3000 || p.status.Dropped == 0 {
+			return false
+		}
+		in := pids(p.tree)
+		oldestKept := evs[p.status.Dropped].Proc.PID
+		return slices.Contains(in, oldestKept) && !slices.Contains(in, 2001)
+	})
+}
