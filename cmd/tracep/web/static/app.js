@@ -98,14 +98,15 @@
     }
     return true;
   }
-  // refilter applies the filters anew: the list then shows the selected
-  // event if it is still there, else its top (or, when following, its end).
-  function refilter() {
+  // refilter applies the filters anew. After a change of the filters
+  // (moved), the list shows the selected event if it is still there, else
+  // its top (or, when following, its end); else it stays where it is.
+  function refilter(moved = true) {
     const f = [];
     for (const i of S.order) if (match(S.evs[i])) f.push(i);
     S.filt = f;
     const sel = S.at.get(S.sel);
-    if (!S.follow && !(sel !== undefined && scrollToEvent(sel))) $('list').scrollTop = 0;
+    if (moved && !S.follow && !(sel !== undefined && scrollToEvent(sel))) $('list').scrollTop = 0;
     schedule('list', 'head');
   }
   function processSet() {
@@ -211,7 +212,7 @@
       S.nodes.clear();
       const index = (p) => { S.nodes.set(p.pid, p); (p.children || []).forEach(index); };
       S.tree.roots.forEach(index);
-      if (S.proc) { S.pset = processSet(); refilter(); }
+      if (S.proc) { S.pset = processSet(); refilter(false); }
       schedule('tree');
     });
     es.addEventListener('verdict', (m) => {
@@ -222,7 +223,7 @@
         if (!S.viol.has(v.id)) S.viol.set(v.id, []);
         S.viol.get(v.id).push(v);
       }
-      if (S.onlyViol) refilter();
+      if (S.onlyViol) refilter(false);
       schedule('head', 'list', 'tree');
       if (S.sel) renderDetail(S.sel);
     });
