@@ -308,7 +308,7 @@
     if (n) {
       box.className = 'alert viol';
       box.appendChild(el('b', null, '✖ ' + n + ' policy violation' + (n > 1 ? 's' : '')));
-      if (v.incomplete) box.appendChild(el('div', null, 'and ' + v.incomplete));
+      if (v.incomplete) box.appendChild(why('and more may hide: ', v.incomplete));
       const ul = el('ul');
       for (const x of v.violations) {
         const li = el('li', 'v-item');
@@ -321,11 +321,19 @@
       box.appendChild(ul);
     } else if (v.incomplete) {
       box.className = 'alert warn';
-      box.textContent = '⚠ no violation seen, but the policy cannot be verified: ' + v.incomplete;
+      box.appendChild(why('⚠ no violation seen, but the policy cannot be verified: ', v.incomplete));
     } else {
       box.className = 'alert ok';
       box.textContent = '✔ the trace keeps the policy';
     }
+  }
+
+  // why shows a verdict's reason it is incomplete, opened on demand when long.
+  function why(lead, text) {
+    if (text.length <= 160) return el('div', null, lead + text);
+    const d = el('details', 'why');
+    d.append(el('summary', null, lead + text.slice(0, 120) + '…'), el('div', 'mono', text));
+    return d;
   }
 
   // ---- the process tree ---------------------------------------------------------
