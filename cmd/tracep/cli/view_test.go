@@ -145,13 +145,13 @@ func TestViewInBrowser(t *testing.T) {
 	url, _ := startView(t, "-policy", policy, writeTrace(t, evs))
 
 	webtest.Do(t, b, "open the page", chromedp.Navigate(url))
-	webtest.Do(t, b, "first screen", chromedp.Poll[chromedp.Void](`window.tracepFirstScreen`))
+	webtest.Do(t, b, "first screen", chromedp.Poll[chromedp.Void](`window.tracepFirstScreen`, chromedp.WithPollingTimeout(0)))
 	rows := webtest.Eval[[]string](t, b, `[...document.querySelectorAll('#list .row:not([hidden]) .c-x')].map(e => e.textContent)`)
 	require.Greater(t, len(rows), 10)
 	for i, r := range rows {
 		require.Equal(t, evs[i].Text(), r)
 	}
-	webtest.Do(t, b, "load", chromedp.Poll[chromedp.Void](`window.tracepLoaded`, chromedp.WithPollingTimeout(time.Minute)))
+	webtest.Do(t, b, "load", chromedp.Poll[chromedp.Void](`window.tracepLoaded`, chromedp.WithPollingTimeout(0)))
 	webtest.Screenshot(t, b, "view-100k")
 
 	require.Equal(t, "100000 events", webtest.Eval[string](t, b, `document.getElementById('total').textContent`))
