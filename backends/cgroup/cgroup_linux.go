@@ -25,8 +25,9 @@ import (
 const prefix = "tracep."
 
 var (
-	seq       atomic.Uint64
-	sweepOnce sync.Once
+	seq          atomic.Uint64
+	sweepOnce    sync.Once
+	sweepOwnOnce sync.Once
 )
 
 // Cgroup is a cgroup v2 directory made for one workload.
@@ -98,6 +99,7 @@ func New() (*Cgroup, error) {
 	if errors.Is(err, os.ErrPermission) {
 		// A subtree delegated to this user, holding this process.
 		if own, ok := ownCgroup(root); ok {
+			sweepOwnOnce.Do(func() { sweep(own) })
 			if os.Mkdir(filepath.Join(own, name), 0o755) == nil {
 				path, err = filepath.Join(own, name), nil
 			}
