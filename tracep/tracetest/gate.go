@@ -77,8 +77,13 @@ func needsRoot(what string) string {
 	return what + " needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and CAP_NET_ADMIN)"
 }
 
+// DoctorHint ends every skip or failure for a missing privilege or kernel
+// feature: tracep doctor says what this host lacks and how to fix it.
+const DoctorHint = "; `tracep doctor` says what this host lacks and how to fix it"
+
 func skipOrFail(t testing.TB, reason string) {
 	t.Helper()
+	reason += DoctorHint
 	if PrivilegeRequired() {
 		t.Fatalf("%s, and %s=1", reason, RequirePrivilegedEnv)
 	}
