@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 for pair in curl:curl dig:dnsutils gnutls-cli:gnutls-bin openssl:openssl ip:iproute2 \
-	python3:python3 git:git make:make chromium:chromium; do
+	python3:python3 git:git make:make chromium:chromium unshare:util-linux setpriv:util-linux \
+	mount:mount awk:mawk sudo:sudo; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)

@@ -29,6 +29,9 @@ func TestIntegrationGoTestWithSudo(t *testing.T) {
 		argv []string
 	}{
 		{"go test -exec sudo", []string{goCmd, "test", "-exec", "sudo", "-count=1", "-v", "-run", privilegedTest, privilegedPkg}},
+		// The README's form: sudo keeps TRACEP_REQUIRE_PRIVILEGED.
+		{"go test -exec sudo --preserve-env", []string{goCmd, "test", "-exec", "sudo --preserve-env=" + tracetest.RequirePrivilegedEnv,
+			"-count=1", "-v", "-run", privilegedTest, privilegedPkg}},
 		// sudo's secure_path leaves Go out: the README's form keeps PATH.
 		{"sudo -E go test", []string{"sudo", "-E", "env", "PATH=" + os.Getenv("PATH"), "go", "test", "-count=1", "-v", "-run", privilegedTest, privilegedPkg}},
 	} {
