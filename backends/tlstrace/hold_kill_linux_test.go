@@ -37,7 +37,7 @@ func holdWatchdogs(t *testing.T, pid int) []int {
 			// Its argv[0], set by the exec (the name it gives itself
 			// comes later, as it starts).
 			cmdline, _ := os.ReadFile("/proc/" + c + "/cmdline")
-			if string(cmdline) == "tracep-hold-watchdog\x00" {
+			if string(cmdline) == "tracep-hold-watchdog\x00"+strconv.Itoa(pid)+"\x00" {
 				child, _ := strconv.Atoi(c)
 				out = append(out, child)
 			}

@@ -61,7 +61,8 @@
 // executable of their own to run: Start fails there, and the tracer then
 // holds nothing.
 //
-// The watchdog runs in a session of its own (no terminal signal reaches
+// The watchdog shows as "tracep-hold-watchdog PID" in ps -f, PID being the
+// tracer's. It runs in a session of its own (no terminal signal reaches
 // it), ignores SIGINT, SIGTERM, SIGHUP and SIGQUIT, is named
 // "hold-watchdog" (so that `pkill tracep` or `killall tracep` spare it),
 // asks the OOM killer to pass it over, closes the descriptors it inherited

@@ -51,7 +51,8 @@ const (
 const done = 'd'
 
 func init() {
-	if len(os.Args) != 1 || os.Args[0] != arg0 || os.Getenv(envKey) != envVal {
+	// argv[1] is the tracer's pid, for ps(1).
+	if len(os.Args) != 2 || os.Args[0] != arg0 || os.Getenv(envKey) != envVal {
 		return
 	}
 	os.Exit(child())
@@ -108,7 +109,7 @@ func Start(m Maps) (_ *Watchdog, err error) {
 	}
 	cmd := &exec.Cmd{
 		Path: "/proc/self/exe",
-		Args: []string{arg0},
+		Args: []string{arg0, strconv.Itoa(os.Getpid())},
 		// A binary built with -race would otherwise wait a second before
 		// it exits (ThreadSanitizer's atexit_sleep_ms).
 		Env:        []string{envKey + "=" + envVal, "GORACE=atexit_sleep_ms=0"},

@@ -186,7 +186,7 @@ func TestIntegrationWatchdogProcess(t *testing.T) {
 	require.Equal(t, pid, sid, "a session of its own")
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	require.NoError(t, err)
-	require.Equal(t, arg0+"\x00", string(cmdline))
+	require.Equal(t, arg0+"\x00"+strconv.Itoa(os.Getpid())+"\x00", string(cmdline))
 	fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
 	require.NoError(t, err)
 	for _, e := range fds {
