@@ -408,7 +408,9 @@ func (p *prober) watch(wd *watchdog.Watchdog) {
 // this order, so that a tracer dying in between leaves the watchdog a
 // process to continue again rather than one stopped.
 func (p *prober) unhold(d discovery) {
-	_ = unix.Kill(d.pid, unix.SIGCONT)
+	if d.pid > 0 { // kill(0) would signal this process's own group
+		_ = unix.Kill(d.pid, unix.SIGCONT)
+	}
 	_ = p.hold.Held.Delete(d.hold)
 }
 

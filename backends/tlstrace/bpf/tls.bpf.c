@@ -892,7 +892,9 @@ static __always_inline void tlsx_discover(struct tp_scope_cfg *cfg, __u64 mask, 
 	tp_current_ids(&d.pid, &d.tid, &ppid);
 	d.kind = kind;
 	d.fd = fd;
-	if (tlsx_want_hold(cfg, mask) && tlsx_may_hold() && tlsx_hold_armed()) {
+	/* A process tracep's namespace does not see (pid 0) is never held:
+	 * nothing could name it to continue it. */
+	if (d.pid && tlsx_want_hold(cfg, mask) && tlsx_may_hold() && tlsx_hold_armed()) {
 		hk.pid = d.pid;
 		hk.tid = d.tid;
 		hk.stamp = bpf_ktime_get_ns();
