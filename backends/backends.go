@@ -36,7 +36,10 @@ type Config struct {
 
 // tracer is what this package knows of one kernel tracer.
 type tracer struct {
-	caps      bpfcore.Caps // the capabilities it needs (measured)
+	caps bpfcore.Caps // the capabilities it needs (measured)
+	// rootHooks: its hooks sit on the root of the cgroup v2 hierarchy, so
+	// it sees only what is below the root tracep reaches.
+	rootHooks bool
 	supported func() error
 	start     func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error)
 }
@@ -46,10 +49,10 @@ type tracer struct {
 var tracers = map[tracep.Kind]tracer{
 	tracep.KindExec: tracerOf(bpfcore.TracingCaps, exectrace.Supported, exectrace.Start,
 		func(c Config, s tracep.Scope) exectrace.Config { c.Exec.Scope = s; return c.Exec }),
-	tracep.KindNet: tracerOf(bpfcore.TracingCaps|bpfcore.CapNetAdmin, nettrace.Supported, nettrace.Start,
-		func(c Config, s tracep.Scope) nettrace.Config { c.Net.Scope = s; return c.Net }),
-	tracep.KindDNS: tracerOf(bpfcore.TracingCaps|bpfcore.CapNetAdmin, dnstrace.Supported, dnstrace.Start,
-		func(c Config, s tracep.Scope) dnstrace.Config { c.DNS.Scope = s; return c.DNS }),
+	tracep.KindNet: rooted(tracerOf(bpfcore.TracingCaps|bpfcore.CapNetAdmin, nettrace.Supported, nettrace.Start,
+		func(c Config, s tracep.Scope) nettrace.Config { c.Net.Scope = s; return c.Net })),
+	tracep.KindDNS: rooted(tracerOf(bpfcore.TracingCaps|bpfcore.CapNetAdmin, dnstrace.Supported, dnstrace.Start,
+		func(c Config, s tracep.Scope) dnstrace.Config { c.DNS.Scope = s; return c.DNS })),
 	tracep.KindTLS: tracerOf(bpfcore.TracingCaps|bpfcore.CapSysPtrace|bpfcore.CapKill|bpfcore.CapCheckpointRestore,
 		tlstrace.Supported, tlstrace.Start,
 		func(c Config, s tracep.Scope) tlstrace.Config { c.TLS.Scope = s; return c.TLS }),
@@ -59,7 +62,7 @@ var tracers = map[tracep.Kind]tracer{
 // Start and its options.
 func tracerOf[C any, S tracep.Session](caps bpfcore.Caps, supported func() error,
 	start func(context.Context, C, func(tracep.Event)) (S, error), options func(Config, tracep.Scope) C) tracer {
-	return tracer{caps, supported, func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
+	return tracer{caps: caps, supported: supported, start: func(ctx context.Context, scope tracep.Scope, cfg Config, emit func(tracep.Event)) (tracep.Session, error) {
 		s, err := start(ctx, options(cfg, scope), emit)
 		if err != nil {
 			return nil, err // not a nil *Session in a non-nil interface
@@ -67,6 +70,9 @@ func tracerOf[C any, S tracep.Session](caps bpfcore.Caps, supported func() error
 		return s, nil
 	}}
 }
+
+// rooted marks a tracer whose hooks sit on the root cgroup.
+func rooted(t tracer) tracer { t.rootHooks = true; return t }
 
 // Caps names the capabilities tracer k needs ("CAP_BPF and CAP_PERFMON (or
 // CAP_SYS_ADMIN)"), measured by running it without each in turn; running a
@@ -242,7 +248,7 @@ func scopeNotes(kinds []tracep.Kind) []tracep.Note {
 		if pidNS != 0 {
 			only = append(only, "the processes of tracep's pid namespace")
 		}
-		if k == tracep.KindNet || k == tracep.KindDNS {
+		if tracers[k].rootHooks {
 			if _, id, err := cgroup.System(); err == nil && id != cgroup.RootCgroupID {
 				only = append(only, fmt.Sprintf("the processes of tracep's cgroup namespace (cgroup id %d and below)", id))
 			}
