@@ -41,6 +41,12 @@ type dnsDnsRec struct {
 	Daddr    [16]uint8
 }
 
+type dnsTpPending struct {
+	_         structs.HostLayout
+	Mark      dnsTpTaskMark
+	StartTime uint64
+}
+
 type dnsTpScopeCfg struct {
 	_          structs.HostLayout
 	SystemMask uint64
@@ -98,6 +104,7 @@ const (
 	dnsMapTpCfg        = "tp_cfg"
 	dnsMapTpCgroups    = "tp_cgroups"
 	dnsMapTpLost       = "tp_lost"
+	dnsMapTpPending    = "tp_pending"
 	dnsMapTpRings      = "tp_rings"
 	dnsMapTpTasks      = "tp_tasks"
 	dnsMapTpTmp        = "tp_tmp"
@@ -111,6 +118,7 @@ const (
 	dnsProgTpdEgress   = "tpd_egress"
 	dnsProgTpdIngress  = "tpd_ingress"
 	dnsVarTpPidnsIno   = "tp_pidns_ino"
+	dnsVarTpRaw        = "tp_raw"
 	dnsVarTpdPoolN     = "tpd_pool_n"
 	dnsVarTpdUnusedRec = "tpd_unused_rec"
 )
@@ -171,6 +179,7 @@ type dnsMapSpecs struct {
 	TpCfg       *ebpf.MapSpec `ebpf:"tp_cfg"`
 	TpCgroups   *ebpf.MapSpec `ebpf:"tp_cgroups"`
 	TpLost      *ebpf.MapSpec `ebpf:"tp_lost"`
+	TpPending   *ebpf.MapSpec `ebpf:"tp_pending"`
 	TpRings     *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks     *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp       *ebpf.MapSpec `ebpf:"tp_tmp"`
@@ -185,6 +194,7 @@ type dnsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
 	TpPidnsIno   *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
+	TpRaw        *ebpf.VariableSpec `ebpf:"tp_raw"`
 	TpdPoolN     *ebpf.VariableSpec `ebpf:"tpd_pool_n"`
 	TpdUnusedRec *ebpf.VariableSpec `ebpf:"tpd_unused_rec"`
 }
@@ -212,6 +222,7 @@ type dnsMaps struct {
 	TpCfg       *ebpf.Map `ebpf:"tp_cfg"`
 	TpCgroups   *ebpf.Map `ebpf:"tp_cgroups"`
 	TpLost      *ebpf.Map `ebpf:"tp_lost"`
+	TpPending   *ebpf.Map `ebpf:"tp_pending"`
 	TpRings     *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks     *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp       *ebpf.Map `ebpf:"tp_tmp"`
@@ -226,6 +237,7 @@ func (m *dnsMaps) Close() error {
 		m.TpCfg,
 		m.TpCgroups,
 		m.TpLost,
+		m.TpPending,
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
@@ -241,6 +253,7 @@ func (m *dnsMaps) Close() error {
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
 	TpPidnsIno   *ebpf.Variable `ebpf:"tp_pidns_ino"`
+	TpRaw        *ebpf.Variable `ebpf:"tp_raw"`
 	TpdPoolN     *ebpf.Variable `ebpf:"tpd_pool_n"`
 	TpdUnusedRec *ebpf.Variable `ebpf:"tpd_unused_rec"`
 }

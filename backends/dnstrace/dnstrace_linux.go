@@ -78,12 +78,12 @@ func attach(coll *ebpf.Collection) ([]link.Link, error) {
 		}
 		links = append(links, l)
 	}
-	drop, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[dnsProgTpdDrop]})
+	drop, err := bpfcore.AttachTracepoint(coll, dnsProgTpdDrop)
 	if err != nil {
 		for _, l := range links {
 			_ = l.Close()
 		}
-		return nil, caps.WrapErr("attach "+dnsProgTpdDrop, err)
+		return nil, err
 	}
 	links = append(links, drop)
 	watched.mu.Lock()

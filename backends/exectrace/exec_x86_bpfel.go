@@ -39,6 +39,12 @@ type execExecRec struct {
 	Pad         uint32
 }
 
+type execTpPending struct {
+	_         structs.HostLayout
+	Mark      execTpTaskMark
+	StartTime uint64
+}
+
 type execTpScopeCfg struct {
 	_          structs.HostLayout
 	SystemMask uint64
@@ -68,6 +74,7 @@ const (
 	execMapTpCfg        = "tp_cfg"
 	execMapTpCgroups    = "tp_cgroups"
 	execMapTpLost       = "tp_lost"
+	execMapTpPending    = "tp_pending"
 	execMapTpRings      = "tp_rings"
 	execMapTpTasks      = "tp_tasks"
 	execMapTpTmp        = "tp_tmp"
@@ -77,6 +84,7 @@ const (
 	execProgTpxExitLive = "tpx_exit_live"
 	execProgTpxSysExit  = "tpx_sys_exit"
 	execVarTpPidnsIno   = "tp_pidns_ino"
+	execVarTpRaw        = "tp_raw"
 )
 
 // loadExec returns the embedded CollectionSpec for exec.
@@ -134,6 +142,7 @@ type execMapSpecs struct {
 	TpCfg      *ebpf.MapSpec `ebpf:"tp_cfg"`
 	TpCgroups  *ebpf.MapSpec `ebpf:"tp_cgroups"`
 	TpLost     *ebpf.MapSpec `ebpf:"tp_lost"`
+	TpPending  *ebpf.MapSpec `ebpf:"tp_pending"`
 	TpRings    *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks    *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.MapSpec `ebpf:"tp_tmp"`
@@ -145,6 +154,7 @@ type execMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type execVariableSpecs struct {
 	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
+	TpRaw      *ebpf.VariableSpec `ebpf:"tp_raw"`
 }
 
 // execObjects contains all objects after they have been loaded into the kernel.
@@ -170,6 +180,7 @@ type execMaps struct {
 	TpCfg      *ebpf.Map `ebpf:"tp_cfg"`
 	TpCgroups  *ebpf.Map `ebpf:"tp_cgroups"`
 	TpLost     *ebpf.Map `ebpf:"tp_lost"`
+	TpPending  *ebpf.Map `ebpf:"tp_pending"`
 	TpRings    *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks    *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.Map `ebpf:"tp_tmp"`
@@ -181,6 +192,7 @@ func (m *execMaps) Close() error {
 		m.TpCfg,
 		m.TpCgroups,
 		m.TpLost,
+		m.TpPending,
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
@@ -193,6 +205,7 @@ func (m *execMaps) Close() error {
 // It can be passed to loadExecObjects or ebpf.CollectionSpec.LoadAndAssign.
 type execVariables struct {
 	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
+	TpRaw      *ebpf.Variable `ebpf:"tp_raw"`
 }
 
 // execPrograms contains all programs after they have been loaded into the kernel.

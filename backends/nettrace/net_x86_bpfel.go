@@ -42,6 +42,12 @@ type netNetRec struct {
 	Daddr  [16]uint8
 }
 
+type netTpPending struct {
+	_         structs.HostLayout
+	Mark      netTpTaskMark
+	StartTime uint64
+}
+
 type netTpScopeCfg struct {
 	_          structs.HostLayout
 	SystemMask uint64
@@ -115,6 +121,7 @@ const (
 	netMapTpCfg          = "tp_cfg"
 	netMapTpCgroups      = "tp_cgroups"
 	netMapTpLost         = "tp_lost"
+	netMapTpPending      = "tp_pending"
 	netMapTpRings        = "tp_rings"
 	netMapTpTasks        = "tp_tasks"
 	netMapTpTmp          = "tp_tmp"
@@ -133,6 +140,7 @@ const (
 	netProgTpnState      = "tpn_state"
 	netProgTpnSysExit    = "tpn_sys_exit"
 	netVarTpPidnsIno     = "tp_pidns_ino"
+	netVarTpRaw          = "tp_raw"
 	netVarTpnUnusedRec   = "tpn_unused_rec"
 )
 
@@ -196,6 +204,7 @@ type netMapSpecs struct {
 	TpCfg      *ebpf.MapSpec `ebpf:"tp_cfg"`
 	TpCgroups  *ebpf.MapSpec `ebpf:"tp_cgroups"`
 	TpLost     *ebpf.MapSpec `ebpf:"tp_lost"`
+	TpPending  *ebpf.MapSpec `ebpf:"tp_pending"`
 	TpRings    *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks    *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.MapSpec `ebpf:"tp_tmp"`
@@ -211,6 +220,7 @@ type netMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netVariableSpecs struct {
 	TpPidnsIno   *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
+	TpRaw        *ebpf.VariableSpec `ebpf:"tp_raw"`
 	TpnUnusedRec *ebpf.VariableSpec `ebpf:"tpn_unused_rec"`
 }
 
@@ -237,6 +247,7 @@ type netMaps struct {
 	TpCfg      *ebpf.Map `ebpf:"tp_cfg"`
 	TpCgroups  *ebpf.Map `ebpf:"tp_cgroups"`
 	TpLost     *ebpf.Map `ebpf:"tp_lost"`
+	TpPending  *ebpf.Map `ebpf:"tp_pending"`
 	TpRings    *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks    *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.Map `ebpf:"tp_tmp"`
@@ -252,6 +263,7 @@ func (m *netMaps) Close() error {
 		m.TpCfg,
 		m.TpCgroups,
 		m.TpLost,
+		m.TpPending,
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
@@ -268,6 +280,7 @@ func (m *netMaps) Close() error {
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netVariables struct {
 	TpPidnsIno   *ebpf.Variable `ebpf:"tp_pidns_ino"`
+	TpRaw        *ebpf.Variable `ebpf:"tp_raw"`
 	TpnUnusedRec *ebpf.Variable `ebpf:"tpn_unused_rec"`
 }
 

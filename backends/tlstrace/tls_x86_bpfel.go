@@ -103,6 +103,12 @@ type tlsTlsxHoldKey struct {
 	Stamp uint64
 }
 
+type tlsTpPending struct {
+	_         structs.HostLayout
+	Mark      tlsTpTaskMark
+	StartTime uint64
+}
+
 type tlsTpScopeCfg struct {
 	_          structs.HostLayout
 	SystemMask uint64
@@ -140,6 +146,7 @@ const (
 	tlsMapTpCfg         = "tp_cfg"
 	tlsMapTpCgroups     = "tp_cgroups"
 	tlsMapTpLost        = "tp_lost"
+	tlsMapTpPending     = "tp_pending"
 	tlsMapTpRings       = "tp_rings"
 	tlsMapTpTasks       = "tp_tasks"
 	tlsMapTpTmp         = "tp_tmp"
@@ -150,6 +157,7 @@ const (
 	tlsProgTlsxSend     = "tlsx_send"
 	tlsProgTlsxSysEnter = "tlsx_sys_enter"
 	tlsVarTpPidnsIno    = "tp_pidns_ino"
+	tlsVarTpRaw         = "tp_raw"
 )
 
 // loadTls returns the embedded CollectionSpec for tls.
@@ -217,6 +225,7 @@ type tlsMapSpecs struct {
 	TpCfg       *ebpf.MapSpec `ebpf:"tp_cfg"`
 	TpCgroups   *ebpf.MapSpec `ebpf:"tp_cgroups"`
 	TpLost      *ebpf.MapSpec `ebpf:"tp_lost"`
+	TpPending   *ebpf.MapSpec `ebpf:"tp_pending"`
 	TpRings     *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks     *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp       *ebpf.MapSpec `ebpf:"tp_tmp"`
@@ -227,6 +236,7 @@ type tlsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlsVariableSpecs struct {
 	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
+	TpRaw      *ebpf.VariableSpec `ebpf:"tp_raw"`
 }
 
 // tlsObjects contains all objects after they have been loaded into the kernel.
@@ -260,6 +270,7 @@ type tlsMaps struct {
 	TpCfg       *ebpf.Map `ebpf:"tp_cfg"`
 	TpCgroups   *ebpf.Map `ebpf:"tp_cgroups"`
 	TpLost      *ebpf.Map `ebpf:"tp_lost"`
+	TpPending   *ebpf.Map `ebpf:"tp_pending"`
 	TpRings     *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks     *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp       *ebpf.Map `ebpf:"tp_tmp"`
@@ -278,6 +289,7 @@ func (m *tlsMaps) Close() error {
 		m.TpCfg,
 		m.TpCgroups,
 		m.TpLost,
+		m.TpPending,
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
@@ -289,6 +301,7 @@ func (m *tlsMaps) Close() error {
 // It can be passed to loadTlsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlsVariables struct {
 	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
+	TpRaw      *ebpf.Variable `ebpf:"tp_raw"`
 }
 
 // tlsPrograms contains all programs after they have been loaded into the kernel.

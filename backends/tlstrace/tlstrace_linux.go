@@ -58,7 +58,10 @@ func prepare(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
 	}
 	for prog, tp := range map[string]string{tlsProgTlsxSend: "btf_trace_sock_send_length", tlsProgTlsxRecv: "btf_trace_sock_recv_length"} {
 		var td *btf.Typedef
-		if kernel.TypeByName(tp, &td) != nil {
+		// As raw tracepoints they could not name the socket (no
+		// bpf_get_socket_cookie): as on a kernel without them, which
+		// TRACEP_DISABLE=tp_sock_send_length forces too.
+		if kernel.TypeByName(tp, &td) != nil || bpfcore.RawTracepoints() || bpfcore.Have("tp_sock_send_length") != nil {
 			delete(spec.Programs, prog)
 		}
 	}
@@ -124,10 +127,7 @@ func attachBackend(coll *ebpf.Collection) ([]link.Link, error) {
 	var wg sync.WaitGroup
 	for i, name := range progs {
 		wg.Go(func() {
-			links[i], errs[i] = link.AttachTracing(link.TracingOptions{Program: coll.Programs[name]})
-			if errs[i] != nil {
-				errs[i] = fmt.Errorf("attach %s: %w", name, errs[i])
-			}
+			links[i], errs[i] = bpfcore.AttachTracepoint(coll, name)
 		})
 	}
 	for i, path := range libs {

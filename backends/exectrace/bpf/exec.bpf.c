@@ -277,7 +277,7 @@ int BPF_PROG(tpx_sys_exit, struct pt_regs *regs, long ret)
 
 	if (ret >= 0)
 		return 0;
-	nr = regs->orig_ax;
+	nr = TP_RD(regs, orig_ax);
 	if (nr != TPX_NR_EXECVE && nr != TPX_NR_EXECVEAT)
 		return 0;
 	if (bpf_get_current_task_btf()->thread_info.status & TP_TS_COMPAT)
@@ -293,7 +293,7 @@ int BPF_PROG(tpx_sys_exit, struct pt_regs *regs, long ret)
 		tp_lost_mask(mask);
 		return 0;
 	}
-	filename = nr == TPX_NR_EXECVE ? regs->di : regs->si;
+	filename = nr == TPX_NR_EXECVE ? TP_RD(regs, di) : TP_RD(regs, si);
 	tpx_fill(&b->rec, bpf_get_current_task_btf(), TPX_REC_FAIL);
 	b->rec.status = -ret;
 	n = bpf_probe_read_user_str(b->data, TPX_FN_MAX, (void *)filename);
@@ -321,7 +321,7 @@ static __always_inline int tpx_report_exit(struct task_struct *p)
 	if (!mask)
 		return 0;
 	tpx_fill(&r, p, TPX_REC_EXIT);
-	r.status = p->exit_code;
+	r.status = TP_RD(p, exit_code);
 	r.runtime_ns = r.ktime - BPF_CORE_READ(p, group_leader, start_time);
 	tp_output_mask(mask, &r, sizeof(r));
 	return 0;

@@ -111,6 +111,9 @@ func (c *core) loadMaps() error {
 	if err := setPidNamespace("core", spec); err != nil {
 		return err
 	}
+	if err := useRawTracepoints("core", spec); err != nil {
+		return err
+	}
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil
 	maps, err := ebpf.NewCollection(mapsOnly)
@@ -165,9 +168,9 @@ func (c *core) loadFork() error {
 
 // attachFork attaches the loaded fork follower.
 func (c *core) attachFork() error {
-	l, err := link.AttachTracing(link.TracingOptions{Program: c.fork.Programs[coreProgTpcFork]})
+	l, err := AttachTracepoint(c.fork, coreProgTpcFork)
 	if err != nil {
-		return wrapErr("attach sched_process_fork", err)
+		return err
 	}
 	c.links = []link.Link{l}
 	return nil
@@ -255,6 +258,9 @@ func (c *core) loadBackend(b *Backend) error {
 		}
 	}
 	if err := setPidNamespace(string(b.Kind)+" bpf spec", spec); err != nil {
+		return err
+	}
+	if err := useRawTracepoints(string(b.Kind)+" bpf spec", spec); err != nil {
 		return err
 	}
 	for name := range spec.Maps {

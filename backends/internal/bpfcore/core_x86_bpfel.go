@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type coreTpPending struct {
+	_         structs.HostLayout
+	Mark      coreTpTaskMark
+	StartTime uint64
+}
+
 type coreTpScopeCfg struct {
 	_          structs.HostLayout
 	SystemMask uint64
@@ -42,11 +48,13 @@ const (
 	coreMapTpCfg      = "tp_cfg"
 	coreMapTpCgroups  = "tp_cgroups"
 	coreMapTpLost     = "tp_lost"
+	coreMapTpPending  = "tp_pending"
 	coreMapTpRings    = "tp_rings"
 	coreMapTpTasks    = "tp_tasks"
 	coreMapTpTmp      = "tp_tmp"
 	coreProgTpcFork   = "tpc_fork"
 	coreVarTpPidnsIno = "tp_pidns_ino"
+	coreVarTpRaw      = "tp_raw"
 )
 
 // loadCore returns the embedded CollectionSpec for core.
@@ -101,6 +109,7 @@ type coreMapSpecs struct {
 	TpCfg     *ebpf.MapSpec `ebpf:"tp_cfg"`
 	TpCgroups *ebpf.MapSpec `ebpf:"tp_cgroups"`
 	TpLost    *ebpf.MapSpec `ebpf:"tp_lost"`
+	TpPending *ebpf.MapSpec `ebpf:"tp_pending"`
 	TpRings   *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks   *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp     *ebpf.MapSpec `ebpf:"tp_tmp"`
@@ -111,6 +120,7 @@ type coreMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type coreVariableSpecs struct {
 	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
+	TpRaw      *ebpf.VariableSpec `ebpf:"tp_raw"`
 }
 
 // coreObjects contains all objects after they have been loaded into the kernel.
@@ -136,6 +146,7 @@ type coreMaps struct {
 	TpCfg     *ebpf.Map `ebpf:"tp_cfg"`
 	TpCgroups *ebpf.Map `ebpf:"tp_cgroups"`
 	TpLost    *ebpf.Map `ebpf:"tp_lost"`
+	TpPending *ebpf.Map `ebpf:"tp_pending"`
 	TpRings   *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks   *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp     *ebpf.Map `ebpf:"tp_tmp"`
@@ -146,6 +157,7 @@ func (m *coreMaps) Close() error {
 		m.TpCfg,
 		m.TpCgroups,
 		m.TpLost,
+		m.TpPending,
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
@@ -157,6 +169,7 @@ func (m *coreMaps) Close() error {
 // It can be passed to loadCoreObjects or ebpf.CollectionSpec.LoadAndAssign.
 type coreVariables struct {
 	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
+	TpRaw      *ebpf.Variable `ebpf:"tp_raw"`
 }
 
 // corePrograms contains all programs after they have been loaded into the kernel.

@@ -12,6 +12,34 @@
 // detach in well under a millisecond, and read kernel structs with CO-RE
 // relocations resolved against /sys/kernel/btf/vmlinux.
 //
+// # Kernel features and fallbacks
+//
+// Every kernel feature the tracers use is in [Features], probed once per
+// process ([Probe], [Need]); a tracer lacking one fails with a
+// [MissingFeatureError], one line naming the feature and the Linux version
+// that brought it. Where a substitute is cheap it is used instead:
+//
+//   - raw tracepoints for tp_btf ([RawTracepoints]): the programs load as
+//     raw_tp programs and tp_raw (bpf/tp_core.h) makes them read their
+//     arguments with bpf_probe_read_kernel (TP_RD); the fork follower,
+//     without a trusted pointer to the child, leaves its mark in tp_pending
+//     for the child to take at its first event (tp_current_mark). Not for
+//     the net tracer, whose socket tracepoints need a tp_btf helper
+//     (bpf_get_socket_cookie); tls then leaves out its socket programs.
+//   - one perf event per uprobe for uprobe_multi links (tlstrace).
+//
+// [DisableEnv] (TRACEP_DISABLE=tp_btf,uprobe_multi,...) makes a process
+// behave as if the kernel lacked features, so that tests run every
+// fallback on a kernel that has what it replaces.
+//
+// # Pid namespaces
+//
+// In a pid namespace other than the initial one (a container), bpfcore sets
+// tp_pidns_ino before loading: records carry the pids tracep's namespace
+// sees (tp_task_ids walks the task's struct pid), and whole-system slots see
+// only the tasks of that namespace. In the initial namespace the branch is
+// dropped by the verifier.
+//
 // # Sessions and slots
 //
 // A [Session] owns one of [MaxSessions] slots. Its ring buffer serves it alone
@@ -55,7 +83,9 @@
 // Supported check them before anything loads (without them some loads fail
 // with misleading errors: cilium/ebpf reads EPERM from a feature probe as
 // "not supported"), and the *tracep.PermissionError they return names
-// exactly the missing ones.
+// exactly the missing ones. In a user namespace other than the initial one
+// the capabilities held there do not count for BPF ([Effective]): the error
+// says they are needed in the initial one, and never blames RLIMIT_MEMLOCK.
 //
 // # Shared objects
 //

@@ -33,10 +33,18 @@ type Feature struct {
 	// Unless names the feature this one stands in for: it is needed only
 	// when that one is missing.
 	Unless string
+	// NoFallback are the tracers of Kinds for which Fallback does not
+	// stand in: they need the feature itself.
+	NoFallback []tracep.Kind
 }
 
 // Needed reports whether tracer k needs f.
 func (f *Feature) Needed(k tracep.Kind) bool { return f.Kinds == nil || slices.Contains(f.Kinds, k) }
+
+// FallbackFor reports whether tracer k can do without f.
+func (f *Feature) FallbackFor(k tracep.Kind) bool {
+	return f.Fallback != "" && !slices.Contains(f.NoFallback, k)
+}
 
 // Features are the kernel features tracep probes, in the order doctor
 // lists them. The versions are those of mainline Linux.
@@ -47,14 +55,19 @@ var Features = []*Feature{
 	{Name: "array_of_maps", What: "BPF array of maps", Since: "4.12"},
 	{Name: "cgroup_array", What: "BPF cgroup array", Since: "4.8"},
 	{Name: "bpf_loop", What: "the bpf_loop helper", Since: "5.17"},
-	{Name: "tp_btf", What: "BTF-typed raw tracepoint programs (tp_btf)", Since: "5.5"},
+	{Name: "tp_btf", What: "BTF-typed raw tracepoint programs (tp_btf)", Since: "5.5",
+		Fallback:   "raw tracepoints (raw_tp), reading their arguments with bpf_probe_read_kernel; for tls, as without tp_sock_send_length",
+		NoFallback: []tracep.Kind{tracep.KindNet}},
+	{Name: "raw_tp", What: "raw tracepoint programs (raw_tp)", Since: "4.17", Unless: "tp_btf"},
 	{Name: "cgroup_sock_addr", What: "cgroup socket address hooks (connect, sendmsg, post_bind)", Since: "4.17",
 		Kinds: []tracep.Kind{tracep.KindNet, tracep.KindDNS}},
 	{Name: "sockops", What: "cgroup sockops programs", Since: "4.13", Kinds: []tracep.Kind{tracep.KindNet}},
 	{Name: "cgroup_sock", What: "cgroup socket hooks (sock_release)", Since: "5.9", Kinds: []tracep.Kind{tracep.KindNet}},
 	{Name: "cgroup_skb", What: "cgroup packet hooks (cgroup_skb)", Since: "4.10", Kinds: []tracep.Kind{tracep.KindDNS}},
 	{Name: "tp_inet_sock_set_state", What: "the sock:inet_sock_set_state tracepoint", Since: "4.16", Kinds: []tracep.Kind{tracep.KindNet}},
-	{Name: "tp_sock_send_length", What: "the sock:sock_send_length tracepoint", Since: "6.3", Kinds: []tracep.Kind{tracep.KindNet}},
+	{Name: "tp_sock_send_length", What: "the sock:sock_send_length and sock_recv_length tracepoints", Since: "6.3",
+		Kinds: []tracep.Kind{tracep.KindNet, tracep.KindTLS}, NoFallback: []tracep.Kind{tracep.KindNet},
+		Fallback: "for tls, plaintext without its connection and no ClientHello seen on the wire"},
 	{Name: "uprobe_multi", What: "uprobe_multi links", Since: "6.6", Kinds: []tracep.Kind{tracep.KindTLS},
 		Fallback: "one perf event per uprobe (uprobe_pmu)"},
 	{Name: "uprobe_pmu", What: "uprobe perf events owned by file descriptors (/sys/bus/event_source/devices/uprobe)", Since: "4.17",

@@ -79,7 +79,7 @@ func Have(name string) error {
 // helper (Linux 5.17), which this kernel lacks").
 func Need(k tracep.Kind) error {
 	for _, f := range Features {
-		if !f.Needed(k) || f.Fallback != "" || (f.Unless != "" && Have(f.Unless) == nil) {
+		if !f.Needed(k) || f.FallbackFor(k) || (f.Unless != "" && Have(f.Unless) == nil) {
 			continue
 		}
 		if err := state(f); err != nil {
@@ -125,6 +125,8 @@ func probeOne(f *Feature) error {
 		err = features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnLoop)
 	case "tp_btf":
 		err = probeTpBTF()
+	case "raw_tp":
+		err = features.HaveProgramType(ebpf.RawTracepoint)
 	case "cgroup_sock_addr":
 		err = features.HaveProgramType(ebpf.CGroupSockAddr)
 	case "sockops":
@@ -137,6 +139,9 @@ func probeOne(f *Feature) error {
 		err = haveTracepoint("inet_sock_set_state")
 	case "tp_sock_send_length":
 		err = haveTracepoint("sock_send_length")
+		if err == nil {
+			err = haveTracepoint("sock_recv_length")
+		}
 	case "uprobe_multi":
 		err = features.HaveBPFLinkUprobeMulti()
 	case "uprobe_pmu":
@@ -190,3 +195,9 @@ func haveTracepoint(name string) error {
 	}
 	return nil
 }
+
+// RawTracepoints reports whether the tp_btf programs load as raw_tp
+// programs: the kernel lacks tp_btf (or DisableEnv names it) and has
+// raw_tp. Backends without their sockets' tracepoints then leave out the
+// programs that need tp_btf's helpers (tls: sock_send_length).
+func RawTracepoints() bool { return Have("tp_btf") != nil && Have("raw_tp") == nil }

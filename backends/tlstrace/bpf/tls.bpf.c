@@ -990,8 +990,8 @@ int BPF_PROG(tlsx_sys_enter, struct pt_regs *regs, long id)
 		h.fn = TLSX_FN_WIRE_SENDMSG;
 		break;
 	case TLSX_NR_MMAP: {
-		__u64 prot = r->dx;
-		int mfd = r->r8;
+		__u64 prot = TP_RD(r, dx);
+		int mfd = TP_RD(r, r8);
 		struct file___tls *f;
 
 		if (!(prot & TLSX_PROT_EXEC) || mfd < 0)
@@ -1018,15 +1018,15 @@ int BPF_PROG(tlsx_sys_enter, struct pt_regs *regs, long id)
 	switch (h.fn) {
 	case TLSX_FN_WIRE_WRITE:
 	case TLSX_FN_WIRE_SENDTO:
-		buf = r->si;
-		count = r->dx;
+		buf = TP_RD(r, si);
+		count = TP_RD(r, dx);
 		break;
 	case TLSX_FN_WIRE_WRITEV:
-		if (r->dx < 1 || tlsx_iov0(r->si, &buf, &count))
+		if (TP_RD(r, dx) < 1 || tlsx_iov0(TP_RD(r, si), &buf, &count))
 			return 0;
 		break;
 	case TLSX_FN_WIRE_SENDMSG: {
-		__u64 msg = r->si, m[2];
+		__u64 msg = TP_RD(r, si), m[2];
 
 		/* struct user_msghdr: msg_name, msg_namelen, msg_iov, msg_iovlen */
 		if (!msg || bpf_probe_read_user(m, sizeof(m), (void *)(msg + 16)) || m[1] < 1 ||
@@ -1051,9 +1051,9 @@ int BPF_PROG(tlsx_sys_enter, struct pt_regs *regs, long id)
 	if (h.count > count)
 		h.count = count;
 	h.buf = buf;
-	h.file = (__u64)tlsx_fd_file(r->di);
+	h.file = (__u64)tlsx_fd_file(TP_RD(r, di));
 	h.lib = TLSX_LIB_WIRE;
-	call = tlsx_current_call(r->r14);
+	call = tlsx_current_call(TP_RD(r, r14));
 	if (call) {
 		/* Written by a library call: lib and conn name its connection. */
 		h.conn = call->conn;

@@ -23,12 +23,24 @@ int BPF_PROG(tpc_fork, struct task_struct *parent, struct task_struct *child)
 
 	if (!cfg || !cfg->pid_mask)
 		return 0;
-	pt = tp_task_mark(parent);
+	/* The parent is the current task. */
+	pt = tp_current_mark();
 	if (!pt)
 		return 0;
 	live = pt->mask & cfg->pid_mask;
 	if (!live)
 		return 0;
+	if (tp_raw) {
+		/* No trusted pointer to the child: it takes its mark itself. */
+		struct tp_pending p;
+		__u32 tid = BPF_CORE_READ(child, pid);
+
+		__builtin_memcpy(&p.mark, pt, sizeof(p.mark));
+		p.start_time = BPF_CORE_READ(child, start_time);
+		if (bpf_map_update_elem(&tp_pending, &tid, &p, BPF_ANY))
+			tp_lost_mask(live);
+		return 0;
+	}
 	ct = bpf_task_storage_get(&tp_tasks, child, pt, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!ct)
 		tp_lost_mask(live);

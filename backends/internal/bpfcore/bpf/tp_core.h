@@ -91,6 +91,35 @@ struct {
 	__array(values, struct tp_ring);
 } tp_rings SEC(".maps");
 
+/*
+ * Raw tracepoints. On a kernel without BTF-typed tracepoints (tp_btf), or
+ * with TRACEP_DISABLE naming them, bpfcore loads the tp_btf programs as
+ * raw_tp programs and sets tp_raw before loading: their arguments are then
+ * plain numbers, read with bpf_probe_read_kernel (TP_RD) rather than
+ * dereferenced, and a new task's scope mark, which needs a trusted task
+ * pointer, is left in tp_pending by the fork follower and moved to the
+ * task's storage by the task itself (tp_current_mark). A constant: the
+ * verifier drops the branch not taken, so tp_btf pays nothing.
+ */
+const volatile __u32 tp_raw = 0;
+
+/* TP_RD reads field of p, a tracepoint argument. */
+#define TP_RD(p, field) (tp_raw ? BPF_CORE_READ(p, field) : (p)->field)
+
+/* A scope mark waiting for its task: the task's start time tells a reused
+ * thread id apart. */
+struct tp_pending {
+	struct tp_task_mark mark;
+	__u64 start_time;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct tp_pending);
+} tp_pending SEC(".maps");
+
 /* Records the kernel could not hand over, per slot and CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -267,6 +296,29 @@ static __always_inline struct tp_task_mark *tp_task_mark(struct task_struct *tas
 	return bpf_task_storage_get(&tp_tasks, task, 0, 0);
 }
 
+/*
+ * tp_current_mark returns the current task's scope mark; with raw
+ * tracepoints, it first takes the mark the fork follower left for it.
+ */
+static __always_inline struct tp_task_mark *tp_current_mark(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct tp_task_mark *m = tp_task_mark(t);
+	struct tp_pending *p;
+	__u32 tid;
+
+	if (m || !tp_raw)
+		return m;
+	tid = BPF_CORE_READ(t, pid);
+	p = bpf_map_lookup_elem(&tp_pending, &tid);
+	if (!p)
+		return 0;
+	if (p->start_time == BPF_CORE_READ(t, start_time))
+		m = bpf_task_storage_get(&tp_tasks, t, &p->mark, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	bpf_map_delete_elem(&tp_pending, &tid);
+	return m;
+}
+
 struct tp_scope_ctx {
 	struct tp_scope_cfg *cfg;
 	struct tp_scratch *tmp;
@@ -323,7 +375,7 @@ static __always_inline __u64 tp_scope_mask(struct tp_scope_cfg *cfg, int kind)
 
 	c.bits = cfg->pid_mask & want;
 	if (c.bits) {
-		c.task = tp_task_mark(bpf_get_current_task_btf());
+		c.task = tp_current_mark();
 		if (c.task) {
 			c.bits &= c.task->mask;
 			if (c.bits)
