@@ -9,9 +9,11 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,16 +74,24 @@ t.join(); tl.close()
 // ports are the fixed ports of one run of the workload.
 type ports struct{ tcp, tls, dns, dnsClient int }
 
-// freePorts returns ports no socket uses now, each free for TCP and UDP.
+// freePorts returns ports no socket uses now, each free for TCP and UDP,
+// below the kernel's ephemeral range (32768 and up by default), so that
+// the sockets of tests running meanwhile do not take them.
 func freePorts() (ports, error) {
 	var ps [4]int
 	for i := range ps {
-		for {
-			l, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				return ports{}, err
+		for try := 0; ; try++ {
+			if try == 1000 {
+				return ports{}, fmt.Errorf("no free port")
 			}
-			p := l.Addr().(*net.TCPAddr).Port
+			p := 20000 + mrand.IntN(12000)
+			if slices.Contains(ps[:i], p) {
+				continue
+			}
+			l, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				continue
+			}
 			u, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(p))
 			l.Close()
 			if err == nil {
