@@ -37,7 +37,9 @@ process that has already exited; argv never is.
 // commonHelp ends the help of every tracing command.
 const commonHelp = `
 With CMD, tracep runs it in a cgroup of its own, traced from its first
-instruction, and exits with its exit status; -net runs it inside tracep's
+instruction, and exits with its exit status. The trace goes to standard
+output (or -o FILE) and CMD's standard output to standard error, unless
+-o is given: the two never mix. -net runs CMD inside tracep's
 hermetic test network (a throwaway network namespace serving example.test
 and friends over DNS, HTTP and HTTPS); -as USER runs it as that user (with
 sudo: -as "$SUDO_USER"). When CMD exits, whatever it left running is

@@ -151,15 +151,14 @@ func TestTLSLiveCommand(t *testing.T) {
 	}
 	port := localTLS(t)
 	before := time.Now()
-	// The command writes to the same stdout as tracep: a buffer shared by
-	// two goroutines needs a lock (a terminal or file would not).
+	// The command writes to tracep's stderr: a buffer shared by two
+	// goroutines needs a lock (a terminal or file would not).
 	var o, e tracetest.Buffer
 	code := Run(context.Background(), []string{"tls", "curl", "-sk", "--resolve", "tls.test:" + port + ":127.0.0.1", "https://tls.test:" + port + "/"},
 		strings.NewReader(""), &o, &e)
 	out, errOut := o.String(), e.String()
 	require.Equal(t, 0, code, errOut)
-	require.Empty(t, errOut)
-	require.Contains(t, out, "hello from tls.test:"+port+"\n", "curl's own output")
+	require.Equal(t, "hello from tls.test:"+port+"\n", errOut, "curl's own output, off the trace")
 	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} \d+ curl HS ClientHello  tls\.test  127\.0\.0\.1:`+port+`$`, out)
 	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} \d+ curl TX SSL_write  tls\.test  \d+ bytes\n    GET / HTTP/1\.1\\r$`, out)
 	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} \d+ curl RX SSL_read(_ex)?  tls\.test  \d+ bytes\n    HTTP/1\.1 200 OK\\r$`, out)

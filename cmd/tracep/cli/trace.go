@@ -361,6 +361,11 @@ func (t *traceRun) runCommand(consume func(tracep.Event)) (int, *harness.Capture
 		cmd.Env = append(os.Environ(), env...)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = t.stdin, t.stdout, t.stderr
+	if t.outPath == "" || t.outPath == "-" {
+		// The trace owns standard output: the command's goes to standard
+		// error, so that the two never mix (tracep dns -j -- dig | jq).
+		cmd.Stdout = t.stderr
+	}
 	if f, ok := t.stdin.(*os.File); ok {
 		cmd.Stdin = f
 	}
