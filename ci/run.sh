@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 need=()
 for pair in curl:curl dig:dnsutils gnutls-cli:gnutls-bin openssl:openssl ip:iproute2 \
 	python3:python3 git:git make:make chromium:chromium unshare:util-linux setpriv:util-linux \
-	mount:mount awk:mawk sudo:sudo; do
+	mount:mount awk:mawk sudo:sudo jq:jq; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
@@ -23,4 +23,12 @@ fi
 go version
 uname -r
 export TRACEP_REQUIRE_PRIVILEGED=1
-make test
+# A failed harness.Trace test leaves its trace here, for `tracep view`.
+export TRACEP_SAVE_TRACES="${TRACEP_SAVE_TRACES:-$PWD/ci/out/traces}"
+if ! make test; then
+	if [ -d "$TRACEP_SAVE_TRACES" ]; then
+		echo "ci: traces of the failed tests (open one with: tracep view FILE):"
+		ls "$TRACEP_SAVE_TRACES"
+	fi
+	exit 1
+fi

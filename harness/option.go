@@ -23,6 +23,7 @@ type config struct {
 	discard   bool
 	maxEvents int
 	tracers   backends.Config
+	saveDir   string
 }
 
 // Kinds narrows the trace to these kinds; by default every kind the host
@@ -79,3 +80,10 @@ func Tracers(cfg backends.Config) Option { return func(c *config) { c.tracers = 
 func WaitAll(max time.Duration) Option {
 	return func(c *config) { c.waitAll, c.waitMax = true, max }
 }
+
+// SaveOnFailure makes Trace write the capture to a file in dir when the
+// test fails (DIR/TestName.jsonl, the JSON lines tracep -j writes), and log
+// its name, so that `tracep view FILE` shows what a failed run did. The
+// environment variable TRACEP_SAVE_TRACES=DIR does the same for every
+// Trace without changing the tests (for CI). Run ignores it.
+func SaveOnFailure(dir string) Option { return func(c *config) { c.saveDir = dir } }

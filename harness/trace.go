@@ -1,9 +1,15 @@
 package harness
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"unicode"
 	"os/exec"
 	"testing"
 	"time"
@@ -32,6 +38,9 @@ func Trace(t testing.TB, cmd *exec.Cmd, opts ...Option) *Capture {
 		}
 	}
 	c, err := Run(ctx, cmd, opts...)
+	if c != nil {
+		saveOnFailure(t, cfg.saveDir, c)
+	}
 	if err != nil && errors.Is(err, os.ErrPermission) {
 		tracetest.SkipIfUnprivileged(t, err)
 	}
@@ -54,4 +63,84 @@ func onlyLost(err error) bool {
 		}
 	}
 	return true
+}
+
+// SaveTracesEnv names the environment variable that makes every Trace save
+// the capture of a failed test in the directory it gives (see
+// SaveOnFailure).
+const SaveTracesEnv = "TRACEP_SAVE_TRACES"
+
+// saveOnFailure arranges for c to be written to dir (or $TRACEP_SAVE_TRACES)
+// if the test has failed when it ends.
+func saveOnFailure(t testing.TB, dir string, c *Capture) {
+	if dir == "" {
+		dir = os.Getenv(SaveTracesEnv)
+	}
+	if dir == "" {
+		return
+	}
+	// Numbered in the order of the traces, not of the cleanups (which run
+	// last first).
+	savedMu.Lock()
+	traced[t]++
+	n := traced[t]
+	savedMu.Unlock()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		name, err := writeCapture(dir, t.Name(), n, c.Events)
+		if err != nil {
+			t.Logf("save the trace: %v", err)
+			return
+		}
+		t.Logf("trace saved: tracep view %s", name)
+	})
+}
+
+var (
+	savedMu sync.Mutex
+	traced  = map[testing.TB]int{} // how many traces each test saves on failure
+)
+
+// writeCapture writes evs, the test's nth trace, as JSON lines to a new
+// file in dir named after the test, and returns its name.
+func writeCapture(dir, test string, n int, evs []tracep.Event) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	base := filepath.Join(dir, strings.Map(func(r rune) rune {
+		if r == '-' || r == '.' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return r
+		}
+		return '_'
+	}, test))
+	for i := n; ; i++ {
+		name := base + ".jsonl"
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d.jsonl", base, i)
+		}
+		// O_EXCL: what an earlier run (-count) saved stays.
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		w := bufio.NewWriter(f)
+		enc := tracep.NewEncoder(w)
+		for _, ev := range evs {
+			if err == nil {
+				err = enc.Encode(ev)
+			}
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return name, err
+	}
 }
