@@ -4,14 +4,15 @@
 //
 // # Using it
 //
-// New (as root) starts one; Close tears it down. Run processes inside with
-// Net.Command and Net.Start or Net.Run, run Go code inside with Net.Do, and
-// connect from Go with Net.DialContext, Net.Resolver or Net.HTTPClient:
+// New (as root) starts one; Close tears it down. In a test, NewT does both
+// and skips the test without root (fails it under
+// TRACEP_REQUIRE_PRIVILEGED=1), as harness.Trace does. Net.Command makes
+// an exec.Cmd that runs inside however it is started (cmd.Run,
+// cmd.Output, harness.Trace); run Go code inside with Net.Do, and connect
+// from Go with Net.DialContext, Net.Resolver or Net.HTTPClient:
 //
-//	n, err := testnet.New(nil)
-//	...
-//	defer n.Close()
-//	out, err := n.CombinedOutput(n.Command("curl", "-sS", "https://example.test/"))
+//	n := testnet.NewT(t, nil)
+//	out, err := n.Command("curl", "-sS", "https://example.test/").Output()
 //
 // curl, python3, gnutls-cli, dig, glibc's getaddrinfo and Go clients
 // started inside resolve through the fake DNS and verify the fake
@@ -34,7 +35,12 @@
 // served by ordinary goroutines: DNS on port 53 over UDP and TCP, HTTP on
 // 80 and HTTPS on 443, on the IPv4 and IPv6 wildcard addresses, so on every
 // address of lo. Processes started by Net.Start fork from the namespace
-// thread and inherit both namespaces.
+// thread and inherit both namespaces. A command made by Net.Command and
+// started by itself runs nsenter (util-linux) first, which joins the
+// namespace thread's namespaces (/proc/PID/task/TID/ns/net and ns/mnt)
+// and executes the program in the same process, so its pid, cgroup and
+// parent are those its starter gave it; Net.Start takes that step out
+// again.
 //
 // # Defaults
 //

@@ -18,7 +18,8 @@ func ExampleNew() {
 	}
 	defer n.Close()
 
-	out, err := n.CombinedOutput(n.Command("curl", "-sS", "https://example.test/"))
+	// The command runs inside however it is started.
+	out, err := n.Command("curl", "-sS", "https://example.test/").CombinedOutput()
 	fmt.Printf("%s %v\n", out, err)
 
 	client := n.HTTPClient()

@@ -456,3 +456,8 @@ func removeLeftovers() {
 		}
 	}
 }
+
+// nsArg is the nsenter option that joins the namespace thread's namespace
+// of kind (net, mnt). A thread's, not a file descriptor's: a number of a
+// closed descriptor is soon reused, a thread id is not.
+func (ns *namespace) nsArg(kind string) string { return nsArgFor(kind, ns.tid) }

@@ -116,6 +116,7 @@ func New(cfg *Config) (*Net, error) {
 		n.Close()
 		return nil, err
 	}
+	n.register()
 	return n, nil
 }
 
@@ -209,6 +210,7 @@ func (n *Net) connState(_ net.Conn, state http.ConnState) {
 // once; later calls return the first result.
 func (n *Net) Close() error {
 	n.closeOnce.Do(func() {
+		n.unregister()
 		n.dns.Close()
 		for _, s := range n.servers {
 			s.Close()
@@ -255,30 +257,9 @@ func (n *Net) Do(f func() error) error {
 	return n.ns.do(f)
 }
 
-// errOutside is left in Cmd.Err by Command so that starting the command
-// directly, which would run it outside the fake internet, fails.
-var errOutside = errors.New("testnet: start the command with Net.Start or Net.Run so it runs inside the namespace")
-
-// Command is like exec.Command for a process to run inside with Start,
-// Run or CombinedOutput; its own Start method refuses to run it.
-func (n *Net) Command(name string, args ...string) *exec.Cmd {
-	return guard(exec.Command(name, args...))
-}
-
-// CommandContext is like exec.CommandContext; see Command.
-func (n *Net) CommandContext(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return guard(exec.CommandContext(ctx, name, args...))
-}
-
-func guard(cmd *exec.Cmd) *exec.Cmd {
-	if cmd.Err == nil {
-		cmd.Err = errOutside
-	}
-	return cmd
-}
-
 // Start starts cmd inside the namespaces: it forks from the namespace
-// thread, so the child inherits the network and mount namespaces.
+// thread, so the child inherits the network and mount namespaces. A
+// command made by Command runs its program directly, without nsenter.
 // cmd.SysProcAttr is left as the caller set it (UseCgroupFD works; a
 // Pdeathsig fires when Close ends the namespace thread).
 //
@@ -288,18 +269,14 @@ func guard(cmd *exec.Cmd) *exec.Cmd {
 // empty cmd.Dir becomes the current directory, which the namespace thread
 // would otherwise not follow.
 func (n *Net) Start(cmd *exec.Cmd) error {
+	n.unwrap(cmd)
 	cmd.Env = n.env(cmd.Env)
 	if cmd.Dir == "" {
 		if wd, err := os.Getwd(); err == nil {
 			cmd.Dir = wd
 		}
 	}
-	return n.ns.do(func() error {
-		if errors.Is(cmd.Err, errOutside) {
-			cmd.Err = nil
-		}
-		return cmd.Start()
-	})
+	return n.ns.do(cmd.Start)
 }
 
 // Run starts cmd inside with Start and waits for it.

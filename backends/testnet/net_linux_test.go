@@ -255,11 +255,6 @@ func TestIntegrationNet(t *testing.T) {
 		}
 	})
 
-	t.Run("command-outside", func(t *testing.T) {
-		err := n.Command("true").Run()
-		require.ErrorIs(t, err, errOutside)
-	})
-
 	t.Run("sysprocattr", func(t *testing.T) {
 		cmd := n.Command("sleep", "10")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -521,6 +516,11 @@ func TestNewNeedsPrivilege(t *testing.T) {
 		require.ErrorIs(t, err, os.ErrPermission)
 		leftovers, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("%s%d-*", dirPrefix, os.Getpid())))
 		require.Empty(t, leftovers)
+
+		// NewT skips, or fails under TRACEP_REQUIRE_PRIVILEGED=1.
+		require.Equal(t, "skip", gate(func(t testing.TB) { NewT(t, nil) }))
+		t.Setenv(tracetest.RequirePrivilegedEnv, "1")
+		require.Equal(t, "fail", gate(func(t testing.TB) { NewT(t, nil) }))
 		return
 	}
 	cmd := tracetest.UnprivilegedCommand(t, "-test.run=^TestNewNeedsPrivilege$", "-test.v")
