@@ -126,6 +126,10 @@ func (j *Judging) looksAtCut(k tracep.Kind, keys []string) bool {
 	})
 }
 
+// Violations returns how many events the rules have found in violation
+// so far: cheap to call after every Add. Verdict adds the requirements'.
+func (j *Judging) Violations() int { return len(j.violations) }
+
 // Verdict checks the requirements against everything seen and returns the
 // verdict so far; more events may be added after it.
 func (j *Judging) Verdict() Verdict {

@@ -47,6 +47,9 @@ killed, and tracep says so; -wait D traces it for up to D more first.
 Without -p or CMD the whole system is traced until interrupted; -p 0 adds
 the events no process could be found for. Lost events are reported on
 stderr (and, with -j, as "trace" records in the stream) as soon as known.
+-web ADDR serves a live page of the trace on ADDR (:0 for a free port of
+127.0.0.1; the address, with the token every request needs, is printed on
+stderr) and keeps serving it after the trace until Ctrl-C.
 `
 
 // execCmd is tracep exec: the reference's layout.

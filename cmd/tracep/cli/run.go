@@ -12,7 +12,7 @@ import (
 	"github.com/tracep/tracep/tracep"
 )
 
-const runHelp = `usage: tracep run [-cjQ] [-o FILE] [-kinds K,...] [-policy FILE] [-audit FILE] [-normalize] (-p PIDS | [-net] [--] CMD [ARGS...])
+const runHelp = `usage: tracep run [-cjQ] [-o FILE] [-kinds K,...] [-policy FILE] [-audit FILE] [-normalize] [-web ADDR] (-p PIDS | [-net] [--] CMD [ARGS...])
 
 Run a command under every tracer (exec, net, dns, tls as the host allows) in
 a cgroup of its own, traced from its first instruction, and print one
@@ -30,6 +30,7 @@ with -p, trace running processes and their descendants until interrupted.
                 future (comma-separated, repeatable); 0 adds the events of no known process
   -policy FILE  check the trace against the policy in FILE; exit 3 on a violation, 4 when incomplete
   -Q            no start-up line, no warnings
+  -web ADDR     serve a live page of the trace on ADDR (:0 for a free port of 127.0.0.1)
 
 The exit status is the command's, or 3 when -policy finds a violation (printed
 on stderr), or 4 when the policy cannot be verified because the trace lost
@@ -47,6 +48,7 @@ type runCmd struct {
 	judging           *harness.Judging
 	auditor           harness.Auditor
 	depth             depthTracker
+	shown             int // violations on the page of -web
 }
 
 func runRun(e *env, args []string) int { return runTrace(e, "run", &runCmd{}, args) }
@@ -86,6 +88,7 @@ func (c *runCmd) prepare(t *traceRun) (err error) {
 	// The verdict and the audit are made on the fly; only the golden form
 	// needs every event.
 	t.keepEvents = c.normalize
+	t.silent = c.normalize
 	return nil
 }
 
@@ -93,13 +96,17 @@ func (c *runCmd) prepare(t *traceRun) (err error) {
 func (c *runCmd) observe(ev tracep.Event) {
 	if c.judging != nil {
 		c.judging.Add(ev)
+		if n := c.judging.Violations(); n != c.shown && c.t.web != nil {
+			c.shown = n
+			c.t.web.SetVerdict(c.judging.Verdict().Violations, nil)
+		}
 	}
 	if c.audit != "" {
 		c.auditor.Add(ev)
 	}
 }
 
-func (c *runCmd) keep(tracep.Event) bool { return !c.normalize }
+func (c *runCmd) keep(tracep.Event) bool { return true }
 
 // kindColor colours each kind's lines.
 var kindColor = map[tracep.Kind]int{
@@ -141,6 +148,9 @@ func (c *runCmd) finish(r *traceResult, code int) int {
 		return code
 	}
 	v := c.judging.Verdict()
+	if c.t.web != nil {
+		c.t.web.SetVerdict(v.Violations, v.Incomplete)
+	}
 	if len(v.Violations) > 0 {
 		var b strings.Builder
 		fmt.Fprintf(&b, "tracep run: %d policy violation(s) of %s:\n", len(v.Violations), c.policyPath)

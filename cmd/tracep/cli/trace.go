@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tracep/tracep/backends"
 	"github.com/tracep/tracep/backends/testnet"
+	"github.com/tracep/tracep/cmd/tracep/web"
 	"github.com/tracep/tracep/harness"
 	"github.com/tracep/tracep/tracep"
 )
@@ -71,7 +73,11 @@ type traceRun struct {
 	hermetic           bool          // -net
 	waitFor            time.Duration // -wait
 	asUser             string        // -as
+	webAddr            string        // -web
 	noBanner           bool          // set by a command that has its own flag for it
+	// silent stops the live output (run -normalize prints after the
+	// trace); the events still reach the page of -web.
+	silent bool
 
 	// Derived.
 	pids    []int // -p without 0
@@ -85,6 +91,10 @@ type traceRun struct {
 	out *sink
 	enc *tracep.Encoder
 	seq uint64
+	web *web.Server // -web
+	// root is the context of the whole run, not ended by the end of the
+	// trace: -web serves the page until it ends.
+	root context.Context
 
 	stderrMu sync.Mutex
 }
@@ -108,6 +118,7 @@ func (t *traceRun) warnf(format string, args ...any) {
 // runTrace runs a tracing command with its arguments.
 func runTrace(e *env, name string, c tracingCommand, args []string) int {
 	// A failed write ends the trace as SIGINT would.
+	root := e.ctx
 	ctx, stop := context.WithCancel(e.ctx)
 	defer stop()
 	ec := *e
@@ -117,6 +128,7 @@ func runTrace(e *env, name string, c tracingCommand, args []string) int {
 	if !ok {
 		return code
 	}
+	t.root = root
 	for _, pid := range t.pids {
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 			t.warnf("-p %d: no such process", pid)
@@ -129,16 +141,30 @@ func runTrace(e *env, name string, c tracingCommand, args []string) int {
 		return exitError
 	}
 	t.out.fail = func(error) { stop() }
+	if t.webAddr != "" {
+		title := "tracep " + name + " " + t.describeScope()
+		if len(t.argv) > 0 {
+			title = "tracep " + name + " -- " + tracep.ShellJoin(t.argv)
+		}
+		if t.web, err = web.Start(ctx, web.Config{Addr: t.webAddr, Title: title}); err != nil {
+			t.warnf("%v", err)
+			return exitError
+		}
+		defer t.web.Close()
+		// Said even with -Q: the page cannot be found otherwise.
+		t.warnf("live page at %s", t.web.URL())
+	}
 	var events []tracep.Event
 	obs, _ := c.(observer)
 	consume := func(ev tracep.Event) {
 		if t.keepEvents {
 			events = append(events, ev)
 		}
+		// Output first: a verdict on the page points at published events.
+		t.output(ev)
 		if obs != nil {
 			obs.observe(ev)
 		}
-		t.output(ev)
 	}
 	var res traceResult
 	if len(t.argv) > 0 {
@@ -156,7 +182,11 @@ func runTrace(e *env, name string, c tracingCommand, args []string) int {
 	if f, ok := c.(finisher); ok {
 		code = f.finish(&res, code)
 	}
-	if err := t.out.close(); err != nil {
+	err = t.out.close()
+	if t.web != nil && err == nil {
+		t.serveToTheEnd(code)
+	}
+	if err != nil {
 		if errors.Is(err, syscall.EPIPE) {
 			// The reader went away (| head): tracing stopped, the command
 			// was killed; the status a shell gives a process killed by
@@ -183,6 +213,7 @@ func parseTrace(e *env, name string, c tracingCommand, args []string) (t *traceR
 	fs.Bool("net", &t.hermetic, "run the command in the hermetic test network")
 	fs.Var("wait", "D", secondsFlag{&t.waitFor}, "wait up to D for what the command leaves running")
 	fs.String("as", "USER", &t.asUser, "run the command as USER")
+	fs.String("web", "ADDR", &t.webAddr, "serve a live page of the trace on ADDR")
 	c.declare(fs)
 
 	argv, err := fs.parse(args)
@@ -225,7 +256,11 @@ func (t *traceRun) output(ev tracep.Event) {
 	}
 	t.seq++
 	ev.Seq = t.seq
+	if t.web != nil {
+		t.web.Publish(ev)
+	}
 	switch p, own := t.cmd.(jsonPrinter); {
+	case t.silent:
 	case t.json && own:
 		p.printJSON(ev)
 	case t.json:
@@ -233,6 +268,25 @@ func (t *traceRun) output(ev tracep.Event) {
 	default:
 		t.cmd.print(ev)
 	}
+}
+
+// serveToTheEnd says on the page how the trace ended, with exit status
+// code, and serves it until SIGINT or SIGTERM.
+func (t *traceRun) serveToTheEnd(code int) {
+	status := fmt.Sprintf("exit status %d", code)
+	if len(t.argv) == 0 {
+		status = "stopped"
+	}
+	t.web.Done(status)
+	t.warnf("trace ended (%s); the page stays at %s until Ctrl-C", status, t.web.URL())
+	if t.root.Err() == nil {
+		<-t.root.Done()
+		return
+	}
+	// The first signal ended the trace: wait for another.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
 }
 
 // parsePIDs checks -p: comma-separated process ids, each a positive
