@@ -387,11 +387,14 @@ func (t *traceRun) reportErrors(err error) {
 
 // startFailed reports why the tracers could not start, on one line.
 func (t *traceRun) startFailed(err error) {
-	if errors.Is(err, os.ErrPermission) {
-		t.warnf("%v (Hint: run as root)", err)
-		return
+	switch {
+	case errors.Is(err, os.ErrPermission):
+		t.warnf("%v (run as root, or see what tracep doctor says is missing)", err)
+	case errors.Is(err, tracep.ErrNotSupported):
+		t.warnf("%v (tracep doctor says what this host can trace)", err)
+	default:
+		t.warnf("%v", err)
 	}
-	t.warnf("%v", err)
 }
 
 // runCommand runs t.argv under the tracers, in a cgroup of its own, and
