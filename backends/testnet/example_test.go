@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"os"
 
 	"github.com/tracep/tracep/backends/testnet"
 )
@@ -56,4 +57,19 @@ func ExampleDNSServer() {
 	// Output:
 	// [192.0.2.10] <nil>
 	// 1
+}
+
+// A command made by Command runs inside however it is started: Run,
+// Output, or a tracer's Start. New needs root.
+func ExampleNet_Command() {
+	n, err := testnet.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Close()
+
+	cmd := n.Command("getent", "hosts", "v4.test")
+	cmd.Dir = os.TempDir()
+	out, err := cmd.Output()
+	fmt.Printf("%s %v\n", out, err)
 }

@@ -62,3 +62,9 @@ func TestIntegrationTraceCommand(t *testing.T) {
 	require.Equal(t, []string{curl}, c.Programs())
 	c.RequireConnect(t, "*:443", "proto=tcp")
 }
+
+// The test of ExampleNewT's file runs, so that the example is known to work.
+func TestExampleNewT(t *testing.T) {
+	tracetest.RequireTool(t, "python3")
+	testPythonFetches(t)
+}
