@@ -308,6 +308,10 @@ func (c *dnsCmd) textLine(ev tracep.Event) string {
 	if d.Truncated {
 		parts = append(parts, out.clr(cDim, "[TC]"))
 	}
+	if d.Undelivered {
+		// The program never read it, but the host got one: say what.
+		parts = append(parts, out.clr(cDim, "[response after the client gave up: "+d.RCode+"]"))
+	}
 	b.WriteString(strings.Join(parts, " "))
 	if d.Answered {
 		b.WriteString("  " + out.clr(cGrey, fmt.Sprintf("%.1fms", float64(d.Latency.Microseconds())/1000)))

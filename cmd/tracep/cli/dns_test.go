@@ -92,8 +92,10 @@ func TestDNSText(t *testing.T) {
 	lost := dnsEv(19, "dig", "A", "silent.test", "")
 	none := dnsEv(0, "", "A", "who.test", "NOERROR", rec("A", "192.0.2.1"))
 	evil := dnsEv(20, "x\x1b[31m", "TXT", `evil\027[2J.test`, "NOERROR", rec("TXT", `"\027[2J"`))
+	late := dnsEv(21, "dig", "A", "late.test", "")
+	late.DNS.Undelivered, late.DNS.RCode = true, "NOERROR"
 
-	out := printWith(t, false, nil, a, nx, tc, lost, none, evil)
+	out := printWith(t, false, nil, a, nx, tc, lost, none, evil, late)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	require.Equal(t, []string{
 		`4242     curl             A      cname.test                                  → CNAME:www.example.test 192.0.2.10 MX:mail.example.test SRV:srv.test v=1 a"b\\c\x1bd NS:ns1.test host.test HTTPS:1 . alpn=h2  35.8ms`,
@@ -102,6 +104,7 @@ func TestDNSText(t *testing.T) {
 		`19       dig              A      silent.test                                 → NOANSWER`,
 		`0        ?                A      who.test                                    → 192.0.2.1  35.8ms`,
 		`20       x\x1b[31m        TXT    evil\027[2J.test                            → \x1b[2J  35.8ms`,
+		`21       dig              A      late.test                                   → NOANSWER [response after the client gave up: NOERROR]`,
 	}, lines)
 
 	out = printWith(t, false, []string{"-f", "-t"}, a)
