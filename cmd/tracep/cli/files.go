@@ -10,9 +10,10 @@ import (
 
 // writeFile replaces the file at path with data, safely for a program
 // that runs as root in directories others can write: the data goes to a
-// new temporary file beside it, which is then renamed over path, so a
-// symlink at path is replaced, never followed, and a reader never sees half
-// a file. A character device or a pipe at path (/dev/null, /dev/stdout) is
+// new unnamed file in its directory (Linux; elsewhere a temporary file
+// beside it), which is then named and renamed over path, so a symlink at
+// path is replaced, never followed, a reader never sees half a file, and a
+// tracep killed while writing leaves no temporary file. A character device or a pipe at path (/dev/null, /dev/stdout) is
 // written to as it is; anything else that is not a regular file (a
 // directory, a block device) is an error. The file's mode is 0644.
 func writeFile(path string, data []byte) error {
@@ -33,6 +34,22 @@ func writeFile(path string, data []byte) error {
 		return fmt.Errorf("write %s: not a regular file", path)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if f, publish, ok := createUnnamed(filepath.Dir(path)); ok {
+		_, err := f.Write(data)
+		if err == nil {
+			err = f.Chmod(0o644) // the umask may have narrowed it
+		}
+		if err == nil {
+			err = publish(path)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", path, cause(err))
+		}
+		return nil
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
