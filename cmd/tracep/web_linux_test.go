@@ -1,13 +1,9 @@
 package main_test
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -19,62 +15,6 @@ import (
 	"github.com/tracep/tracep/tracep"
 	"github.com/tracep/tracep/tracep/tracetest"
 )
-
-// stderrLines reads a process's stderr line by line, keeps it for
-// messages, and tells who waits when a line with a given text has come.
-type stderrLines struct {
-	mu    sync.Mutex
-	text  strings.Builder
-	waits map[string]chan string
-}
-
-func watchStderr(t *testing.T, cmd *exec.Cmd, waitFor ...string) *stderrLines {
-	t.Helper()
-	pipe, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	s := &stderrLines{waits: map[string]chan string{}}
-	for _, w := range waitFor {
-		s.waits[w] = make(chan string, 1)
-	}
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.text.WriteString(line + "\n")
-			for w, ch := range s.waits {
-				if strings.Contains(line, w) {
-					ch <- line
-					delete(s.waits, w)
-				}
-			}
-			s.mu.Unlock()
-		}
-	}()
-	return s
-}
-
-// line waits for the line containing w.
-func (s *stderrLines) line(t *testing.T, w string) string {
-	t.Helper()
-	s.mu.Lock()
-	ch := s.waits[w]
-	s.mu.Unlock()
-	require.NotNil(t, ch, "not waiting for %q", w)
-	select {
-	case line := <-ch:
-		return line
-	case <-tracetest.Context(t).Done():
-		t.Fatalf("no %q on stderr:\n%s", w, s.String())
-		return ""
-	}
-}
-
-func (s *stderrLines) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.text.String()
-}
 
 // tracep run -web: a real browser opens the live page while a workload
 // runs in the hermetic network, and sees, from the DOM, the process tree
@@ -100,11 +40,12 @@ i=0; while [ $i -lt 1000 ]; do /bin/true "$long"; i=$((i+1)); done
 echo done >` + done
 	trace := filepath.Join(dir, "trace.jsonl")
 	cmd := exec.Command(tracepBin, "run", "-net", "-web", ":0", "-policy", policy, "-j", "-o", trace, "--", "sh", "-c", script)
-	stderr := watchStderr(t, cmd, "live page at", "trace ended")
+	var stderr tracetest.Buffer
+	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGCONT); _ = cmd.Process.Kill() })
 
-	url, err := webtest.URLIn(stderr.line(t, "live page at"))
+	url, err := webtest.URLIn(stderr.WaitLine(t, "tracep run: live page at"))
 	require.NoError(t, err)
 	readFifo(t, armed)
 	webtest.Do(t, b, "open the live page", webtest.Open(url),
@@ -124,8 +65,8 @@ echo done >` + done
 	require.NoError(t, os.WriteFile(storm, []byte("go\n"), 0o600))
 	readFifo(t, done)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGCONT))
-	ended := stderr.line(t, "trace ended")
-	require.Contains(t, ended, "exit status 3", "the policy was violated:\n%s", stderr)
+	ended := stderr.WaitLine(t, "tracep run: trace ended")
+	require.Contains(t, ended, "exit status 3", "the policy was violated:\n%s", stderr.String())
 
 	f, err := os.Open(trace)
 	require.NoError(t, err)
@@ -139,22 +80,9 @@ echo done >` + done
 
 	// The process tree: the workload's processes, named as the CLI does.
 	webtest.Do(t, b, "the end", chromedp.Poll[chromedp.Void](`document.getElementById('state').textContent === 'exit status 3'`))
-	var want []string
-	var walk func(p *harness.Process)
-	walk = func(p *harness.Process) {
-		want = append(want, p.Proc().String())
-		for _, ch := range p.Children {
-			walk(ch)
-		}
-	}
-	for _, p := range c.Processes() {
-		walk(p)
-	}
-	slices.Sort(want)
-	treeNames := `[...document.querySelectorAll('#tree .n-proc')].map(e => e.textContent).sort().join('\n')`
 	// The storm's 1,000 children are shown on demand.
 	webtest.Do(t, b, "the process tree", chromedp.Poll[chromedp.Void](`document.querySelector('#tree .n-more')`),
-		chromedp.Click("#tree .n-more"), chromedp.Poll[chromedp.Void](treeNames+` === `+webtest.Quote(strings.Join(want, "\n"))))
+		chromedp.Click("#tree .n-more"), chromedp.Poll[chromedp.Void](webtest.TreeNamesJS+` === `+webtest.Quote(webtest.TreeNames(c))))
 
 	// The loss, prominently.
 	webtest.Do(t, b, "the loss", chromedp.Poll[chromedp.Void](`!document.getElementById('loss').hidden`))
@@ -190,5 +118,5 @@ echo done >` + done
 
 	// The page stays until Ctrl-C; then tracep exits with the verdict.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	require.Equal(t, 3, exitCode(cmd.Wait()), "%s", stderr)
+	require.Equal(t, 3, exitCode(cmd.Wait()), "%s", stderr.String())
 }

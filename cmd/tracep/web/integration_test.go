@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,22 +42,10 @@ func TestIntegrationLivePage(t *testing.T) {
 	require.Equal(t, 0, c.ExitCode)
 
 	// The process tree: every process of the trace, named as the harness does.
-	var want []string
-	var walk func(p *harness.Process)
-	walk = func(p *harness.Process) {
-		want = append(want, p.Proc().String())
-		for _, ch := range p.Children {
-			walk(ch)
-		}
-	}
-	for _, p := range c.Processes() {
-		walk(p)
-	}
-	slices.Sort(want)
-	require.True(t, slices.ContainsFunc(want, func(s string) bool { return strings.HasPrefix(s, "curl[") }), "%q", want)
-	require.True(t, slices.ContainsFunc(want, func(s string) bool { return strings.HasPrefix(s, "getent[") }), "%q", want)
-	treeNames := `[...document.querySelectorAll('#tree .n-proc')].map(e => e.textContent).sort().join('\n')`
-	webtest.Do(t, b, "the process tree", chromedp.Poll[chromedp.Void](treeNames+` === `+webtest.Quote(strings.Join(want, "\n"))))
+	want := webtest.TreeNames(c)
+	require.Contains(t, want, "curl[")
+	require.Contains(t, want, "getent[")
+	webtest.Do(t, b, "the process tree", chromedp.Poll[chromedp.Void](webtest.TreeNamesJS+` === `+webtest.Quote(want)))
 	total := `document.getElementById('total').textContent === '` + strconv.Itoa(len(c.Events)) + ` events'`
 	webtest.Do(t, b, "every event", chromedp.Poll[chromedp.Void](total))
 	webtest.Screenshot(t, b, "1-tree")

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tracep/tracep/harness"
 	"github.com/tracep/tracep/tracep/tracetest"
 )
 
@@ -291,3 +293,25 @@ func Quiet(t testing.TB, ctx context.Context) {
 		}
 	}
 }
+
+// TreeNames is what the page's process tree shows for the processes of c
+// once every node is expanded: each process as the CLI names it, sorted,
+// one per line. TreeNamesJS is the expression that reads it from the page.
+func TreeNames(c *harness.Capture) string {
+	var names []string
+	var walk func(p *harness.Process)
+	walk = func(p *harness.Process) {
+		names = append(names, p.Proc().String())
+		for _, ch := range p.Children {
+			walk(ch)
+		}
+	}
+	for _, p := range c.Processes() {
+		walk(p)
+	}
+	slices.Sort(names)
+	return strings.Join(names, "\n")
+}
+
+// TreeNamesJS reads the page's process tree as TreeNames renders a capture's.
+const TreeNamesJS = `[...document.querySelectorAll('#tree .n-proc')].map(e => e.textContent).sort().join('\n')`
