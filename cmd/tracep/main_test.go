@@ -9,8 +9,13 @@ import (
 )
 
 // tracepBin is the real binary, built once for the package's tests and
-// benchmarks.
+// benchmarks; with the race detector when the tests have it.
 var tracepBin string
+
+// plainBin is the binary without the race detector, for the tests that
+// start and kill tracep hundreds of times: what they check is the cleanup
+// by the kernel and the watchdogs, and a race-built start costs a second.
+var plainBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "tracep-bin-")
@@ -18,12 +23,18 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	tracepBin = filepath.Join(dir, "tracep")
-	out, err := exec.Command("go", "build", "-o", tracepBin, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	tracepBin, plainBin = filepath.Join(dir, "tracep"), filepath.Join(dir, "tracep")
+	builds := [][]string{{"build", "-o", tracepBin, "."}}
+	if raceBuild {
+		tracepBin = filepath.Join(dir, "tracep-race")
+		builds = append(builds, []string{"build", "-race", "-o", tracepBin, "."})
+	}
+	for _, args := range builds {
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go %v: %v\n%s", args, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
