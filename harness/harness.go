@@ -10,6 +10,7 @@ import (
 
 	"github.com/tracep/tracep/backends"
 	"github.com/tracep/tracep/backends/cgroup"
+	"github.com/tracep/tracep/backends/testnet"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -45,6 +46,11 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	var cfg config
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.net == nil {
+		// A command made by Net.Command: started from inside, so that the
+		// step that enters the network (nsenter) is not in the trace.
+		cfg.net = testnet.NetOf(cmd)
 	}
 	kinds := cfg.kinds
 	if len(kinds) == 0 {
