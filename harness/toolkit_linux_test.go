@@ -98,7 +98,7 @@ func TestIntegrationGoldenAcrossRuns(t *testing.T) {
 	require.Equal(t, Normalize(first.Events), Normalize(second.Events))
 
 	changed := run("http://www.example.test/")
-	ft := &fakeT{}
+	ft := &fakeT{TB: t}
 	changed.RequireGolden(ft, golden)
 	require.True(t, ft.failed)
 	require.Contains(t, ft.msg, "+ p1 exec /usr/bin/curl: curl -4 -sS -o /dev/null http://www.example.test/")

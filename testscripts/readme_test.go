@@ -12,7 +12,7 @@ import (
 // TestREADME keeps README.md in step with the command and condition tables.
 func TestREADME(t *testing.T) {
 	want := testscripts.README()
-	if *update {
+	if update() {
 		require.NoError(t, os.WriteFile("README.md", []byte(want), 0o644))
 	}
 	got, err := os.ReadFile("README.md")

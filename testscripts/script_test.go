@@ -1,17 +1,20 @@
 package testscripts_test
 
 import (
-	"flag"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tracep/tracep/cmd/tracep/cli"
+	"github.com/tracep/tracep/harness"
 	"github.com/tracep/tracep/testscripts"
 )
 
-var update = flag.Bool("update", false, "rewrite README.md and the scripts' golden sections")
+// update is go test's -update, which package harness registers, or
+// TRACEP_UPDATE_GOLDEN=1: rewrite README.md and the scripts' golden
+// sections.
+func update() bool { return harness.Updating() }
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){"tracep": cli.Main})
@@ -23,7 +26,7 @@ func TestScripts(t *testing.T) {
 		Dir:                 ".",
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
-		UpdateScripts:       *update,
+		UpdateScripts:       update(),
 	}
 	require.NoError(t, testscripts.Setup(&p))
 	testscript.Run(t, p)
