@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,19 +14,6 @@ import (
 	"github.com/tracep/tracep/testscripts"
 	"github.com/tracep/tracep/tracep"
 )
-
-// update is go test's -update: RequireGolden rewrites golden files, and
-// the scripts their golden sections. Defined unless a package already did.
-func update() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files and the scripts' golden sections")
-	}
-}
 
 // The test binary is also fetcher and tracep: testscript.Main puts both on
 // PATH, for the Go tests below and for the scripts.
@@ -86,18 +72,9 @@ func TestFetcherTrace(t *testing.T) {
 	}
 	c.RequirePolicy(t, p)
 
-	// The golden form of what fetcher ran, where it connected over TCP and
-	// what it said over TLS (-update rewrites it). Its DNS queries and UDP
-	// sockets are left out: the two lookups run in parallel, and the
-	// normal form does not order them yet.
-	var stable []tracep.Event
-	for _, ev := range c.Events {
-		if ev.Kind == tracep.KindExec || ev.Kind == tracep.KindTLS || ev.Kind == tracep.KindNet && ev.Net.Proto == "tcp" {
-			stable = append(stable, ev)
-		}
-	}
-	golden := &harness.Capture{Events: stable}
-	golden.RequireGolden(t, filepath.Join("testdata", "fetcher.golden"), fetcherDir(t), "$BIN")
+	// The golden form of the whole trace: what fetcher ran, resolved,
+	// connected to and said over TLS (go test -update rewrites it).
+	c.RequireGolden(t, filepath.Join("testdata", "fetcher.golden"), fetcherDir(t), "$BIN")
 }
 
 // The policy catches a connection to an address that no lookup gave, and
@@ -146,7 +123,7 @@ func TestScripts(t *testing.T) {
 	p := testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		RequireExplicitExec: true,
-		UpdateScripts:       update(),
+		UpdateScripts:       harness.Updating(),
 	}
 	if err := testscripts.Setup(&p); err != nil {
 		t.Fatal(err)
