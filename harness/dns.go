@@ -80,7 +80,8 @@ func resolved(d *tracep.DNS, typ string) bool {
 // RequireResolved fails t unless a name matching pattern was looked up and
 // answered with NOERROR and at least one record, once for each of types
 // when given ("A", "AAAA", case-insensitive). It returns the first such
-// lookup. The failure lists every DNS event of the trace.
+// lookup. The failure shows the lookups of the names matching pattern,
+// or, when there were none, the names that were looked up.
 func (c *Capture) RequireResolved(t testing.TB, pattern string, types ...string) tracep.Event {
 	t.Helper()
 	if len(types) == 0 {
@@ -103,7 +104,7 @@ func (c *Capture) RequireResolved(t testing.TB, pattern string, types ...string)
 			if typ != "" {
 				what = strings.ToUpper(typ) + " " + pattern
 			}
-			t.Fatalf("%s was not resolved; the DNS events were:\n%s", what, c.dnsList())
+			fail(t, "%s was not resolved; %s", what, c.dnsAbout(pattern, "it was not looked up; "))
 			return tracep.Event{}
 		}
 	}
@@ -114,12 +115,13 @@ func (c *Capture) RequireResolved(t testing.TB, pattern string, types ...string)
 // event that also satisfies every matcher term (key=glob or key!=glob, see
 // Matcher), such as "type=AAAA", "rcode=NXDOMAIN", "answered=false",
 // "transport=tcp", "answers.data=192.0.2.10" or "pid=1234". It returns the
-// first such lookup.
+// first such lookup. The failure shows the lookups of the names matching
+// pattern, or, when there were none, the names that were looked up.
 func (c *Capture) RequireLookup(t testing.TB, pattern string, terms ...string) tracep.Event {
 	t.Helper()
 	m, err := ParseMatcherArgs(append([]string{string(tracep.KindDNS)}, terms...))
 	if err != nil {
-		t.Fatalf("RequireLookup: %v", err)
+		fail(t, "RequireLookup: %v", err)
 		return tracep.Event{}
 	}
 	for _, ev := range c.Lookups(pattern) {
@@ -127,7 +129,7 @@ func (c *Capture) RequireLookup(t testing.TB, pattern string, terms ...string) t
 			return ev
 		}
 	}
-	t.Fatalf("no lookup of %s%s; the DNS events were:\n%s", pattern, withTerms(terms), c.dnsList())
+	fail(t, "no lookup of %s%s; %s", pattern, withTerms(terms), c.dnsAbout(pattern, ""))
 	return tracep.Event{}
 }
 
@@ -136,7 +138,8 @@ func (c *Capture) RequireLookup(t testing.TB, pattern string, terms ...string) t
 func (c *Capture) RequireNoLookup(t testing.TB, pattern string) {
 	t.Helper()
 	if found := c.Lookups(pattern); len(found) > 0 {
-		t.Fatalf("unexpected lookup of %s:\n%s\nall DNS events:\n%s", pattern, formatEvents(found), c.dnsList())
+		fail(t, "unexpected lookup of %s:\n%s", pattern, formatEvents(found))
+		return
 	}
 	c.requireComplete(t, "no lookup of "+pattern, nil, tracep.KindDNS)
 }
@@ -152,18 +155,36 @@ func (c *Capture) RequireOnlyNames(t testing.TB, patterns ...string) {
 		}
 	}
 	if len(bad) > 0 {
-		t.Fatalf("lookups outside the allowed names %q:\n%s", patterns, formatEvents(bad))
+		fail(t, "lookups outside the allowed names %q:\n%s", patterns, formatEvents(bad))
+		return
 	}
 	c.requireComplete(t, fmt.Sprintf("only the names %q", patterns), nil, tracep.KindDNS)
 }
 
-// dnsList renders the DNS events for a failure message.
-func (c *Capture) dnsList() string {
+// dnsAbout renders what of the DNS events matters to a failure about the
+// names matching pattern: their lookups, or, when there were none, the
+// names that were looked up, with their query types. notAsked begins the
+// second form.
+func (c *Capture) dnsAbout(pattern, notAsked string) string {
+	if found := c.Lookups(pattern); len(found) > 0 {
+		return fmt.Sprintf("the lookups of %s were:\n%s", tracep.Escape(pattern), formatEvents(found))
+	}
 	evs := c.Of(tracep.KindDNS)
 	if len(evs) == 0 {
-		return "  (no DNS events: lookups through a local socket to systemd-resolved or nscd are not DNS packets of the program)\n"
+		return notAsked + "there were no DNS events (lookups through a local socket to systemd-resolved or nscd are not DNS packets of the program)\n"
 	}
-	return formatEvents(evs)
+	types := map[string][]string{}
+	for _, ev := range evs {
+		name := tracep.CanonicalName(ev.DNS.Name)
+		types[name] = append(types[name], ev.DNS.Type)
+	}
+	var b strings.Builder
+	b.WriteString(notAsked + "the names looked up were:\n")
+	for _, name := range c.Names() {
+		ts := slices.Compact(slices.Sorted(slices.Values(types[name])))
+		fmt.Fprintf(&b, "  %s (%s)\n", tracep.EscapeDNS(name), tracep.EscapeDNS(strings.Join(ts, ", ")))
+	}
+	return b.String()
 }
 
 // withTerms renders extra matcher terms of an assertion for its message.

@@ -142,3 +142,30 @@ func TestIntegrationDNSAssertions(t *testing.T) {
 	c.RequireOnlyNames(t, "cname.test", "nxdomain.test")
 	c.RequireNoLookup(t, "*.example.test")
 }
+
+// A failed lookup assertion shows the lookups of the name asked about, or,
+// when there were none, the names that were looked up: not every event.
+func TestDNSFailureShowsWhatMatters(t *testing.T) {
+	c := dnsCapture()
+	ft := &fakeT{}
+	c.RequireLookup(ft, "www.example.test", "type=MX")
+	require.Equal(t, `no lookup of www.example.test (type=MX); the lookups of www.example.test were:
+  getent[10] dns A WWW.Example.TEST. → NOERROR [CNAME example.test, A 192.0.2.10] (udp, 0s)
+  getent[10] dns AAAA www.example.test → NOERROR [CNAME example.test, AAAA 2001:db8::10] (udp, 0s)
+`, ft.msg)
+
+	ft = &fakeT{}
+	c.RequireLookup(ft, "other.test")
+	require.Equal(t, `no lookup of other.test; the names looked up were:
+  evil\x1b[2j.test (TXT)
+  localhost (A)
+  nxdomain.test (A)
+  slow.test (A)
+  v4.test (AAAA)
+  www.example.test (A, AAAA)
+`, ft.msg)
+
+	ft = &fakeT{}
+	c.RequireResolved(ft, "nxdomain.test")
+	require.Equal(t, "nxdomain.test was not resolved; the lookups of nxdomain.test were:\n  getent[10] dns A nxdomain.test → NXDOMAIN [] (udp, 0s)\n", ft.msg)
+}

@@ -139,20 +139,21 @@ func (c *Capture) RequireGolden(t testing.TB, path string, replace ...string) {
 	got := Normalize(c.Events, replace...)
 	if Updating() {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
+			fail(t, "write golden file: %v", err)
+			return
 		}
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
+			fail(t, "write golden file: %v", err)
 		}
 		return
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("read golden file: %v\nto create it: %s", err, updateAdvice(t))
+		fail(t, "read golden file: %v\nto create it: %s", err, updateAdvice(t))
 		return
 	}
 	if d := LineDiff(string(want), got); d != "" {
-		t.Fatalf("trace differs from %s (-want +got):\n%s\nif the new trace is right: %s", path, d, updateAdvice(t))
+		fail(t, "trace differs from %s (-want +got):\n%s\nif the new trace is right: %s", path, d, updateAdvice(t))
 	}
 }
 

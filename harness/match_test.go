@@ -175,6 +175,11 @@ func (f *fakeT) Fatalf(format string, args ...any) {
 	f.failed = true
 	f.msg = sprintf(format, args...)
 }
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.failed = true
+	f.msg = sprintf(format, args...)
+}
+func (f *fakeT) FailNow() {}
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 

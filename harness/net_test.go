@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -92,6 +93,11 @@ func (f *fakeT) Fatalf(format string, args ...any) {
 	f.failed = true
 	f.msg = fmt.Sprintf(format, args...)
 }
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.failed = true
+	f.msg = fmt.Sprintf(format, args...)
+}
+func (f *fakeT) FailNow() {}
 
 func TestRequireConnections(t *testing.T) {
 	c := curlCapture()
@@ -167,4 +173,43 @@ func TestIntegrationTraceCurlConnections(t *testing.T) {
 	for _, ev := range c.Of(tracep.KindNet) {
 		require.Equal(t, c.CgroupID, ev.Proc.CgroupID, "every event comes from the command's cgroup")
 	}
+}
+
+// A failed RequireConnect lists each connection once, with its outcome:
+// no state changes, no closes of their own.
+func TestRequireConnectMessage(t *testing.T) {
+	closed := func(proto, src, dst string, d time.Duration, tx, rx uint64) tracep.Event {
+		ev := netEvent("close", proto, "out", src, dst)
+		ev.Net.Duration, ev.Net.BytesSent, ev.Net.BytesReceived = d, tx, rx
+		return ev
+	}
+	refused := netEvent("connect", "tcp", "out", "192.0.2.1:50002", "192.0.2.10:8443")
+	refused.Net.Errno = "ECONNREFUSED"
+	c := &harness.Capture{Events: []tracep.Event{
+		netEvent("connect", "udp", "out", "127.0.0.1:40000", "127.0.0.1:53"),
+		closed("udp", "127.0.0.1:40000", "127.0.0.1:53", time.Millisecond, 0, 0),
+		netEvent("connect", "tcp", "out", "192.0.2.1:50000", "192.0.2.10:443"),
+		netEvent("state", "tcp", "out", "192.0.2.1:50000", "192.0.2.10:443"),
+		netEvent("state", "tcp", "out", "192.0.2.1:50000", "192.0.2.10:443"),
+		netEvent("connect", "tcp", "out", "192.0.2.1:50001", "192.0.2.10:80"),
+		netEvent("state", "tcp", "out", "192.0.2.1:50001", "192.0.2.10:80"),
+		closed("tcp", "192.0.2.1:50000", "192.0.2.10:443", 12*time.Millisecond, 75, 1380),
+		refused,
+		netEvent("state", "tcp", "out", "192.0.2.1:50002", "192.0.2.10:8443"),
+		netEvent("close", "tcp", "out", "192.0.2.1:50002", "192.0.2.10:8443"),
+	}}
+	ft := &fakeT{TB: t}
+	c.RequireConnect(ft, "*:22")
+	require.True(t, ft.failed)
+	require.Equal(t, `no connection to *:22 matched; the connections were:
+  curl[42] connect udp 127.0.0.1:40000 → 127.0.0.1:53: closed after 0.001s
+  curl[42] connect tcp 192.0.2.1:50000 → 192.0.2.10:443: closed after 0.012s tx=75 rx=1380
+  curl[42] connect tcp 192.0.2.1:50001 → 192.0.2.10:80: open at the end of the trace
+  curl[42] connect tcp 192.0.2.1:50002 → 192.0.2.10:8443 ECONNREFUSED
+`, ft.msg)
+
+	ft = &fakeT{TB: t}
+	c.RequireNoConnect(ft, "192.0.2.10:443")
+	require.Equal(t, "unexpected connection to 192.0.2.10:443:\n  curl[42] connect tcp 192.0.2.1:50000 → 192.0.2.10:443: closed after 0.012s tx=75 rx=1380\n", ft.msg,
+		"only the offending connection")
 }

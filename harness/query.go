@@ -85,7 +85,7 @@ func (c *Capture) RequireExec(t testing.TB, prog string, args ...string) tracep.
 	t.Helper()
 	found := c.FindExecs(prog, args...)
 	if len(found) == 0 {
-		t.Fatalf("no exec of %s matched; the execs were:\n%s", describeWant(prog, args), c.ExecTree())
+		fail(t, "no exec of %s matched; the execs were:\n%s", describeWant(prog, args), c.ExecTree())
 		return tracep.Event{}
 	}
 	return found[0]
@@ -96,7 +96,8 @@ func (c *Capture) RequireExec(t testing.TB, prog string, args ...string) tracep.
 func (c *Capture) RequireNoExec(t testing.TB, prog string, args ...string) {
 	t.Helper()
 	if found := c.FindExecs(prog, args...); len(found) > 0 {
-		t.Fatalf("unexpected exec of %s:\n%s\nall execs:\n%s", describeWant(prog, args), formatEvents(found), c.ExecTree())
+		fail(t, "unexpected exec of %s:\n%s\nall execs:\n%s", describeWant(prog, args), formatEvents(found), c.ExecTree())
+		return
 	}
 	var hiding []tracep.Event // the program, with an argv cut short: the args may be in the cut part
 	for _, ev := range c.Execs() {
@@ -118,7 +119,8 @@ func (c *Capture) RequireOnlyExecs(t testing.TB, progs ...string) {
 		}
 	}
 	if len(bad) > 0 {
-		t.Fatalf("execs outside the allowed set %q:\n%s\nall execs:\n%s", progs, formatEvents(bad), c.ExecTree())
+		fail(t, "execs outside the allowed set %q:\n%s\nall execs:\n%s", progs, formatEvents(bad), c.ExecTree())
+		return
 	}
 	c.requireComplete(t, fmt.Sprintf("only the programs %q", progs), nil, tracep.KindExec)
 }

@@ -87,7 +87,7 @@ func (c *Capture) RequireSNI(t testing.TB, hosts ...string) {
 	t.Helper()
 	for _, h := range hosts {
 		if !slices.ContainsFunc(c.SNIs(), func(s string) bool { return MatchSNI(h, s) }) {
-			t.Fatalf("no TLS connection to %s; the server names were %q:\n%s", h, c.SNIs(), c.tlsSummary())
+			fail(t, "no TLS connection to %s; the server names were %q:\n%s", h, c.SNIs(), c.tlsSummary())
 			return
 		}
 	}
@@ -108,7 +108,8 @@ func (c *Capture) RequireOnlySNI(t testing.TB, hosts ...string) {
 		}
 	}
 	if len(bad) > 0 {
-		t.Fatalf("TLS handshakes outside %q:\n%s", hosts, formatEvents(bad))
+		fail(t, "TLS handshakes outside %q:\n%s", hosts, formatEvents(bad))
+		return
 	}
 	c.requireComplete(t, fmt.Sprintf("only the server names %q", hosts), nil, tracep.KindTLS)
 }
@@ -124,7 +125,7 @@ func (c *Capture) RequirePlaintext(t testing.TB, op, pattern string) TLSStream {
 		}
 	}
 	verb, _ := opWords(op)
-	t.Fatalf("no TLS plaintext %scontains %q; the TLS activity was:\n%s", verb, pattern, c.tlsSummary())
+	fail(t, "no TLS plaintext %scontains %q; the TLS activity was:\n%s", verb, pattern, c.tlsSummary())
 	return TLSStream{}
 }
 
@@ -138,7 +139,7 @@ func (c *Capture) RequirePlaintext(t testing.TB, op, pattern string) TLSStream {
 func (c *Capture) RequireNoPlaintext(t testing.TB, secret string, exceptSNI ...string) {
 	t.Helper()
 	if secret == "" {
-		t.Fatalf("RequireNoPlaintext: empty secret")
+		fail(t, "RequireNoPlaintext: empty secret")
 		return
 	}
 	var leaks, cut []string
@@ -154,10 +155,16 @@ func (c *Capture) RequireNoPlaintext(t testing.TB, secret string, exceptSNI ...s
 	}
 	switch {
 	case len(leaks) > 0:
-		t.Fatalf("the secret was sent over TLS to a host outside %q:\n  %s", exceptSNI, strings.Join(leaks, "\n  "))
+		where := ""
+		if len(exceptSNI) > 0 {
+			where = fmt.Sprintf(" to a host outside %q", exceptSNI)
+		}
+		fail(t, "the secret was sent over TLS%s:\n  %s", where, strings.Join(leaks, "\n  "))
+		return
 	case len(cut) > 0:
-		t.Fatalf("cannot tell whether the secret was sent: writes longer than the data limit were only partly captured:\n  %s",
+		fail(t, "cannot tell whether the secret was sent: writes longer than the data limit were only partly captured:\n  %s",
 			strings.Join(cut, "\n  "))
+		return
 	}
 	c.requireComplete(t, "the secret never sent", nil, tracep.KindTLS)
 }
@@ -218,7 +225,9 @@ const excerptContext = 40
 
 // maskedExcerpt shows the bytes of data around the secret found at i, with
 // every occurrence of it replaced by a placeholder: a failure message must
-// not spread what it protects. The window never ends inside an occurrence.
+// not spread what it protects. The window never ends inside an occurrence,
+// and a part of the secret at either end of it (a write cut at the capture
+// limit in the middle of the secret) is masked too.
 func maskedExcerpt(data, secret []byte, i int) string {
 	lo, hi := max(0, i-excerptContext), min(len(data), i+len(secret)+excerptContext)
 	for j := 0; j < len(data); {
@@ -237,11 +246,35 @@ func maskedExcerpt(data, secret []byte, i int) string {
 	}
 	placeholder := fmt.Sprintf("<secret: %d bytes>", len(secret))
 	parts := bytes.Split(data[lo:hi], secret)
+	var head, tail string
+	if n := partialSecret(parts[0], secret, true); n > 0 {
+		head = fmt.Sprintf("<part of the secret: %d bytes>", n)
+		parts[0] = parts[0][n:]
+	}
+	last := len(parts) - 1
+	if n := partialSecret(parts[last], secret, false); n > 0 {
+		tail = fmt.Sprintf("<part of the secret: %d bytes>", n)
+		parts[last] = parts[last][:len(parts[last])-n]
+	}
 	texts := make([]string, len(parts))
 	for k, p := range parts {
 		texts[k] = tracep.Escape(string(p))
 	}
-	return quoteExcerpt(strings.Join(texts, placeholder), lo > 0, hi < len(data))
+	return quoteExcerpt(head+strings.Join(texts, placeholder)+tail, lo > 0, hi < len(data))
+}
+
+// partialSecret returns the length of the longest proper part of secret
+// that begins text (its end, when atStart) or ends it (its beginning),
+// when long enough to give part of the secret away; else 0.
+func partialSecret(text, secret []byte, atStart bool) int {
+	least := max(1, min(3, len(secret)-1))
+	for n := min(len(text), len(secret)-1); n >= least; n-- {
+		if atStart && bytes.Equal(text[:n], secret[len(secret)-n:]) ||
+			!atStart && bytes.Equal(text[len(text)-n:], secret[:n]) {
+			return n
+		}
+	}
+	return 0
 }
 
 func quoteExcerpt(s string, before, after bool) string {

@@ -34,6 +34,9 @@ func (f *tlsFakeT) Fatalf(format string, args ...any) {
 	f.msg = fmt.Sprintf(format, args...)
 }
 
+func (f *tlsFakeT) Errorf(format string, args ...any) { f.Fatalf(format, args...) }
+func (f *tlsFakeT) FailNow()                          {}
+
 func tlsEvent(pid int32, comm string, x tracep.TLS) tracep.Event {
 	return tracep.Event{Kind: tracep.KindTLS, Proc: tracep.Proc{PID: pid, Comm: comm}, TLS: &x}
 }
@@ -150,4 +153,38 @@ func TestIntegrationTLSAssertions(t *testing.T) {
 	leak.RequireNoPlaintext(f, secret, "example.test")
 	require.True(t, f.failed)
 	require.True(t, strings.Contains(f.msg, "www.example.test"), f.msg)
+}
+
+// RequireNoPlaintext never prints the secret it protects, nor a part of it
+// that a cut write or the excerpt's window leaves: the failure message is
+// captured and searched.
+func TestNoPlaintextMasksTheSecret(t *testing.T) {
+	const secret = "hunter2-9f8e7d6c"
+	for name, writes := range map[string][]string{
+		"once":               {"POST /login HTTP/1.1\r\nAuthorization: Bearer " + secret + "\r\n\r\n"},
+		"twice, close":       {"a=" + secret + "&b=" + secret},
+		"twice, far apart":   {secret + strings.Repeat("x", 200) + secret},
+		"split across calls": {"token=hunter2-", "9f8e7d6c&next=1"},
+		"cut at the limit":   {"first=" + secret + "&again=hunter2-9f"},
+		"at the start":       {secret + " and then some"},
+		"escaped around it":  {"\x1b[2J" + secret + "\x00"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var evs []tracep.Event
+			for _, w := range writes {
+				evs = append(evs, tlsEvent(7, "app", tracep.TLS{Op: tracep.TLSOpWrite, Library: "openssl", SNI: "evil.test",
+					Src: localAddr, Dst: evilAddr, Data: []byte(w), Len: len(w)}))
+			}
+			c := &harness.Capture{Events: evs}
+			f := &tlsFakeT{TB: t}
+			c.RequireNoPlaintext(f, secret, "api.example.test")
+			require.True(t, f.failed)
+			require.Contains(t, f.msg, "the secret was sent over TLS to a host outside")
+			require.Contains(t, f.msg, "evil.test")
+			require.Contains(t, f.msg, "<secret: 16 bytes>")
+			require.NotContains(t, f.msg, secret)
+			require.NotContains(t, f.msg, "hunter", "no part of it either")
+			require.NotContains(t, f.msg, "9f8e")
+		})
+	}
 }
