@@ -134,7 +134,23 @@ func Start(ctx context.Context, k tracep.Kind, scope tracep.Scope, cfg Config, e
 // ReleaseLoadCaches frees what the tracers kept for loading programs (the
 // parsed kernel BTF, most of a tracer's memory). Call it once tracing is
 // armed; a later first start of another kind parses it again.
-func ReleaseLoadCaches() { bpfcore.ReleaseCache() }
+func ReleaseLoadCaches() {
+	t0 := time.Now()
+	bpfcore.ReleaseCache()
+	bpfcore.Phase("release load caches", t0)
+}
+
+// SetStartupTrace makes f receive each phase of the tracers' start-up and
+// end (probing, loading, attaching, arming, draining) with the time it
+// began, as it ends; nil stops it. TRACEP_STARTUP uses it to show where the
+// start-up time goes.
+func SetStartupTrace(f func(phase string, start time.Time)) {
+	if f == nil {
+		bpfcore.SetPhaseHook(nil)
+		return
+	}
+	bpfcore.SetPhaseHook(f)
+}
 
 // TraceConfig says what StartTrace traces.
 type TraceConfig struct {
@@ -205,10 +221,12 @@ func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (
 		if _, dup := t.sessions[k]; dup {
 			continue
 		}
+		t0 := time.Now()
 		s, err := Start(ctx, k, cfg.Scope, cfg.Config, t.q.push)
 		if err != nil {
 			return nil, fmt.Errorf("start %s tracer: %w", k, err)
 		}
+		bpfcore.Phase("start "+string(k)+" tracer", t0)
 		t.sessions[k] = s
 		t.all = append(t.all, started{kind: k, s: s})
 		if cfg.Unowned && !cfg.Scope.IsSystem() {
@@ -331,7 +349,9 @@ func (t *Trace) Close() error {
 		t.watching.Wait()
 		var errs []error
 		for _, st := range t.all {
+			t0 := time.Now()
 			errs = append(errs, st.s.Close())
+			bpfcore.Phase("close "+string(st.kind)+" tracer", t0)
 		}
 		t.reportLoss() // the final counts
 		t.q.close()

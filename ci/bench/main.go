@@ -25,10 +25,11 @@ func main() {
 		bin   = flag.String("tracep", "bin/tracep", "the tracep binary to measure")
 		runs  = flag.Int("runs", 5, "runs per workload; figures are medians")
 		scale = flag.Int("scale", 1, "multiply every workload's size")
-		only  = flag.String("only", "", "comma-separated tracers to run (default: all)")
+		only  = flag.String("only", "", "comma-separated tracers to run, and \"startup\" (default: all)")
+		mode  = flag.String("mode", "", "scoped or system: run only the workloads of that mode (default: both)")
 	)
 	flag.Parse()
-	if err := run(*bin, *runs, *scale, *only); err != nil {
+	if err := run(*bin, *runs, *scale, *only, *mode); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -49,11 +50,24 @@ type result struct {
 }
 
 type workload struct {
-	name   string // tracer
+	name string // tracer
+	// system: the tracer traces the whole system, as the reference tool
+	// does, rather than the workload's pid tree (-p). Other activity on
+	// the machine is then traced too: its CPU is charged to the tracer,
+	// its events are not counted.
+	system bool
 	desc   string
-	run    func(b *bench, scale int) (result, error)
+	run    func(b *bench, w workload, scale int) (result, error)
 	inNet  bool
 	oneoff bool // ca: measured per process, not as a daemon
+}
+
+// mode names the workload's scope in the table.
+func (w workload) mode() string {
+	if w.system {
+		return "system"
+	}
+	return "-p"
 }
 
 type bench struct {
@@ -65,7 +79,7 @@ type bench struct {
 	onRelease func()
 }
 
-func run(bin string, runs, scale int, only string) error {
+func run(bin string, runs, scale int, only, mode string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root")
 	}
@@ -89,23 +103,35 @@ func run(bin string, runs, scale int, only string) error {
 	if only != "" {
 		want = strings.Split(only, ",")
 	}
-	fmt.Printf("tracep benchmark: %s, %d CPUs, %s, kernel %s; median of %d runs (range in brackets), scale %d×\n\n",
-		runtime.GOARCH, runtime.NumCPU(), cpuModel(), kernelRelease(), runs, scale)
-	fmt.Println("| tracer | workload | rate | tracer CPU, whole run | of which during the workload | peak RSS | RSS at rest | threads | events captured / expected | lost | arm time |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Printf("tracep benchmark: %s, %d CPUs, %s, kernel %s, load average %s; median of %d runs (range in brackets), scale %d×\n\n",
+		runtime.GOARCH, runtime.NumCPU(), cpuModel(), kernelRelease(), loadAverage(), runs, scale)
+	fmt.Println("Tracer CPU is utime+stime from the tracer's rusage; per event: CPU during the workload over the workload's events. " +
+		"In system mode the tracer sees the whole machine: other activity costs it CPU, only the workload's events are counted.")
+	fmt.Println()
+	fmt.Println("| tracer | scope | workload | rate | tracer CPU, whole run | of which during the workload | CPU per event | peak RSS | RSS at rest | threads | events captured / expected | lost | arm time |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, w := range workloads() {
 		if len(want) > 0 && !slices.Contains(want, w.name) {
 			continue
 		}
+		if mode != "" && (mode == "system") != w.system {
+			continue
+		}
 		var rs []result
 		for i := 0; i < runs; i++ {
-			r, err := w.run(b, scale)
+			r, err := w.run(b, w, scale)
 			if err != nil {
-				return fmt.Errorf("%s: %w", w.name, err)
+				return fmt.Errorf("%s (%s): %w", w.name, w.mode(), err)
 			}
 			rs = append(rs, r)
 		}
 		printRow(w, rs, scale)
+	}
+	if len(want) == 0 || slices.Contains(want, "startup") {
+		fmt.Println()
+		if err := startupTable(b, runs); err != nil {
+			return fmt.Errorf("start-up: %w", err)
+		}
 	}
 	return nil
 }
@@ -113,17 +139,18 @@ func run(bin string, runs, scale int, only string) error {
 func printRow(w workload, rs []result, scale int) {
 	desc := strings.ReplaceAll(w.desc, "N×", strconv.Itoa(scale)+"×")
 	if w.oneoff {
-		fmt.Printf("| %s | %s | – | %s per fetch | – | %s | – | – | %s | – | wall %s per fetch |\n", w.name, desc,
+		fmt.Printf("| %s | – | %s | – | %s per fetch | – | – | %s | – | – | %s | – | wall %s per fetch |\n", w.name, desc,
 			spread(rs, func(r result) float64 { return r.cpu.Seconds() * 1000 }, "%.1f ms"),
 			spread(rs, func(r result) float64 { return float64(r.peakRSS) / 1024 }, "%.1f MB"),
 			counts(rs),
 			spread(rs, func(r result) float64 { return r.wall.Seconds() * 1000 }, "%.1f ms"))
 		return
 	}
-	fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w.name, desc,
+	fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w.name, w.mode(), desc,
 		spread(rs, func(r result) float64 { return float64(r.expected) / r.wall.Seconds() }, "%.0f/s"),
 		spread(rs, func(r result) float64 { return r.cpu.Seconds() }, "%.3f s"),
 		spread(rs, func(r result) float64 { return (r.cpu - r.restCPU).Seconds() }, "%.3f s"),
+		spread(rs, func(r result) float64 { return (r.cpu - r.restCPU).Seconds() * 1e6 / float64(max(1, r.expected)) }, "%.1f µs"),
 		spread(rs, func(r result) float64 { return float64(r.peakRSS) / 1024 }, "%.1f MB"),
 		spread(rs, func(r result) float64 { return float64(r.restRSS) / 1024 }, "%.1f MB"),
 		spread(rs, func(r result) float64 { return float64(r.threads) }, "%.0f"),
@@ -163,13 +190,15 @@ func counts(rs []result) string {
 	return fmt.Sprintf("%d / %d (worst run)", worst.captured, worst.expected)
 }
 
-// daemon runs `tracep args... -p PID` against a gated workload and measures
+// daemon runs `tracep args... -p PID` (or, for a system workload, `tracep
+// args...` tracing the whole system) against a gated workload and measures
 // it; count counts the workload's events in the tracer's output, which is
 // the default human form (what a user runs), written to a file.
-func (b *bench) daemon(args []string, script string, inNet bool, expected int, count func(out []byte) int) (result, error) {
+func (b *bench) daemon(w workload, args []string, script string, expected int, count func(out []byte) int) (result, error) {
 	var r result
 	r.expected = expected
-	wl := exec.Command("/bin/sh", "-c", "read go; "+script)
+	inNet := w.inNet
+	wl := exec.Command("/bin/bash", "-c", "read go; "+script)
 	wl.Env = append(os.Environ(), "TRACEP="+b.bin)
 	stdin, err := wl.StdinPipe()
 	if err != nil {
@@ -187,8 +216,12 @@ func (b *bench) daemon(args []string, script string, inNet bool, expected int, c
 
 	out := filepath.Join(b.tmp, "events.txt")
 	os.Remove(out)
-	targs := append(append([]string{}, args...), "-o", out, "-p", strconv.Itoa(wl.Process.Pid))
+	targs := append(append([]string{}, args...), "-o", out)
+	if !w.system {
+		targs = append(targs, "-p", strconv.Itoa(wl.Process.Pid))
+	}
 	tr := exec.Command(b.bin, targs...)
+	tr.Env = append(os.Environ(), "TRACEP_STARTUP=1")
 	errPipe, err := tr.StderrPipe()
 	if err != nil {
 		return r, err
@@ -198,16 +231,24 @@ func (b *bench) daemon(args []string, script string, inNet bool, expected int, c
 		return r, err
 	}
 	defer tr.Process.Kill()
-	// The tracer says once it is armed; its first stderr line.
-	line, err := bufio.NewReader(errPipe).ReadString('\n')
-	if err != nil {
-		return r, fmt.Errorf("tracer did not arm: %v", err)
+	// The tracer says once it is armed: the first line but the start-up
+	// trace's.
+	lines := bufio.NewScanner(errPipe)
+	armed := false
+	for !armed && lines.Scan() {
+		if !strings.HasPrefix(lines.Text(), "tracep startup:") {
+			armed = true
+		}
+	}
+	if !armed {
+		return r, fmt.Errorf("tracer did not arm: %v", lines.Err())
 	}
 	r.arm = time.Since(t0)
-	if !strings.Contains(line, "tracing") {
+	if line := lines.Text(); !strings.Contains(line, "tracing") {
 		return r, fmt.Errorf("tracer: %s", strings.TrimSpace(line))
 	}
-	go io.Copy(os.Stderr, errPipe)
+	stderrDone := make(chan int64, 1)
+	go func() { stderrDone <- peakFromStartupTrace(lines, os.Stderr) }()
 	r.restRSS, r.threads = status(tr.Process.Pid)
 	r.restCPU = schedCPU(tr.Process.Pid)
 
@@ -225,10 +266,14 @@ func (b *bench) daemon(args []string, script string, inNet bool, expected int, c
 	if err := tr.Process.Signal(syscall.SIGINT); err != nil {
 		return r, err
 	}
+	hwm := <-stderrDone
 	werr := tr.Wait()
 	ru := tr.ProcessState.SysUsage().(*syscall.Rusage)
 	r.cpu = tv(ru.Utime) + tv(ru.Stime)
 	r.peakRSS = ru.Maxrss
+	if hwm > 0 {
+		r.peakRSS = hwm
+	}
 	if werr != nil {
 		return r, fmt.Errorf("tracer: %w", werr)
 	}
@@ -239,6 +284,25 @@ func (b *bench) daemon(args []string, script string, inNet bool, expected int, c
 	r.captured = count(data)
 	r.lost = uint64(max(0, r.expected-r.captured))
 	return r, nil
+}
+
+// peakFromStartupTrace copies lines to w but the start-up trace's
+// (TRACEP_STARTUP) and returns the peak RSS (KiB) its exit line gives, or
+// 0. The rusage of the tracer is not used for it: a process started by a
+// larger one (vfork, then exec) inherits the starter's peak.
+func peakFromStartupTrace(lines *bufio.Scanner, w io.Writer) int64 {
+	var peak int64
+	for lines.Scan() {
+		line := lines.Text()
+		if !strings.HasPrefix(line, "tracep startup:") {
+			fmt.Fprintln(w, line)
+			continue
+		}
+		if _, rest, ok := strings.Cut(line, "peak RSS "); ok {
+			peak, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return peak
 }
 
 func (b *bench) start(c *exec.Cmd) error { return b.net.Start(c) }
@@ -284,6 +348,15 @@ func status(pid int) (rss int64, threads int) {
 
 func tv(t syscall.Timeval) time.Duration {
 	return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
+}
+
+func loadAverage() string {
+	data, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func cpuModel() string {

@@ -58,7 +58,6 @@ type Backend struct {
 type core struct {
 	mu    sync.Mutex
 	spec  *ebpf.CollectionSpec
-	cache *btf.Cache       // kernel BTF for loads; nil after ReleaseCache
 	maps  *ebpf.Collection // the tp_* maps
 	fork  *ebpf.Collection // the fork follower, once loaded
 	links []link.Link
@@ -126,11 +125,25 @@ func (c *core) loadMaps() error {
 }
 
 // btfCache returns the kernel BTF cache, made anew after ReleaseCache.
-func (c *core) btfCache() *btf.Cache {
-	if c.cache == nil {
-		c.cache = btf.NewCache()
+func (c *core) btfCache() *btf.Cache { return kernelCache() }
+
+// sharedBTF is the kernel BTF decoded once for every load and feature
+// probe of the process, until ReleaseCache.
+var sharedBTF struct {
+	sync.Mutex
+	cache *btf.Cache
+}
+
+// kernelCache returns the process's kernel BTF cache, made anew after
+// ReleaseCache: feature probes and loads decode kernel BTF once (~20 ms of
+// CPU, and ~10 MB while used).
+func kernelCache() *btf.Cache {
+	sharedBTF.Lock()
+	defer sharedBTF.Unlock()
+	if sharedBTF.cache == nil {
+		sharedBTF.cache = btf.NewCache()
 	}
-	return c.cache
+	return sharedBTF.cache
 }
 
 // ReleaseCache drops the parsed kernel BTF kept for loading programs and
@@ -138,11 +151,10 @@ func (c *core) btfCache() *btf.Cache {
 // (some 15 MB of its resident set) and is needed only while loading: call
 // this once tracing is armed. A later load parses BTF again (~10-20 ms).
 func ReleaseCache() {
-	c := &theCore
-	c.mu.Lock()
-	had := c.cache != nil
-	c.cache = nil
-	c.mu.Unlock()
+	sharedBTF.Lock()
+	had := sharedBTF.cache != nil
+	sharedBTF.cache = nil
+	sharedBTF.Unlock()
 	if had {
 		debug.FreeOSMemory()
 	}
@@ -150,6 +162,7 @@ func ReleaseCache() {
 
 // loadFork loads and attaches the fork follower.
 func (c *core) loadFork() error {
+	t0 := time.Now()
 	coll, err := ebpf.NewCollectionWithOptions(c.spec, ebpf.CollectionOptions{
 		Cache:           c.btfCache(),
 		MapReplacements: c.replacements(c.spec),
@@ -158,11 +171,14 @@ func (c *core) loadFork() error {
 		return wrapErr("load core bpf programs", err)
 	}
 	c.fork = coll
+	Phase("core: load fork follower", t0)
+	t0 = time.Now()
 	if err := c.attachFork(); err != nil {
 		coll.Close()
 		c.fork = nil
 		return err
 	}
+	Phase("core: attach fork follower", t0)
 	return nil
 }
 
@@ -244,15 +260,21 @@ func (c *core) writeCfg() error {
 
 // loadBackend loads b's programs against the core's maps and attaches them.
 func (c *core) loadBackend(b *Backend) error {
+	t0 := time.Now()
 	spec, err := b.Spec()
 	if err != nil {
 		return fmt.Errorf("%s bpf spec: %w", b.Kind, err)
 	}
+	Phase(string(b.Kind)+": read bpf spec", t0)
 	if b.Prepare != nil {
+		t0 := time.Now()
 		kernel, err := c.btfCache().Kernel()
 		if err != nil {
 			return wrapErr("kernel btf", err)
 		}
+		Phase("kernel btf", t0)
+		t0 = time.Now()
+		defer Phase(string(b.Kind)+": prepare spec", t0)
 		if err := b.Prepare(spec, kernel); err != nil {
 			return fmt.Errorf("prepare %s bpf spec: %w", b.Kind, err)
 		}
@@ -268,6 +290,7 @@ func (c *core) loadBackend(b *Backend) error {
 			return fmt.Errorf("%s bpf spec: map %s unknown to the core (stale tp_core.h?)", b.Kind, name)
 		}
 	}
+	t0 = time.Now()
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
 		Cache:           c.btfCache(),
 		MapReplacements: c.replacements(spec),
@@ -275,6 +298,9 @@ func (c *core) loadBackend(b *Backend) error {
 	if err != nil {
 		return b.Caps.WrapErr(fmt.Sprintf("load %s bpf programs", b.Kind), err)
 	}
+	Phase(fmt.Sprintf("%s: load %d programs", b.Kind, len(coll.Programs)), t0)
+	t0 = time.Now()
+	defer Phase(string(b.Kind)+": attach programs", t0)
 	b.coll, b.specs = coll, spec.Programs
 	if err := b.attach(); err != nil {
 		coll.Close()

@@ -116,10 +116,30 @@
 //
 // # Reading
 //
-// A session's goroutine reads its ring. After a wakeup it lets records
-// accumulate for [Coalesce] (10 ms) before blocking again: a goroutine wakeup
-// per record cost ~85 µs of tracer CPU per exec here, batching brings that to
-// ~13 µs. A record arriving after a quiet period is delivered at once.
+// Waking the reader costs far more than a record: an epoll return, a
+// futex and goroutine hand-offs, ~100 µs of tracer CPU per record when
+// records come one at a time. So a program wakes a session's reader only
+// once a quarter of its ring is full (bpf_ringbuf_query against the ring's
+// size; then with BPF_RB_FORCE_WAKEUP, since a default wake-up is skipped
+// while older records wait), and writes with BPF_RB_NO_WAKEUP otherwise;
+// the reader looks at its ring every [Tick] (100 ms), on tick boundaries
+// every session shares, and at once when the session closes.
+//
+// The reader (ring_linux.go) waits in Go's netpoller rather than in a
+// thread blocked in epoll_wait, so that a parked reader costs no thread,
+// and the runtime's monitor rests while nothing runs. It hands each record
+// to the handler as a slice of the mapped ring, without a copy or an
+// allocation. It maps the ring's data a 64 KiB window at a time, where the
+// reader is: a mapping counts in the resident set whole and at once (a
+// 4 MiB ring, which the kernel maps twice in a row, would cost 8 MiB of
+// RSS); the ring itself is kernel memory, charged to the memory cgroup.
+//
+// # Start-up
+//
+// The feature probes and every load share one decoded copy of the kernel's
+// BTF ([ReleaseCache] drops it once tracing is armed). [SetPhaseHook]
+// reports each phase of a start (probes, maps, loads, attaching, the ring,
+// the scope) for TRACEP_STARTUP.
 //
 // # Close
 //

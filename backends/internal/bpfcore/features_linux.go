@@ -1,14 +1,15 @@
 package bpfcore
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 
 	"github.com/tracep/tracep/tracep"
@@ -44,7 +45,9 @@ func state(f *Feature) error {
 	}
 	err, ok := probed.states[f.Name]
 	if !ok {
+		t0 := time.Now()
 		err = probeOne(f)
+		Phase("probe kernel feature "+f.Name, t0)
 		probed.states[f.Name] = err
 	}
 	if Disabled(f.Name) {
@@ -162,35 +165,39 @@ func probeOne(f *Feature) error {
 
 // probeTpBTF loads an empty tp_btf program. (features.HaveProgramType
 // probes tracing programs with fentry, refused where ftrace is locked down
-// although tp_btf works.)
+// although tp_btf works.) It finds its attach target in the kernel BTF the
+// loads share (kernelCache) rather than decoding it once more.
 func probeTpBTF() error {
 	if _, err := os.Stat(vmlinuxBTF); err != nil {
 		return fmt.Errorf("%w: no kernel BTF", ebpf.ErrNotSupported)
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+	coll, err := ebpf.NewCollectionWithOptions(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"probe": {
 		Type:         ebpf.Tracing,
 		AttachType:   ebpf.AttachTraceRawTp,
 		AttachTo:     "sched_process_fork",
 		License:      "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
+	}}}, ebpf.CollectionOptions{Cache: kernelCache()})
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			return err
 		}
 		return fmt.Errorf("%w: %w", ebpf.ErrNotSupported, err)
 	}
-	return prog.Close()
+	coll.Close()
+	return nil
 }
 
-// haveTracepoint looks up the BTF type of tracepoint name as a name in the
-// string table of the kernel's BTF, rather than parsing all of it.
+// haveTracepoint looks up the BTF type of tracepoint name in the kernel
+// BTF the loads share (kernelCache): an index lookup once it is decoded,
+// where reading the file to search it cost a copy of it (5 MB here).
 func haveTracepoint(name string) error {
-	raw, err := os.ReadFile(vmlinuxBTF)
+	kernel, err := kernelCache().Kernel()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ebpf.ErrNotSupported, err)
 	}
-	if !bytes.Contains(raw, []byte("\x00btf_trace_"+name+"\x00")) {
+	var td *btf.Typedef
+	if err := kernel.TypeByName("btf_trace_"+name, &td); err != nil {
 		return fmt.Errorf("tracepoint %s: %w", name, ebpf.ErrNotSupported)
 	}
 	return nil

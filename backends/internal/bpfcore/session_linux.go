@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	"github.com/tracep/tracep/backends/cgroup"
@@ -20,13 +19,20 @@ import (
 	"github.com/tracep/tracep/tracep"
 )
 
-// Coalesce is how long a session's reader lets records accumulate after a
-// wakeup before it blocks again. Waking the goroutine per record cost ~85 µs
-// of tracer CPU per exec here; batching bounds the wakeups to 1/Coalesce per
-// second (4,000 execs: 0.35 s of CPU unbatched, 0.07 s at 5 ms, 0.05 s at
-// 10 ms, 0.035 s at 20 ms) and delays delivery by at most Coalesce. A record
-// arriving after a quiet period is delivered at once.
-const Coalesce = 10 * time.Millisecond
+// Tick is how long a record may wait in its ring for the reader. The
+// programs wake a session's reader only once a quarter of its ring is full
+// (TP_WAKE_SHIFT in bpf/tp_core.h); otherwise the reader looks at the ring
+// every Tick, and at once when the session closes. A wake-up per record cost
+// ~100 µs of tracer CPU per record arriving on its own (a DNS lookup, a
+// connect); a look every Tick costs a few µs whatever the rate, and delays
+// delivery by at most Tick. The ticks of every session fall on the same
+// multiples of Tick, so that a process's readers wake together.
+const Tick = 100 * time.Millisecond
+
+// Coalesce is the longest a record waits for the reader: Tick.
+//
+// Deprecated: use Tick.
+const Coalesce = Tick
 
 // Handler consumes one raw record. It runs on the session's goroutine, in
 // the order the kernel committed the records; rec is only valid during the
@@ -66,11 +72,11 @@ type Session struct {
 	slot    int
 	bit     uint64
 	scope   tracep.Scope
-	rd      *ringbuf.Reader
+	rd      *ringReader
 	handle  Handler
-	stop    chan struct{} // closed by Close: stop coalescing
 	done    chan struct{} // closed by the reader goroutine when it ends
 
+	closing   atomic.Bool // set by Close: drain what is committed and end
 	closeOnce sync.Once
 	closeErr  error
 
@@ -115,12 +121,14 @@ func (b *Backend) Open(ctx context.Context, cfg SessionConfig, h Handler) (*Sess
 
 	// Without the capabilities some loads fail with misleading errors
 	// (cilium reads EPERM from a feature probe as "not supported").
+	t0 := time.Now()
 	if err := b.Caps.Check(b.op()); err != nil {
 		return nil, err
 	}
 	if err := Need(b.Kind); err != nil {
 		return nil, err
 	}
+	Phase(string(b.Kind)+": capabilities and kernel features", t0)
 
 	c := &theCore
 	c.mu.Lock()
@@ -129,9 +137,11 @@ func (b *Backend) Open(ctx context.Context, cfg SessionConfig, h Handler) (*Sess
 		return nil, err
 	}
 	if c.maps == nil {
+		t0 := time.Now()
 		if err := c.loadMaps(); err != nil {
 			return nil, err
 		}
+		Phase("core: create maps", t0)
 	}
 	s, err := c.open(ctx, b, kind, cfg, h)
 	if err != nil {
@@ -265,20 +275,27 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 				return err
 			}
 		} else if c.links == nil {
+			t0 := time.Now()
 			if err := c.attachFork(); err != nil {
 				return err
 			}
+			Phase("core: attach fork follower again", t0)
 		}
 		if b.coll == nil {
 			return c.loadBackend(b)
 		}
 		if b.links == nil {
+			t0 := time.Now()
+			defer Phase(string(b.Kind)+": attach programs again", t0)
 			return b.attach()
 		}
 		return nil
 	}()
 	if installed != nil {
-		if err := <-installed; err != nil {
+		t0 := time.Now()
+		err := <-installed
+		Phase(string(b.Kind)+": wait for ring install (RCU)", t0)
+		if err != nil {
 			ring.Close()
 			return nil, errors.Join(loadErr, wrapErr("install ring buffer", err))
 		}
@@ -301,7 +318,6 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 		bit:     1 << slot,
 		scope:   cfg.Scope,
 		handle:  h,
-		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	var undo []func()
@@ -313,13 +329,17 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 		}
 	}()
 
-	s.rd, err = ringbuf.NewReader(c.rings[slot])
+	t0 := time.Now()
+	defer func() { Phase(string(b.Kind)+": reader and scope", t0) }()
+	s.rd, err = newRingReader(c.rings[slot])
 	if err != nil {
 		return nil, fmt.Errorf("ring buffer reader: %w", err)
 	}
-	undo = append(undo, func() { s.rd.Close() })
-	if err := discardStale(s.rd); err != nil {
-		return nil, err
+	undo = append(undo, func() { s.rd.close() })
+	// Records left in a reused ring by programs still running when its
+	// previous session closed.
+	if _, err := s.rd.drain(func([]byte) {}, true); err != nil {
+		return nil, fmt.Errorf("drain reused ring buffer: %w", err)
 	}
 	if err := c.maps.Maps[coreMapTpLost].Put(uint32(slot), make([]uint64, c.ncpu)); err != nil {
 		return nil, fmt.Errorf("reset loss counter: %w", err)
@@ -374,26 +394,6 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 	liveReaders.Add(1)
 	go s.run()
 	return s, nil
-}
-
-// discardStale drops records left in a reused ring by programs that were
-// still running when its previous session closed.
-func discardStale(rd *ringbuf.Reader) error {
-	if rd.AvailableBytes() == 0 {
-		return nil
-	}
-	rd.SetDeadline(time.Now())
-	defer rd.SetDeadline(time.Time{})
-	var rec ringbuf.Record
-	for {
-		err := rd.ReadInto(&rec)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("drain reused ring buffer: %w", err)
-		}
-	}
 }
 
 // setMasks sets or clears s's bit in the masks that enable its slot.
@@ -522,40 +522,33 @@ func Readers() int { return int(liveReaders.Load()) }
 func (s *Session) run() {
 	defer close(s.done)
 	defer liveReaders.Add(-1) // before done: Close returning means it is counted out
-	var rec ringbuf.Record
-	var timer *time.Timer
-	var woke time.Time
-	for {
-		blocking := s.rd.AvailableBytes() == 0
-		if blocking {
-			if wait := Coalesce - time.Since(woke); wait > 0 {
-				if timer == nil {
-					timer = time.NewTimer(wait)
-				} else {
-					timer.Reset(wait)
-				}
-				select {
-				case <-timer.C:
-				case <-s.stop:
-					timer.Stop()
-				}
-			}
-		}
-		err := s.rd.ReadInto(&rec)
-		if blocking {
-			woke = time.Now()
-		}
-		if err != nil {
-			if !errors.Is(err, ringbuf.ErrFlushed) && !errors.Is(err, os.ErrClosed) {
-				s.readErr = err
-			}
-			return
-		}
-		if err := s.handle(rec.RawSample); err != nil {
+	handle := func(rec []byte) {
+		if err := s.handle(rec); err != nil {
 			s.bad.Add(1)
 			if s.firstBad == nil {
 				s.firstBad = err
 			}
+		}
+	}
+	closing := s.closing.Load
+	for {
+		if closing() {
+			// Close has cleared the slot's masks: read what the kernel
+			// committed until then, and end.
+			if _, err := s.rd.drain(handle, true); err != nil {
+				s.readErr = err
+			}
+			return
+		}
+		if _, err := s.rd.drain(handle, false); err != nil {
+			s.readErr = err
+			return
+		}
+		// Sleep until the next tick, a wake-up (the ring filling up) or
+		// Close.
+		if err := s.rd.wait(time.Now().Truncate(Tick).Add(Tick), closing); err != nil {
+			s.readErr = err
+			return
 		}
 	}
 }
@@ -582,17 +575,10 @@ func (s *Session) close() error {
 	stopErr := c.writeCfg()
 	c.mu.Unlock()
 
-	close(s.stop)
-	var flushErr error
-	if stopErr == nil {
-		flushErr = s.rd.Flush()
-	}
-	if stopErr != nil || flushErr != nil {
-		// Without a flush the reader only stops when closed.
-		_ = s.rd.Close()
-	}
+	s.closing.Store(true)
+	s.rd.interrupt()
 	<-s.done
-	_ = s.rd.Close()
+	s.rd.close()
 
 	c.mu.Lock()
 	lost, lostErr := c.release(s)
@@ -605,7 +591,7 @@ func (s *Session) close() error {
 	if s.firstBad != nil {
 		errs = append(errs, fmt.Errorf("decode %s record: %w", s.backend.Kind, s.firstBad))
 	}
-	for _, err := range []error{stopErr, flushErr, s.readErr, lostErr} {
+	for _, err := range []error{stopErr, s.readErr, lostErr} {
 		if err != nil {
 			errs = append(errs, err)
 		}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 )
@@ -95,26 +94,11 @@ func Main() {
 		debug.SetGCPercent(25)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// TRACEP_CPUPROFILE=file writes a CPU profile of the run, for
-	// measuring the tracers themselves.
-	if f := os.Getenv("TRACEP_CPUPROFILE"); f != "" {
-		if out, err := os.Create(f); err == nil {
-			if pprof.StartCPUProfile(out) == nil {
-				defer out.Close()
-				defer pprof.StopCPUProfile()
-			}
-		}
-	}
+	// TRACEP_CPUPROFILE, TRACEP_MEMPROFILE, TRACEP_STARTUP (profile.go).
+	stopProfiling := startProfiling(os.Stderr)
 	code := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	pprof.StopCPUProfile()
-	// TRACEP_MEMPROFILE=file writes what the heap holds at the end.
-	if f := os.Getenv("TRACEP_MEMPROFILE"); f != "" {
-		if out, err := os.Create(f); err == nil {
-			_ = pprof.Lookup("heap").WriteTo(out, 0)
-			out.Close()
-		}
-	}
+	stopProfiling()
 	os.Exit(code)
 }
 
