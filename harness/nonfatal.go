@@ -4,7 +4,7 @@ import "testing"
 
 // NonFatal returns t for checks that let the test go on after a failure,
 // as testify's assert beside require: given it, the assertions of this
-// package (the Require… methods of Capture, Policy and the golden files)
+// package (the Require… methods of Capture, RequireGolden among them)
 // report a failure with t.Errorf and return, with the zero value where
 // they return one, instead of ending the test. A test then reports every
 // check that failed, not only the first:

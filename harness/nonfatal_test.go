@@ -131,3 +131,30 @@ func TestNonFatalKeepsFatal(t *testing.T) {
 	nf := harness.NonFatal(f)
 	require.Equal(t, nf, harness.NonFatal(nf))
 }
+
+// The example's checks on a capture that breaks two of the non-fatal
+// ones: two reports, and the test went on to its end; with the token
+// leaked too, the last check ends it.
+func TestNonFatalExample(t *testing.T) {
+	c := badCapture()
+	proc := tracep.Proc{PID: 43, PPID: 42, Comm: "wget"}
+	c.Events = append(c.Events,
+		tracep.Event{Seq: 6, Kind: tracep.KindExec, Proc: proc, Exec: &tracep.Exec{Op: tracep.ExecOpExec, Filename: "/usr/bin/wget", Argv: []string{"wget"}}},
+		tracep.Event{Seq: 7, Kind: tracep.KindNet, Proc: proc, Net: &tracep.Net{Op: tracep.NetOpConnect, Proto: "tcp", Dir: tracep.DirOut,
+			Src: netip.MustParseAddrPort("10.0.0.2:40001"), Dst: netip.MustParseAddrPort("192.0.2.10:80")}})
+	f := &testingTB{}
+	f.run(func(t testing.TB) { checkFetcher(t, c) }, f)
+	require.Equal(t, 1, f.finished)
+	require.Len(t, f.errors, 2, "%q", f.errors)
+	require.Contains(t, f.errors[0], "execs outside the allowed set")
+	require.Contains(t, f.errors[1], "unexpected connection to *:80")
+
+	leak := []byte("X-Token: token-8d1c\r\n")
+	c.Events = append(c.Events, tracep.Event{Seq: 8, Kind: tracep.KindTLS, Proc: proc, TLS: &tracep.TLS{Op: tracep.TLSOpWrite,
+		Library: "openssl", SNI: "evil.test", Data: leak, Len: len(leak)}})
+	f = &testingTB{}
+	f.run(func(t testing.TB) { checkFetcher(t, c) }, f)
+	require.Zero(t, f.finished)
+	require.Len(t, f.errors, 3)
+	require.NotContains(t, f.errors[2], "token-8d1c")
+}
