@@ -109,7 +109,7 @@ func Absent(evs []tracep.Event, m Matcher) ([]tracep.Event, error) {
 func (c *Capture) requireComplete(t testing.TB, what string, hiding []tracep.Event, kinds ...tracep.Kind) {
 	t.Helper()
 	if err := incomplete(Gaps(c.Events, kinds...), hiding); err != nil {
-		t.Fatalf("%s: cannot be verified: %v", what, err)
+		fail(t, "%s: cannot be verified: %v", what, err)
 	}
 }
 
