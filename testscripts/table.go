@@ -87,7 +87,9 @@ func commands() []scriptCmd {
 			summary: "print traced events, one line each, to stdout",
 			detail: "Prints each event (of kind, if given) as tracep.Event.String renders it (process, then the kind's text), for stdout assertions. " +
 				"With -normalize it prints the stable golden form of harness.Normalize instead (processes as p1, p2 in " +
-				"tree order, no pids, ports, times or ids, $WORK for the script's directory), for a golden compare with " +
+				"tree order, each process's lines cut at its execs with DNS queries and flows sorted and the DNS sockets " +
+				"folded into their queries, so that parallel work prints the same every run; no pids, ports, times or ids; " +
+				"$WORK for the script's directory and $TMPDIR with * for random temporary names), for a golden compare with " +
 				"cmp stdout file.golden, which go test ./testscripts -update rewrites in the archive.",
 			run: cmdEvents,
 		},
