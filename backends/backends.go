@@ -189,8 +189,10 @@ type started struct {
 	reported uint64
 }
 
-// LossEvery is how often a Trace looks for lost events while it runs.
-const LossEvery = 250 * time.Millisecond
+// LossEvery is how often a Trace looks for lost events while it runs: on
+// the tracers' own ticks (bpfcore.Tick), so that the process wakes once
+// for both.
+const LossEvery = 2 * bpfcore.Tick
 
 // StartTrace starts the tracers of cfg and returns once all are armed:
 // what the scope's processes do from then on is observed. emit receives
@@ -304,7 +306,8 @@ func NoteEvent(n tracep.Note) tracep.Event {
 // watchLoss reports lost events while the trace runs.
 func (t *Trace) watchLoss() {
 	defer t.watching.Done()
-	tick := time.NewTicker(LossEvery)
+	next := func() time.Duration { return time.Until(time.Now().Truncate(LossEvery).Add(LossEvery)) }
+	tick := time.NewTimer(next())
 	defer tick.Stop()
 	for {
 		select {
@@ -312,6 +315,7 @@ func (t *Trace) watchLoss() {
 			return
 		case <-tick.C:
 			t.reportLoss()
+			tick.Reset(next())
 		}
 	}
 }

@@ -108,6 +108,7 @@ const (
 	dnsMapTpRings      = "tp_rings"
 	dnsMapTpTasks      = "tp_tasks"
 	dnsMapTpTmp        = "tp_tmp"
+	dnsMapTpWake       = "tp_wake"
 	dnsMapTpdPool      = "tpd_pool"
 	dnsMapTpdPortbits  = "tpd_portbits"
 	dnsMapTpdPorts     = "tpd_ports"
@@ -183,6 +184,7 @@ type dnsMapSpecs struct {
 	TpRings     *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks     *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp       *ebpf.MapSpec `ebpf:"tp_tmp"`
+	TpWake      *ebpf.MapSpec `ebpf:"tp_wake"`
 	TpdPool     *ebpf.MapSpec `ebpf:"tpd_pool"`
 	TpdPortbits *ebpf.MapSpec `ebpf:"tpd_portbits"`
 	TpdPorts    *ebpf.MapSpec `ebpf:"tpd_ports"`
@@ -226,6 +228,7 @@ type dnsMaps struct {
 	TpRings     *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks     *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp       *ebpf.Map `ebpf:"tp_tmp"`
+	TpWake      *ebpf.Map `ebpf:"tp_wake"`
 	TpdPool     *ebpf.Map `ebpf:"tpd_pool"`
 	TpdPortbits *ebpf.Map `ebpf:"tpd_portbits"`
 	TpdPorts    *ebpf.Map `ebpf:"tpd_ports"`
@@ -241,6 +244,7 @@ func (m *dnsMaps) Close() error {
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
+		m.TpWake,
 		m.TpdPool,
 		m.TpdPortbits,
 		m.TpdPorts,

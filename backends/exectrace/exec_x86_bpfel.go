@@ -78,6 +78,7 @@ const (
 	execMapTpRings      = "tp_rings"
 	execMapTpTasks      = "tp_tasks"
 	execMapTpTmp        = "tp_tmp"
+	execMapTpWake       = "tp_wake"
 	execMapTpxScratch   = "tpx_scratch"
 	execProgTpxExec     = "tpx_exec"
 	execProgTpxExit     = "tpx_exit"
@@ -146,6 +147,7 @@ type execMapSpecs struct {
 	TpRings    *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks    *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.MapSpec `ebpf:"tp_tmp"`
+	TpWake     *ebpf.MapSpec `ebpf:"tp_wake"`
 	TpxScratch *ebpf.MapSpec `ebpf:"tpx_scratch"`
 }
 
@@ -184,6 +186,7 @@ type execMaps struct {
 	TpRings    *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks    *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.Map `ebpf:"tp_tmp"`
+	TpWake     *ebpf.Map `ebpf:"tp_wake"`
 	TpxScratch *ebpf.Map `ebpf:"tpx_scratch"`
 }
 
@@ -196,6 +199,7 @@ func (m *execMaps) Close() error {
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
+		m.TpWake,
 		m.TpxScratch,
 	)
 }

@@ -125,6 +125,7 @@ const (
 	netMapTpRings        = "tp_rings"
 	netMapTpTasks        = "tp_tasks"
 	netMapTpTmp          = "tp_tmp"
+	netMapTpWake         = "tp_wake"
 	netMapTpnControl     = "tpn_control"
 	netMapTpnFlows       = "tpn_flows"
 	netMapTpnSent        = "tpn_sent"
@@ -208,6 +209,7 @@ type netMapSpecs struct {
 	TpRings    *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks    *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.MapSpec `ebpf:"tp_tmp"`
+	TpWake     *ebpf.MapSpec `ebpf:"tp_wake"`
 	TpnControl *ebpf.MapSpec `ebpf:"tpn_control"`
 	TpnFlows   *ebpf.MapSpec `ebpf:"tpn_flows"`
 	TpnSent    *ebpf.MapSpec `ebpf:"tpn_sent"`
@@ -251,6 +253,7 @@ type netMaps struct {
 	TpRings    *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks    *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.Map `ebpf:"tp_tmp"`
+	TpWake     *ebpf.Map `ebpf:"tp_wake"`
 	TpnControl *ebpf.Map `ebpf:"tpn_control"`
 	TpnFlows   *ebpf.Map `ebpf:"tpn_flows"`
 	TpnSent    *ebpf.Map `ebpf:"tpn_sent"`
@@ -267,6 +270,7 @@ func (m *netMaps) Close() error {
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
+		m.TpWake,
 		m.TpnControl,
 		m.TpnFlows,
 		m.TpnSent,

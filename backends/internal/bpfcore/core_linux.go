@@ -3,15 +3,18 @@ package bpfcore
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/tracep/tracep/tracep"
 )
@@ -62,6 +65,7 @@ type core struct {
 	fork  *ebpf.Collection // the fork follower, once loaded
 	links []link.Link
 	cfg   coreTpScopeCfg // mirror of tp_cfg[0]
+	wake  []byte         // tp_wake, mapped: a slot's flag at 8*slot
 	slots [MaxSessions]*Session
 	// rings[i] is the ring installed at slot i in tp_rings. It stays there
 	// after its session closes, for the next session of the same size:
@@ -119,7 +123,13 @@ func (c *core) loadMaps() error {
 	if err != nil {
 		return wrapErr("create bpf maps", err)
 	}
-	c.spec, c.maps, c.ncpu = spec, maps, ncpu
+	// tp_wake is set by a reader going to sleep with a plain store.
+	wake, err := unix.Mmap(maps.Maps[coreMapTpWake].FD(), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		maps.Close()
+		return fmt.Errorf("map tp_wake: %w", err)
+	}
+	c.spec, c.maps, c.ncpu, c.wake = spec, maps, ncpu, wake
 	c.cfg = coreTpScopeCfg{}
 	return nil
 }
@@ -428,4 +438,9 @@ func LinkIDs() []link.ID {
 		add(b.links)
 	}
 	return ids
+}
+
+// wakeFlag returns slot's flag in tp_wake.
+func (c *core) wakeFlag(slot int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&c.wake[8*slot]))
 }

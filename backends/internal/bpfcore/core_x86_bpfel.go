@@ -52,6 +52,7 @@ const (
 	coreMapTpRings    = "tp_rings"
 	coreMapTpTasks    = "tp_tasks"
 	coreMapTpTmp      = "tp_tmp"
+	coreMapTpWake     = "tp_wake"
 	coreProgTpcFork   = "tpc_fork"
 	coreVarTpPidnsIno = "tp_pidns_ino"
 	coreVarTpRaw      = "tp_raw"
@@ -113,6 +114,7 @@ type coreMapSpecs struct {
 	TpRings   *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks   *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp     *ebpf.MapSpec `ebpf:"tp_tmp"`
+	TpWake    *ebpf.MapSpec `ebpf:"tp_wake"`
 }
 
 // coreVariableSpecs contains global variables before they are loaded into the kernel.
@@ -150,6 +152,7 @@ type coreMaps struct {
 	TpRings   *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks   *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp     *ebpf.Map `ebpf:"tp_tmp"`
+	TpWake    *ebpf.Map `ebpf:"tp_wake"`
 }
 
 func (m *coreMaps) Close() error {
@@ -161,6 +164,7 @@ func (m *coreMaps) Close() error {
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
+		m.TpWake,
 	)
 }
 

@@ -54,13 +54,16 @@ type ringReader struct {
 	mask               uintptr
 	// mapped lists the windows of area mapped, by index.
 	mapped []uintptr
+	// asleep is the ring's slot in tp_wake: set, the next record wakes
+	// the reader.
+	asleep *uint32
 }
 
 // ringWindow is the unit in which the ring's data is mapped: records of up
 // to 132 KiB span three at most. It divides every ring size (MinRingBytes).
 const ringWindow = 64 << 10
 
-func newRingReader(m *ebpf.Map) (*ringReader, error) {
+func newRingReader(m *ebpf.Map, asleep *uint32) (*ringReader, error) {
 	size := int(m.MaxEntries())
 	if size < ringWindow || size&(size-1) != 0 {
 		return nil, fmt.Errorf("ring buffer size %d is not a power of two of at least %d", size, ringWindow)
@@ -74,7 +77,8 @@ func newRingReader(m *ebpf.Map) (*ringReader, error) {
 		return nil, fmt.Errorf("ring buffer fd: %w", err)
 	}
 	// The fd is non-blocking and pollable: NewFile puts it in the netpoller.
-	r := &ringReader{fd: fd, file: os.NewFile(uintptr(fd), "bpf ring buffer"), size: uintptr(size), mask: uintptr(size - 1)}
+	r := &ringReader{fd: fd, file: os.NewFile(uintptr(fd), "bpf ring buffer"), size: uintptr(size), mask: uintptr(size - 1), asleep: asleep}
+	atomic.StoreUint32(asleep, 0)
 	if err := r.mapPages(); err != nil {
 		r.close()
 		return nil, err
@@ -206,17 +210,25 @@ func (r *ringReader) drain(h func([]byte), final bool) (int, error) {
 }
 
 // wait waits until the ring has data, the kernel woke its readers, the
-// deadline passes or stop returns true; stop is called before waiting and
-// after every wake-up.
-func (r *ringReader) wait(deadline time.Time, stop func() bool) error {
+// deadline (if not zero) passes or stop returns true, and reports whether
+// the deadline passed; stop is called before waiting and after every
+// wake-up.
+func (r *ringReader) wait(deadline time.Time, stop func() bool) (expired bool, err error) {
 	if err := r.file.SetReadDeadline(deadline); err != nil {
-		return err
+		return false, err
 	}
-	err := r.raw.Read(func(uintptr) bool { return stop() || r.available() > 0 })
+	err = r.raw.Read(func(uintptr) bool { return stop() || r.available() > 0 })
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return nil
+		return true, nil
 	}
-	return err
+	return false, err
+}
+
+// sleepUntilRecord asks the programs to wake the reader at the next
+// record (tp_wake); the caller then looks at the ring once more, since a
+// record may have come before the request.
+func (r *ringReader) sleepUntilRecord() {
+	atomic.StoreUint32(r.asleep, 1)
 }
 
 // interrupt ends a wait at once.

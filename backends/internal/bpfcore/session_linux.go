@@ -22,12 +22,14 @@ import (
 // Tick is how long a record may wait in its ring for the reader. The
 // programs wake a session's reader only once a quarter of its ring is full
 // (TP_WAKE_SHIFT in bpf/tp_core.h); otherwise the reader looks at the ring
-// every Tick, and at once when the session closes. A wake-up per record cost
-// ~100 µs of tracer CPU per record arriving on its own (a DNS lookup, a
-// connect); a look every Tick costs a few µs whatever the rate, and delays
+// every Tick, and at once when the session closes. A tick that finds
+// nothing puts the reader to sleep until the next record (tp_wake), so an
+// idle session costs nothing. A wake-up per record cost ~100 µs of tracer
+// CPU per record arriving on its own (a DNS lookup, a connect); a look
+// every Tick costs a few hundred µs here whatever the rate, and delays
 // delivery by at most Tick. The ticks of every session fall on the same
 // multiples of Tick, so that a process's readers wake together.
-const Tick = 100 * time.Millisecond
+const Tick = 250 * time.Millisecond
 
 // Coalesce is the longest a record waits for the reader: Tick.
 //
@@ -86,6 +88,7 @@ type Session struct {
 	finalLost uint64
 
 	// Owned by the reader goroutine until done is closed.
+	idle     bool // asleep until a record comes (tp_wake)
 	firstBad error
 	readErr  error
 }
@@ -331,7 +334,7 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 
 	t0 := time.Now()
 	defer func() { Phase(string(b.Kind)+": reader and scope", t0) }()
-	s.rd, err = newRingReader(c.rings[slot])
+	s.rd, err = newRingReader(c.rings[slot], c.wakeFlag(slot))
 	if err != nil {
 		return nil, fmt.Errorf("ring buffer reader: %w", err)
 	}
@@ -531,6 +534,7 @@ func (s *Session) run() {
 		}
 	}
 	closing := s.closing.Load
+	got := 0 // records since the last tick
 	for {
 		if closing() {
 			// Close has cleared the slot's masks: read what the kernel
@@ -540,15 +544,32 @@ func (s *Session) run() {
 			}
 			return
 		}
-		if _, err := s.rd.drain(handle, false); err != nil {
+		n, err := s.rd.drain(handle, false)
+		if err != nil {
 			s.readErr = err
 			return
 		}
+		got += n
 		// Sleep until the next tick, a wake-up (the ring filling up) or
-		// Close.
-		if err := s.rd.wait(time.Now().Truncate(Tick).Add(Tick), closing); err != nil {
+		// Close; after a tick without records, until the next record.
+		deadline := time.Now().Truncate(Tick).Add(Tick)
+		if s.idle {
+			deadline = time.Time{}
+		}
+		expired, err := s.rd.wait(deadline, closing)
+		if err != nil {
 			s.readErr = err
 			return
+		}
+		switch {
+		case !expired:
+			s.idle = false
+		case got == 0:
+			// A whole tick without a record: the next one wakes us.
+			s.rd.sleepUntilRecord()
+			s.idle = s.rd.available() == 0
+		default:
+			got = 0
 		}
 	}
 }

@@ -392,10 +392,22 @@ static __always_inline __u64 tp_scope_mask(struct tp_scope_cfg *cfg, int kind)
  * once 1/2^TP_WAKE_SHIFT of the ring waits, and then forcibly (a default
  * wake-up is skipped when older records wait unread); otherwise the reader
  * finds it at its next tick (bpfcore.Tick) or when the session closes
- * (a flush reads everything committed). The rest of the ring absorbs what
- * arrives between the wake-up and the read.
+ * (everything committed is read). The rest of the ring absorbs what
+ * arrives between the wake-up and the read. A reader whose tick found
+ * nothing sleeps without ticking and sets its slot in tp_wake: the next
+ * record clears it and wakes the reader.
  */
 #define TP_WAKE_SHIFT 2
+
+/* Per slot (8 bytes apart in the mapping): set by a reader that sleeps
+ * until a record comes. Mapped by user space, which sets it with a store. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, TP_MAX_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tp_wake SEC(".maps");
 
 /* tp_output copies data to the ring of slot, counting a failure as lost. */
 static __always_inline void tp_output(__u32 slot, void *data, __u64 size)
@@ -403,13 +415,20 @@ static __always_inline void tp_output(__u32 slot, void *data, __u64 size)
 	void *ring = bpf_map_lookup_elem(&tp_rings, &slot);
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
+	__u32 *asleep;
+
 	if (!ring) {
 		tp_lost_inc(slot);
 		return;
 	}
-	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) + size >=
-	    bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) >> TP_WAKE_SHIFT)
+	asleep = bpf_map_lookup_elem(&tp_wake, &slot);
+	if (asleep && *asleep) {
+		*asleep = 0;
 		flags = BPF_RB_FORCE_WAKEUP;
+	} else if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) + size >=
+		   bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) >> TP_WAKE_SHIFT) {
+		flags = BPF_RB_FORCE_WAKEUP;
+	}
 	if (bpf_ringbuf_output(ring, data, size, flags))
 		tp_lost_inc(slot);
 }
