@@ -3,6 +3,7 @@ package bpfcore
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tracep/tracep/tracep"
 )
@@ -11,6 +12,23 @@ import (
 // open at once: each holds one slot of the kernel's tables. It matches
 // TP_MAX_SLOTS in bpf/tp_core.h.
 const MaxSessions = 64
+
+// Tick is how long a record may wait in its ring for the reader. The
+// programs wake a session's reader only once a quarter of its ring is full
+// (TP_WAKE_SHIFT in bpf/tp_core.h); otherwise the reader looks at the ring
+// every Tick, and at once when the session closes. A tick that finds
+// nothing puts the reader to sleep until the next record (tp_wake), so an
+// idle session costs nothing. A wake-up per record cost ~100 µs of tracer
+// CPU per record arriving on its own (a DNS lookup, a connect); a look
+// every Tick costs a few hundred µs here whatever the rate, and delays
+// delivery by at most Tick. The ticks of every session fall on the same
+// multiples of Tick, so that a process's readers wake together.
+const Tick = 250 * time.Millisecond
+
+// Coalesce is the longest a record waits for the reader: Tick.
+//
+// Deprecated: use Tick.
+const Coalesce = Tick
 
 // ErrNoSlot is returned when MaxSessions sessions are already open.
 var ErrNoSlot = errors.New("no free session slot")

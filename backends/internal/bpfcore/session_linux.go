@@ -19,23 +19,6 @@ import (
 	"github.com/tracep/tracep/tracep"
 )
 
-// Tick is how long a record may wait in its ring for the reader. The
-// programs wake a session's reader only once a quarter of its ring is full
-// (TP_WAKE_SHIFT in bpf/tp_core.h); otherwise the reader looks at the ring
-// every Tick, and at once when the session closes. A tick that finds
-// nothing puts the reader to sleep until the next record (tp_wake), so an
-// idle session costs nothing. A wake-up per record cost ~100 µs of tracer
-// CPU per record arriving on its own (a DNS lookup, a connect); a look
-// every Tick costs a few hundred µs here whatever the rate, and delays
-// delivery by at most Tick. The ticks of every session fall on the same
-// multiples of Tick, so that a process's readers wake together.
-const Tick = 250 * time.Millisecond
-
-// Coalesce is the longest a record waits for the reader: Tick.
-//
-// Deprecated: use Tick.
-const Coalesce = Tick
-
 // Handler consumes one raw record. It runs on the session's goroutine, in
 // the order the kernel committed the records; rec is only valid during the
 // call. An error counts the record as lost and the first one is returned by
