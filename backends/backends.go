@@ -103,6 +103,7 @@ func Supported(k tracep.Kind) error {
 // SupportedKinds returns the kinds this host can trace now; when it can
 // trace none, the first kind's reason (a missing privilege, typically).
 func SupportedKinds() ([]tracep.Kind, error) {
+	bpfcore.Prime(Kinds()...) // the probes of every kind at once
 	var kinds []tracep.Kind
 	var first error
 	for _, k := range Kinds() {
@@ -211,6 +212,7 @@ func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (
 			return nil, err
 		}
 	}
+	bpfcore.Prime(kinds...) // the probes of every kind at once
 	t := &Trace{kinds: slices.Clone(kinds), sessions: map[tracep.Kind]tracep.Session{},
 		q: newQueue(MemoryQueue), done: make(chan struct{}), stop: make(chan struct{})}
 	go t.deliver(emit)

@@ -51,7 +51,7 @@ type Backend struct {
 
 	// Guarded by theCore.mu.
 	coll  *ebpf.Collection
-	specs map[string]*ebpf.ProgramSpec // of coll's programs, to attach them again
+	specs map[string]attachSpec // of coll's programs, to attach them again
 	links []link.Link
 	users int
 }
@@ -181,6 +181,7 @@ func (c *core) loadFork() error {
 		return wrapErr("load core bpf programs", err)
 	}
 	c.fork = coll
+	c.spec = nil // loaded once per process: its instructions are not needed again
 	Phase("core: load fork follower", t0)
 	t0 = time.Now()
 	if err := c.attachFork(); err != nil {
@@ -268,10 +269,24 @@ func (c *core) writeCfg() error {
 	return nil
 }
 
+// specResult is a backend's spec, parsed ahead.
+type specResult struct {
+	spec *ebpf.CollectionSpec
+	err  error
+}
+
 // loadBackend loads b's programs against the core's maps and attaches them.
-func (c *core) loadBackend(b *Backend) error {
+// prefetched, when not nil, delivers b's spec.
+func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 	t0 := time.Now()
-	spec, err := b.Spec()
+	var spec *ebpf.CollectionSpec
+	var err error
+	if prefetched != nil {
+		r := <-prefetched
+		spec, err = r.spec, r.err
+	} else {
+		spec, err = b.Spec()
+	}
 	if err != nil {
 		return fmt.Errorf("%s bpf spec: %w", b.Kind, err)
 	}
@@ -311,7 +326,11 @@ func (c *core) loadBackend(b *Backend) error {
 	Phase(fmt.Sprintf("%s: load %d programs", b.Kind, len(coll.Programs)), t0)
 	t0 = time.Now()
 	defer Phase(string(b.Kind)+": attach programs", t0)
-	b.coll, b.specs = coll, spec.Programs
+	// Keep what attaching needs, not the instructions.
+	b.coll, b.specs = coll, make(map[string]attachSpec, len(spec.Programs))
+	for name, ps := range spec.Programs {
+		b.specs[name] = attachSpec{Name: ps.Name, Type: ps.Type, AttachType: ps.AttachType, AttachTo: ps.AttachTo}
+	}
 	if err := b.attach(); err != nil {
 		coll.Close()
 		b.coll, b.specs = nil, nil
@@ -355,9 +374,17 @@ func (b *Backend) detach() {
 	b.links = nil
 }
 
+// attachSpec is what attaching a loaded program needs of its spec.
+type attachSpec struct {
+	Name       string
+	Type       ebpf.ProgramType
+	AttachType ebpf.AttachType
+	AttachTo   string
+}
+
 // attachProgram attaches one program of b by its type: tp_btf programs
 // to their tracepoint, raw_tp programs by name.
-func (b *Backend) attachProgram(prog *ebpf.Program, spec *ebpf.ProgramSpec) (link.Link, error) {
+func (b *Backend) attachProgram(prog *ebpf.Program, spec attachSpec) (link.Link, error) {
 	switch {
 	case spec.Type == ebpf.Tracing && spec.AttachType == ebpf.AttachTraceRawTp:
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})

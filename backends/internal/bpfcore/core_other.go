@@ -39,6 +39,9 @@ func Probe() []FeatureState {
 	return out
 }
 
+// Prime does nothing: there is no BPF off Linux.
+func Prime(...tracep.Kind) {}
+
 // Have fails: there is no BPF off Linux.
 func Have(name string) error { return errOffLinux }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,29 +32,54 @@ type FeatureState struct {
 	Err error
 }
 
+// probed holds what probing each feature found, probed once per process.
 var probed struct {
 	sync.Mutex
-	states map[string]error
+	states map[string]*probeResult
+}
+
+type probeResult struct {
+	once sync.Once
+	err  error
 }
 
 // state returns what probing f found, probing it the first time.
 func state(f *Feature) error {
 	probed.Lock()
-	defer probed.Unlock()
 	if probed.states == nil {
-		probed.states = make(map[string]error, len(Features))
+		probed.states = make(map[string]*probeResult, len(Features))
 	}
-	err, ok := probed.states[f.Name]
+	r, ok := probed.states[f.Name]
 	if !ok {
-		t0 := time.Now()
-		err = probeOne(f)
-		Phase("probe kernel feature "+f.Name, t0)
-		probed.states[f.Name] = err
+		r = &probeResult{}
+		probed.states[f.Name] = r
 	}
+	probed.Unlock()
+	r.once.Do(func() {
+		t0 := time.Now()
+		r.err = probeOne(f)
+		Phase("probe kernel feature "+f.Name, t0)
+	})
 	if Disabled(f.Name) {
 		return &MissingFeatureError{Feature: f, Disabled: true}
 	}
-	return err
+	return r.err
+}
+
+// Prime probes, all at once, the kernel features the tracers of kinds may
+// need, and decodes the kernel's BTF meanwhile, so that the probes and
+// loads that follow find them done: probes wait for the kernel (an RCU
+// grace period to free a probe's map, a verifier run) more than they use
+// the CPU.
+func Prime(kinds ...tracep.Kind) {
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = kernelCache().Kernel() })
+	for _, f := range Features {
+		if slices.ContainsFunc(kinds, f.Needed) {
+			wg.Go(func() { _ = state(f) })
+		}
+	}
+	wg.Wait()
 }
 
 // Probe returns every feature of Features with what probing it found.

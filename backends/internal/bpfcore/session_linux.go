@@ -111,12 +111,24 @@ func (b *Backend) Open(ctx context.Context, cfg SessionConfig, h Handler) (*Sess
 	if err := b.Caps.Check(b.op()); err != nil {
 		return nil, err
 	}
+	c := &theCore
+	// The backend's spec is parsed while the kernel is probed.
+	c.mu.Lock()
+	var prefetched chan specResult
+	if b.coll == nil {
+		prefetched = make(chan specResult, 1)
+		go func() {
+			spec, err := b.Spec()
+			prefetched <- specResult{spec, err}
+		}()
+	}
+	c.mu.Unlock()
+	Prime(b.Kind)
 	if err := Need(b.Kind); err != nil {
 		return nil, err
 	}
 	Phase(string(b.Kind)+": capabilities and kernel features", t0)
 
-	c := &theCore
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -129,7 +141,7 @@ func (b *Backend) Open(ctx context.Context, cfg SessionConfig, h Handler) (*Sess
 		}
 		Phase("core: create maps", t0)
 	}
-	s, err := c.open(ctx, b, kind, cfg, h)
+	s, err := c.open(ctx, b, kind, cfg, h, prefetched)
 	if err != nil {
 		// Keep what loaded: the maps are shared by every loaded backend.
 		if b.users == 0 {
@@ -233,7 +245,7 @@ func (c *core) collectSpare(block bool) {
 
 // open does the part of Open that runs with the core's maps created and the
 // core locked.
-func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig, h Handler) (_ *Session, err error) {
+func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig, h Handler, prefetched <-chan specResult) (_ *Session, err error) {
 	slot := c.pickSlot(cfg.RingBytes)
 	if slot < 0 {
 		return nil, ErrNoSlot
@@ -268,7 +280,7 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 			Phase("core: attach fork follower again", t0)
 		}
 		if b.coll == nil {
-			return c.loadBackend(b)
+			return c.loadBackend(b, prefetched)
 		}
 		if b.links == nil {
 			t0 := time.Now()
