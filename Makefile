@@ -43,11 +43,13 @@ fuzz:
 	@if [ "$(FUZZTIME)" != "0" ]; then ci/fuzz.sh $(FUZZTIME); fi
 
 # The tracer table (ci/bench: each tracer as a process on fixed workloads,
-# medians of BENCH_RUNS runs), then the Go benchmarks' figures. See README.md.
+# scoped bursts and whole-system spread-out runs, medians of BENCH_RUNS
+# runs, then start-up times), the scoped bursts ten times larger, then the
+# Go benchmarks' figures. See README.md.
 BENCH_RUNS ?= 5
 bench: build
 	$(GO) run ./ci/bench -tracep $(BIN) -runs $(BENCH_RUNS)
-	$(GO) run ./ci/bench -tracep $(BIN) -runs 1 -scale 10
+	$(GO) run ./ci/bench -tracep $(BIN) -runs 1 -scale 10 -mode scoped -only exec,net,dns,tls,ca
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
 
 # Regenerate the committed bpf2go output (needs clang and bpftool).
