@@ -108,7 +108,6 @@ const (
 	dnsMapTpRings      = "tp_rings"
 	dnsMapTpTasks      = "tp_tasks"
 	dnsMapTpTmp        = "tp_tmp"
-	dnsMapTpWake       = "tp_wake"
 	dnsMapTpdPool      = "tpd_pool"
 	dnsMapTpdPortbits  = "tpd_portbits"
 	dnsMapTpdPorts     = "tpd_ports"
@@ -120,6 +119,7 @@ const (
 	dnsProgTpdIngress  = "tpd_ingress"
 	dnsVarTpPidnsIno   = "tp_pidns_ino"
 	dnsVarTpRaw        = "tp_raw"
+	dnsVarTpWake       = "tp_wake"
 	dnsVarTpdPoolN     = "tpd_pool_n"
 	dnsVarTpdUnusedRec = "tpd_unused_rec"
 )
@@ -184,7 +184,6 @@ type dnsMapSpecs struct {
 	TpRings     *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks     *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp       *ebpf.MapSpec `ebpf:"tp_tmp"`
-	TpWake      *ebpf.MapSpec `ebpf:"tp_wake"`
 	TpdPool     *ebpf.MapSpec `ebpf:"tpd_pool"`
 	TpdPortbits *ebpf.MapSpec `ebpf:"tpd_portbits"`
 	TpdPorts    *ebpf.MapSpec `ebpf:"tpd_ports"`
@@ -197,6 +196,7 @@ type dnsMapSpecs struct {
 type dnsVariableSpecs struct {
 	TpPidnsIno   *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpRaw        *ebpf.VariableSpec `ebpf:"tp_raw"`
+	TpWake       *ebpf.VariableSpec `ebpf:"tp_wake"`
 	TpdPoolN     *ebpf.VariableSpec `ebpf:"tpd_pool_n"`
 	TpdUnusedRec *ebpf.VariableSpec `ebpf:"tpd_unused_rec"`
 }
@@ -228,7 +228,6 @@ type dnsMaps struct {
 	TpRings     *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks     *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp       *ebpf.Map `ebpf:"tp_tmp"`
-	TpWake      *ebpf.Map `ebpf:"tp_wake"`
 	TpdPool     *ebpf.Map `ebpf:"tpd_pool"`
 	TpdPortbits *ebpf.Map `ebpf:"tpd_portbits"`
 	TpdPorts    *ebpf.Map `ebpf:"tpd_ports"`
@@ -244,7 +243,6 @@ func (m *dnsMaps) Close() error {
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
-		m.TpWake,
 		m.TpdPool,
 		m.TpdPortbits,
 		m.TpdPorts,
@@ -258,6 +256,7 @@ func (m *dnsMaps) Close() error {
 type dnsVariables struct {
 	TpPidnsIno   *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpRaw        *ebpf.Variable `ebpf:"tp_raw"`
+	TpWake       *ebpf.Variable `ebpf:"tp_wake"`
 	TpdPoolN     *ebpf.Variable `ebpf:"tpd_pool_n"`
 	TpdUnusedRec *ebpf.Variable `ebpf:"tpd_unused_rec"`
 }

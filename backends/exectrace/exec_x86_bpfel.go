@@ -78,7 +78,6 @@ const (
 	execMapTpRings      = "tp_rings"
 	execMapTpTasks      = "tp_tasks"
 	execMapTpTmp        = "tp_tmp"
-	execMapTpWake       = "tp_wake"
 	execMapTpxScratch   = "tpx_scratch"
 	execProgTpxExec     = "tpx_exec"
 	execProgTpxExit     = "tpx_exit"
@@ -86,6 +85,7 @@ const (
 	execProgTpxSysExit  = "tpx_sys_exit"
 	execVarTpPidnsIno   = "tp_pidns_ino"
 	execVarTpRaw        = "tp_raw"
+	execVarTpWake       = "tp_wake"
 )
 
 // loadExec returns the embedded CollectionSpec for exec.
@@ -147,7 +147,6 @@ type execMapSpecs struct {
 	TpRings    *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks    *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.MapSpec `ebpf:"tp_tmp"`
-	TpWake     *ebpf.MapSpec `ebpf:"tp_wake"`
 	TpxScratch *ebpf.MapSpec `ebpf:"tpx_scratch"`
 }
 
@@ -157,6 +156,7 @@ type execMapSpecs struct {
 type execVariableSpecs struct {
 	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.VariableSpec `ebpf:"tp_raw"`
+	TpWake     *ebpf.VariableSpec `ebpf:"tp_wake"`
 }
 
 // execObjects contains all objects after they have been loaded into the kernel.
@@ -186,7 +186,6 @@ type execMaps struct {
 	TpRings    *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks    *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.Map `ebpf:"tp_tmp"`
-	TpWake     *ebpf.Map `ebpf:"tp_wake"`
 	TpxScratch *ebpf.Map `ebpf:"tpx_scratch"`
 }
 
@@ -199,7 +198,6 @@ func (m *execMaps) Close() error {
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
-		m.TpWake,
 		m.TpxScratch,
 	)
 }
@@ -210,6 +208,7 @@ func (m *execMaps) Close() error {
 type execVariables struct {
 	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.Variable `ebpf:"tp_raw"`
+	TpWake     *ebpf.Variable `ebpf:"tp_wake"`
 }
 
 // execPrograms contains all programs after they have been loaded into the kernel.

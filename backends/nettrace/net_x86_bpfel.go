@@ -125,7 +125,6 @@ const (
 	netMapTpRings        = "tp_rings"
 	netMapTpTasks        = "tp_tasks"
 	netMapTpTmp          = "tp_tmp"
-	netMapTpWake         = "tp_wake"
 	netMapTpnControl     = "tpn_control"
 	netMapTpnFlows       = "tpn_flows"
 	netMapTpnSent        = "tpn_sent"
@@ -142,6 +141,7 @@ const (
 	netProgTpnSysExit    = "tpn_sys_exit"
 	netVarTpPidnsIno     = "tp_pidns_ino"
 	netVarTpRaw          = "tp_raw"
+	netVarTpWake         = "tp_wake"
 	netVarTpnUnusedRec   = "tpn_unused_rec"
 )
 
@@ -209,7 +209,6 @@ type netMapSpecs struct {
 	TpRings    *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks    *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.MapSpec `ebpf:"tp_tmp"`
-	TpWake     *ebpf.MapSpec `ebpf:"tp_wake"`
 	TpnControl *ebpf.MapSpec `ebpf:"tpn_control"`
 	TpnFlows   *ebpf.MapSpec `ebpf:"tpn_flows"`
 	TpnSent    *ebpf.MapSpec `ebpf:"tpn_sent"`
@@ -223,6 +222,7 @@ type netMapSpecs struct {
 type netVariableSpecs struct {
 	TpPidnsIno   *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpRaw        *ebpf.VariableSpec `ebpf:"tp_raw"`
+	TpWake       *ebpf.VariableSpec `ebpf:"tp_wake"`
 	TpnUnusedRec *ebpf.VariableSpec `ebpf:"tpn_unused_rec"`
 }
 
@@ -253,7 +253,6 @@ type netMaps struct {
 	TpRings    *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks    *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp      *ebpf.Map `ebpf:"tp_tmp"`
-	TpWake     *ebpf.Map `ebpf:"tp_wake"`
 	TpnControl *ebpf.Map `ebpf:"tpn_control"`
 	TpnFlows   *ebpf.Map `ebpf:"tpn_flows"`
 	TpnSent    *ebpf.Map `ebpf:"tpn_sent"`
@@ -270,7 +269,6 @@ func (m *netMaps) Close() error {
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
-		m.TpWake,
 		m.TpnControl,
 		m.TpnFlows,
 		m.TpnSent,
@@ -285,6 +283,7 @@ func (m *netMaps) Close() error {
 type netVariables struct {
 	TpPidnsIno   *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpRaw        *ebpf.Variable `ebpf:"tp_raw"`
+	TpWake       *ebpf.Variable `ebpf:"tp_wake"`
 	TpnUnusedRec *ebpf.Variable `ebpf:"tpn_unused_rec"`
 }
 

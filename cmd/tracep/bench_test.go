@@ -52,6 +52,41 @@ func BenchmarkCAFetch(b *testing.B) {
 	b.ReportMetric(float64(maxRSS)/1024, "peak-rss-MB")
 }
 
+// BenchmarkStartup runs `tracep exec -- true` and `tracep run -- true`
+// (the binary without the race detector) and reports the wall time from
+// start to exit, the CPU and the peak RSS of each, the latter from the
+// start-up trace (TRACEP_STARTUP): the rusage of a process started by a
+// larger one counts the starter's peak.
+func BenchmarkStartup(b *testing.B) {
+	tracetest.SkipUnlessRoot(b, "tracing")
+	for _, kind := range []string{"exec", "run"} {
+		b.Run(kind, func(b *testing.B) {
+			var cpu, wall time.Duration
+			var peak int64
+			for range b.N {
+				cmd := exec.Command(plainBin, kind, "--", "true")
+				cmd.Env = append(os.Environ(), "TRACEP_STARTUP=1")
+				var stderr strings.Builder
+				cmd.Stderr = &stderr
+				t0 := time.Now()
+				if err := cmd.Run(); err != nil {
+					b.Fatalf("tracep %s -- true: %v\n%s", kind, err, stderr.String())
+				}
+				wall += time.Since(t0)
+				ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+				cpu += tv(ru.Utime) + tv(ru.Stime)
+				if _, rest, ok := strings.Cut(stderr.String(), "peak RSS "); ok {
+					kb, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+					peak = max(peak, kb)
+				}
+			}
+			b.ReportMetric(float64(wall.Microseconds())/1000/float64(b.N), "wall-ms")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms")
+			b.ReportMetric(float64(peak)/1024, "peak-rss-MB")
+		})
+	}
+}
+
 func tv(t syscall.Timeval) time.Duration {
 	return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
 }

@@ -65,7 +65,7 @@ type core struct {
 	fork  *ebpf.Collection // the fork follower, once loaded
 	links []link.Link
 	cfg   coreTpScopeCfg // mirror of tp_cfg[0]
-	wake  []byte         // tp_wake, mapped: a slot's flag at 8*slot
+	wake  []byte         // tp_wake, mapped: a word per slot, set while its reader sleeps
 	slots [MaxSessions]*Session
 	// rings[i] is the ring installed at slot i in tp_rings. It stays there
 	// after its session closes, for the next session of the same size:
@@ -123,11 +123,20 @@ func (c *core) loadMaps() error {
 	if err != nil {
 		return wrapErr("create bpf maps", err)
 	}
-	// tp_wake is set by a reader going to sleep with a plain store.
-	wake, err := unix.Mmap(maps.Maps[coreMapTpWake].FD(), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	// A reader going to sleep sets its word of tp_wake with a store.
+	wakeMap, ok := maps.Maps[wakeSection]
+	if !ok {
+		maps.Close()
+		return fmt.Errorf("core bpf spec: no %s", wakeSection)
+	}
+	wake, err := unix.Mmap(wakeMap.FD(), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		maps.Close()
-		return fmt.Errorf("map tp_wake: %w", err)
+		return fmt.Errorf("map %s: %w", wakeSection, err)
+	}
+	if off := spec.Variables[coreVarTpWake].Offset; off != 0 {
+		maps.Close()
+		return fmt.Errorf("%s: tp_wake at offset %d", wakeSection, off)
 	}
 	c.spec, c.maps, c.ncpu, c.wake = spec, maps, ncpu, wake
 	c.cfg = coreTpScopeCfg{}
@@ -250,11 +259,18 @@ func DetachIdle() {
 	c.detachIdle()
 }
 
+// wakeSection is the data section, and map, of tp_wake (bpf/tp_core.h).
+const wakeSection = ".data.tp_wake"
+
+// shared reports whether map name of a spec is one of the core's, which
+// every object shares: the tp_* maps and tp_wake's section.
+func shared(name string) bool { return strings.HasPrefix(name, "tp_") || name == wakeSection }
+
 // replacements returns the core's maps for every tp_* map of spec.
 func (c *core) replacements(spec *ebpf.CollectionSpec) map[string]*ebpf.Map {
 	repl := make(map[string]*ebpf.Map)
 	for name := range spec.Maps {
-		if m, ok := c.maps.Maps[name]; ok && strings.HasPrefix(name, "tp_") {
+		if m, ok := c.maps.Maps[name]; ok && shared(name) {
 			repl[name] = m
 		}
 	}
@@ -311,7 +327,7 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 		return err
 	}
 	for name := range spec.Maps {
-		if _, ok := c.maps.Maps[name]; strings.HasPrefix(name, "tp_") && !ok {
+		if _, ok := c.maps.Maps[name]; shared(name) && !ok {
 			return fmt.Errorf("%s bpf spec: map %s unknown to the core (stale tp_core.h?)", b.Kind, name)
 		}
 	}
@@ -323,7 +339,7 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 	if err != nil {
 		return b.Caps.WrapErr(fmt.Sprintf("load %s bpf programs", b.Kind), err)
 	}
-	Phase(fmt.Sprintf("%s: load %d programs", b.Kind, len(coll.Programs)), t0)
+	Phase(fmt.Sprintf("%s: load %d programs (%s)", b.Kind, len(coll.Programs), verifiedInsns(coll)), t0)
 	t0 = time.Now()
 	defer Phase(string(b.Kind)+": attach programs", t0)
 	// Keep what attaching needs, not the instructions.
@@ -467,7 +483,26 @@ func LinkIDs() []link.ID {
 	return ids
 }
 
-// wakeFlag returns slot's flag in tp_wake.
+// wakeFlag returns slot's word in tp_wake: set, the slot's reader sleeps
+// until the next record.
 func (c *core) wakeFlag(slot int) *uint32 {
-	return (*uint32)(unsafe.Pointer(&c.wake[8*slot]))
+	return (*uint32)(unsafe.Pointer(&c.wake[4*slot]))
+}
+
+// verifiedInsns says, for a start-up trace, how many instructions the
+// verifier walked for each program of coll: what its load time goes with.
+func verifiedInsns(coll *ebpf.Collection) string {
+	if !Tracing() {
+		return ""
+	}
+	var parts []string
+	for name, p := range coll.Programs {
+		if info, err := p.Info(); err == nil {
+			if n, ok := info.VerifiedInstructions(); ok {
+				parts = append(parts, fmt.Sprintf("%s %d", name, n))
+			}
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ") + " instructions verified"
 }

@@ -52,10 +52,10 @@ const (
 	coreMapTpRings    = "tp_rings"
 	coreMapTpTasks    = "tp_tasks"
 	coreMapTpTmp      = "tp_tmp"
-	coreMapTpWake     = "tp_wake"
 	coreProgTpcFork   = "tpc_fork"
 	coreVarTpPidnsIno = "tp_pidns_ino"
 	coreVarTpRaw      = "tp_raw"
+	coreVarTpWake     = "tp_wake"
 )
 
 // loadCore returns the embedded CollectionSpec for core.
@@ -114,7 +114,6 @@ type coreMapSpecs struct {
 	TpRings   *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks   *ebpf.MapSpec `ebpf:"tp_tasks"`
 	TpTmp     *ebpf.MapSpec `ebpf:"tp_tmp"`
-	TpWake    *ebpf.MapSpec `ebpf:"tp_wake"`
 }
 
 // coreVariableSpecs contains global variables before they are loaded into the kernel.
@@ -123,6 +122,7 @@ type coreMapSpecs struct {
 type coreVariableSpecs struct {
 	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.VariableSpec `ebpf:"tp_raw"`
+	TpWake     *ebpf.VariableSpec `ebpf:"tp_wake"`
 }
 
 // coreObjects contains all objects after they have been loaded into the kernel.
@@ -152,7 +152,6 @@ type coreMaps struct {
 	TpRings   *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks   *ebpf.Map `ebpf:"tp_tasks"`
 	TpTmp     *ebpf.Map `ebpf:"tp_tmp"`
-	TpWake    *ebpf.Map `ebpf:"tp_wake"`
 }
 
 func (m *coreMaps) Close() error {
@@ -164,7 +163,6 @@ func (m *coreMaps) Close() error {
 		m.TpRings,
 		m.TpTasks,
 		m.TpTmp,
-		m.TpWake,
 	)
 }
 
@@ -174,6 +172,7 @@ func (m *coreMaps) Close() error {
 type coreVariables struct {
 	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.Variable `ebpf:"tp_raw"`
+	TpWake     *ebpf.Variable `ebpf:"tp_wake"`
 }
 
 // corePrograms contains all programs after they have been loaded into the kernel.

@@ -77,7 +77,8 @@ func newRingReader(m *ebpf.Map, asleep *uint32) (*ringReader, error) {
 		return nil, fmt.Errorf("ring buffer fd: %w", err)
 	}
 	// The fd is non-blocking and pollable: NewFile puts it in the netpoller.
-	r := &ringReader{fd: fd, file: os.NewFile(uintptr(fd), "bpf ring buffer"), size: uintptr(size), mask: uintptr(size - 1), asleep: asleep}
+	r := &ringReader{fd: fd, file: os.NewFile(uintptr(fd), "bpf ring buffer"), size: uintptr(size), mask: uintptr(size - 1),
+		asleep: asleep}
 	atomic.StoreUint32(asleep, 0)
 	if err := r.mapPages(); err != nil {
 		r.close()

@@ -399,15 +399,13 @@ static __always_inline __u64 tp_scope_mask(struct tp_scope_cfg *cfg, int kind)
  */
 #define TP_WAKE_SHIFT 2
 
-/* Per slot (8 bytes apart in the mapping): set by a reader that sleeps
- * until a record comes. Mapped by user space, which sets it with a store. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, TP_MAX_SLOTS);
-	__type(key, __u32);
-	__type(value, __u32);
-} tp_wake SEC(".maps");
+/* Per slot, set by a reader that sleeps until a record comes: a global in
+ * a data section of its own (".data.tp_wake", a map the core creates and
+ * every object shares), read without a map lookup and its NULL check.
+ * Mapped by user space, which sets its slot's word with a store; a
+ * program clears it with a store of its own: a word per slot, so neither
+ * undoes the other's. */
+volatile __u32 tp_wake[TP_MAX_SLOTS] SEC(".data.tp_wake");
 
 /* tp_output copies data to the ring of slot, counting a failure as lost. */
 static __always_inline void tp_output(__u32 slot, void *data, __u64 size)
@@ -415,18 +413,21 @@ static __always_inline void tp_output(__u32 slot, void *data, __u64 size)
 	void *ring = bpf_map_lookup_elem(&tp_rings, &slot);
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	__u32 *asleep;
+	__u64 full;
 
 	if (!ring) {
 		tp_lost_inc(slot);
 		return;
 	}
-	asleep = bpf_map_lookup_elem(&tp_wake, &slot);
-	if (asleep && *asleep) {
-		*asleep = 0;
-		flags = BPF_RB_FORCE_WAKEUP;
-	} else if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) + size >=
-		   bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) >> TP_WAKE_SHIFT) {
+	/* 1 when the ring is a quarter full with this record, computed
+	 * without a branch: every branch here doubles the states the
+	 * verifier walks in the callers' loops. */
+	full = ((bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) >> TP_WAKE_SHIFT) - 1 -
+		(bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) + size)) >> 63;
+	flags = BPF_RB_NO_WAKEUP + full; /* or BPF_RB_FORCE_WAKEUP */
+	/* A sleeping reader: this record wakes it. */
+	if (tp_wake[slot & (TP_MAX_SLOTS - 1)]) {
+		tp_wake[slot & (TP_MAX_SLOTS - 1)] = 0;
 		flags = BPF_RB_FORCE_WAKEUP;
 	}
 	if (bpf_ringbuf_output(ring, data, size, flags))
