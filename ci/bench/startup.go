@@ -41,14 +41,17 @@ func startupTable(b *bench, runs int) error {
 			}
 			rs = append(rs, r)
 		}
-		name := "true (untraced)"
+		// true's rusage peak is the bench's own (it inherits the peak of
+		// the process it was forked from): not shown.
+		name, peak := "true (untraced)", "–"
 		if len(argv) > 1 {
 			name = "tracep " + argv[1] + " -- true"
+			peak = spread(rs, func(r result) float64 { return float64(r.peakRSS) / 1024 }, "%.1f MB")
 		}
 		fmt.Printf("| %s | %s | %s | %s |\n", name,
 			spread(rs, func(r result) float64 { return r.wall.Seconds() * 1000 }, "%.1f ms"),
 			spread(rs, func(r result) float64 { return r.cpu.Seconds() * 1000 }, "%.1f ms"),
-			spread(rs, func(r result) float64 { return float64(r.peakRSS) / 1024 }, "%.1f MB"))
+			peak)
 	}
 	return nil
 }
