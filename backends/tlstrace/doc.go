@@ -88,9 +88,16 @@
 // with its symbols is probed too), the pclntab of a stripped Go program,
 // and file offsets translated from virtual addresses through the
 // executable PT_LOAD segments (never the raw address). Each file is
-// attached once per process, keyed by device and inode, through the
-// inspected file's own descriptor (/proc/self/fd/N), so the probes land in
-// that very file whatever mount namespace it was found through.
+// attached once per process, through the inspected file's own descriptor
+// (/proc/self/fd/N), so the probes land in that very file whatever mount
+// namespace it was found through. Files are known by device and inode and
+// by what changes when a deleted file's inode number goes to a new file:
+// the inode's generation (FS_IOC_GETVERSION; random on ext4, xfs and
+// tmpfs), change time and size, read by the kernel side from the inode and
+// by user space with statx. Where FS_IOC_GETVERSION is missing (tmpfs,
+// overlayfs) the kernel reports the file once more, and its key is learnt
+// then. A probed file's uprobes keep its inode allocated, so a change of
+// its time or size (chmod, touch) does not make it new.
 //
 //   - At the first session: the system's libssl.so.* and libgnutls.so.*,
 //     from ld.so.cache and the usual library directories (musl systems have

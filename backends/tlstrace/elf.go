@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/buildinfo"
 	"debug/elf"
-	"debug/gosym"
 	"errors"
 	"fmt"
 	"io"
@@ -82,7 +81,7 @@ func Inspect(r io.ReaderAt) (_ *Target, err error) {
 	for _, p := range gnutlsProbes {
 		want[p.sym] = true
 	}
-	syms, err := findSymbols(f, want)
+	syms, err := findSymbols(f, r, want)
 	if err != nil {
 		return nil, err
 	}
@@ -127,58 +126,126 @@ type symbol struct {
 	addr, size uint64
 }
 
+// wantedPrefixes begin every name Inspect looks for: OpenSSL's, GnuTLS's
+// and crypto/tls's functions.
+var wantedPrefixes = [][]byte{[]byte("SSL_"), []byte("gnutls_"), []byte("crypto/tls.")}
+
+// chunkSize is the size of the pieces symbol and string tables are read
+// in: a large program's tables (megabytes) are never read whole.
+const chunkSize = 64 << 10
+
 // findSymbols returns the defined symbols among want, from the dynamic
-// symbol table and the full one. It reads the tables itself rather than
-// through elf.File.Symbols, which builds every name of a large Go binary
-// (tens of thousands) for the few wanted.
-func findSymbols(f *elf.File, want map[string]bool) (map[string]symbol, error) {
+// symbol table and the full one. It reads the tables itself, a piece at a
+// time, rather than through elf.File.Symbols, which builds every name of a
+// large Go binary (tens of thousands) for the few wanted: first the string
+// table, for the offsets of the wanted names, then, only if one is there,
+// the symbols, for those naming them.
+func findSymbols(f *elf.File, r io.ReaderAt, want map[string]bool) (map[string]symbol, error) {
 	out := map[string]symbol{}
 	for _, typ := range []elf.SectionType{elf.SHT_DYNSYM, elf.SHT_SYMTAB} {
 		sec := f.SectionByType(typ)
 		if sec == nil || sec.Link == 0 || int(sec.Link) >= len(f.Sections) {
 			continue
 		}
-		data, err := sec.Data()
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", sec.Name, err)
+		strs := f.Sections[sec.Link]
+		if strs.Type == elf.SHT_NOBITS || strs.Flags&elf.SHF_COMPRESSED != 0 || sec.Flags&elf.SHF_COMPRESSED != 0 {
+			continue
 		}
-		strs, err := f.Sections[sec.Link].Data()
+		names, err := findNames(r, int64(strs.Offset), int64(strs.Size), want)
 		if err != nil {
 			return nil, fmt.Errorf("read %s names: %w", sec.Name, err)
 		}
-		scanSymbols(data, strs, want, out)
+		if len(names) == 0 {
+			continue
+		}
+		if err := scanSymbols(r, int64(sec.Offset), int64(sec.Size), names, out); err != nil {
+			return nil, fmt.Errorf("read %s: %w", sec.Name, err)
+		}
 	}
 	return out, nil
 }
 
-// scanSymbols adds to out the symbols of an Elf64_Sym table whose names
-// are wanted, and that are defined (a section index and an address).
-func scanSymbols(data, strs []byte, want map[string]bool, out map[string]symbol) {
-	const symSize = 24 // Elf64_Sym
-	for off := symSize; off+symSize <= len(data); off += symSize {
-		e := data[off : off+symSize]
-		name := le.Uint32(e[0:])
-		info, shndx := e[4], le.Uint16(e[6:])
-		value, size := le.Uint64(e[8:]), le.Uint64(e[16:])
-		if shndx == uint16(elf.SHN_UNDEF) || value == 0 {
-			continue
+// readFull reads len(b) bytes at off.
+func readFull(r io.ReaderAt, b []byte, off int64) error {
+	n, err := r.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// findNames returns the offsets in a string table (size bytes at off) of
+// the NUL-terminated names in want, wherever they start (a linker may
+// store a name as the tail of another).
+func findNames(r io.ReaderAt, off, size int64, want map[string]bool) (map[uint32]string, error) {
+	longest := 0
+	for w := range want {
+		longest = max(longest, len(w))
+	}
+	if size > 1<<32 {
+		return nil, fmt.Errorf("string table of %d bytes", size)
+	}
+	out := map[uint32]string{}
+	// Each piece overlaps the next by the longest name and its NUL, so
+	// that a name beginning in a piece ends in it.
+	buf := make([]byte, min(size, int64(chunkSize+longest+1)))
+	for pos := int64(0); pos < size; pos += chunkSize {
+		b := buf[:min(int64(len(buf)), size-pos)]
+		if err := readFull(r, b, off+pos); err != nil {
+			return nil, err
 		}
-		if typ := elf.ST_TYPE(info); typ != elf.STT_FUNC && typ != elf.STT_OBJECT && typ != elf.STT_NOTYPE {
-			continue
-		}
-		if int(name) >= len(strs) {
-			continue
-		}
-		n := strs[name:]
-		if i := bytes.IndexByte(n, 0); i >= 0 {
-			n = n[:i]
-		}
-		if s := string(n); want[s] {
-			if _, dup := out[s]; !dup {
-				out[s] = symbol{addr: value, size: size}
+		for _, prefix := range wantedPrefixes {
+			for i := 0; ; {
+				j := bytes.Index(b[i:], prefix)
+				if j < 0 {
+					break
+				}
+				start := i + j
+				if end := bytes.IndexByte(b[start:], 0); end >= 0 {
+					if name := b[start : start+end]; want[string(name)] {
+						out[uint32(pos)+uint32(start)] = string(name)
+					}
+				}
+				i = start + 1
 			}
 		}
 	}
+	return out, nil
+}
+
+// scanSymbols adds to out the symbols of an Elf64_Sym table (size bytes at
+// off) whose names are at the offsets of names, and that are defined (a
+// section index and an address).
+func scanSymbols(r io.ReaderAt, off, size int64, names map[uint32]string, out map[string]symbol) error {
+	const symSize = 24 // Elf64_Sym
+	buf := make([]byte, min(size, chunkSize/symSize*symSize))
+	for pos := int64(0); pos+symSize <= size; pos += int64(len(buf)) {
+		b := buf[:min(int64(len(buf)), (size-pos)/symSize*symSize)]
+		if err := readFull(r, b, off+pos); err != nil {
+			return err
+		}
+		for e := b; len(e) >= symSize; e = e[symSize:] {
+			name, ok := names[le.Uint32(e[0:])]
+			if !ok {
+				continue
+			}
+			info, shndx := e[4], le.Uint16(e[6:])
+			value, size := le.Uint64(e[8:]), le.Uint64(e[16:])
+			if shndx == uint16(elf.SHN_UNDEF) || value == 0 {
+				continue
+			}
+			if typ := elf.ST_TYPE(info); typ != elf.STT_FUNC && typ != elf.STT_OBJECT && typ != elf.STT_NOTYPE {
+				continue
+			}
+			if _, dup := out[name]; !dup {
+				out[name] = symbol{addr: value, size: size}
+			}
+		}
+	}
+	return nil
 }
 
 // fileOffset translates a virtual address to a file offset through the
@@ -267,7 +334,7 @@ func goProbes(f *elf.File, r io.ReaderAt, syms map[string]symbol) ([]Probe, stri
 		// Stripped of its symbol table: the pclntab still names every
 		// function.
 		var err error
-		if funcs, err = pclntabFuncs(f, []string{goWriteSym, goReadSym}); err != nil {
+		if funcs, err = pclntabFuncs(f, r, []string{goWriteSym, goReadSym}); err != nil {
 			return nil, version, err
 		}
 	}
@@ -321,26 +388,115 @@ func goMinor(v string) (int, bool) {
 	return n, err == nil
 }
 
-// pclntabFuncs finds functions by name in a Go program's pclntab.
-func pclntabFuncs(f *elf.File, names []string) (map[string]symbol, error) {
+// pclntabFuncs finds functions by name in a Go program's pclntab (the
+// layouts of go1.16 to the present), reading only what it needs: the
+// function names, for the offsets of those wanted, then, only if one is
+// there, the function table and the _func record of each function, in
+// file order. debug/gosym would build every function of the program.
+func pclntabFuncs(f *elf.File, r io.ReaderAt, names []string) (map[string]symbol, error) {
 	pcln := f.Section(".gopclntab")
 	text := f.Section(".text")
-	if pcln == nil || text == nil {
+	if pcln == nil || text == nil || pcln.Type == elf.SHT_NOBITS {
 		return nil, fmt.Errorf("no symbol table and no pclntab")
 	}
-	data, err := pcln.Data()
-	if err != nil {
+	base, size := int64(pcln.Offset), int64(pcln.Size)
+	var hdr [8 + 8*8]byte
+	if size < int64(len(hdr)) {
+		return nil, fmt.Errorf("pclntab of %d bytes", size)
+	}
+	if err := readFull(r, hdr[:], base); err != nil {
 		return nil, fmt.Errorf("read pclntab: %w", err)
 	}
-	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr))
+	if hdr[4] != 0 || hdr[5] != 0 || hdr[7] != 8 {
+		return nil, fmt.Errorf("pclntab header % x not understood", hdr[:8])
+	}
+	word := func(i int) int64 { return int64(le.Uint64(hdr[8+8*i:])) }
+	var nfunc, nameOff, nameEnd, funcOff int64
+	// The functab's entries: the function's entry (an offset from the
+	// start of the text, or its address) and the offset of its _func
+	// record from the functab; the record's name offset field follows
+	// its entry field.
+	entrySize, field := int64(16), int64(8)
+	switch magic := le.Uint32(hdr[0:]); magic {
+	case 0xfffffff0, 0xfffffff1: // go1.18, go1.20
+		nfunc, nameOff, nameEnd, funcOff = word(0), word(3), word(4), word(7)
+		entrySize, field = 8, 4
+	case 0xfffffffa: // go1.16
+		nfunc, nameOff, nameEnd, funcOff = word(0), word(2), word(3), word(6)
+	default:
+		return nil, fmt.Errorf("pclntab magic %#x not understood", magic)
+	}
+	if nfunc < 0 || nameOff < 0 || nameOff > nameEnd || nameEnd > size || funcOff < 0 || funcOff > size ||
+		nfunc > (size-funcOff)/entrySize-1 {
+		return nil, fmt.Errorf("pclntab header out of bounds")
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	byOff, err := findNames(r, base+nameOff, nameEnd-nameOff, want)
 	if err != nil {
-		return nil, fmt.Errorf("parse pclntab: %w", err)
+		return nil, fmt.Errorf("read pclntab names: %w", err)
 	}
 	out := map[string]symbol{}
-	for _, name := range names {
-		if fn := tab.LookupFunc(name); fn != nil && fn.End > fn.Entry {
-			out[name] = symbol{addr: fn.Entry, size: fn.End - fn.Entry}
+	if len(byOff) == 0 {
+		return out, nil
+	}
+	entries := window{r: r, buf: make([]byte, chunkSize)}
+	records := window{r: r, buf: make([]byte, chunkSize)}
+	entry := func(b []byte) uint64 {
+		if entrySize == 8 {
+			return text.Addr + uint64(le.Uint32(b))
+		}
+		return le.Uint64(b)
+	}
+	for i := range nfunc {
+		e, err := entries.at(base+funcOff+i*entrySize, int(2*entrySize))
+		if err != nil {
+			return nil, fmt.Errorf("read pclntab: %w", err)
+		}
+		rec := int64(le.Uint64(e[field:]) & (1<<(8*field) - 1))
+		if rec > size-funcOff {
+			return nil, fmt.Errorf("pclntab function %d out of bounds", i)
+		}
+		b, err := records.at(base+funcOff+rec+field, 4)
+		if err != nil {
+			return nil, fmt.Errorf("read pclntab: %w", err)
+		}
+		name, ok := byOff[le.Uint32(b)]
+		if !ok {
+			continue
+		}
+		start, end := entry(e), entry(e[entrySize:])
+		if _, dup := out[name]; !dup && end > start {
+			out[name] = symbol{addr: start, size: end - start}
+		}
+		if len(out) == len(byOff) {
+			break
 		}
 	}
 	return out, nil
+}
+
+// window reads a file forward through a buffer.
+type window struct {
+	r   io.ReaderAt
+	buf []byte
+	off int64
+	n   int
+}
+
+// at returns the n bytes at off.
+func (w *window) at(off int64, n int) ([]byte, error) {
+	if off < w.off || off+int64(n) > w.off+int64(w.n) {
+		m, err := w.r.ReadAt(w.buf, off)
+		if m < n {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		w.off, w.n = off, m
+	}
+	return w.buf[off-w.off:][:n], nil
 }

@@ -16,3 +16,15 @@ func UsesUprobeMulti() bool { return useMulti }
 // BuildGoClient builds the Go HTTPS client of the tests (see buildGoClient)
 // and returns its directory.
 func BuildGoClient(t testing.TB) string { return buildGoClient(t) }
+
+// InspectNow inspects the file at path, and attaches to it, as the kernel's
+// report of its exec would have the prober of the process do (one must
+// be running): it is known then.
+func InspectNow(path string) error {
+	p := currentProber()
+	if p == nil {
+		return os.ErrNotExist
+	}
+	_, err := p.probePath(path, path)
+	return err
+}

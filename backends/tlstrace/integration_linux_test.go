@@ -327,10 +327,14 @@ func TestIntegrationManyExecs(t *testing.T) {
 	require.Len(t, ops(evs, tracep.TLSOpWrite, 0), 8, tracetest.Lines(evs))
 }
 
-// waitStops waits for pid to exit and returns how often its parent saw it
-// stopped and continued on the way (wait4 with WUNTRACED and WCONTINUED).
+// waitStops waits for pid to exit and returns how often it was stopped
+// and continued on the way, from what its parent saw (wait4 with WUNTRACED
+// and WCONTINUED). A process continued before its parent looked shows only
+// the continuation (the kernel forgets the stop then); that counts as a
+// stop too, since only a stopped process reports one.
 func waitStops(t *testing.T, pid int) (stops, conts int, exit int) {
 	t.Helper()
+	stopped := false
 	for {
 		var ws syscall.WaitStatus
 		_, err := syscall.Wait4(pid, &ws, syscall.WUNTRACED|unix.WCONTINUED, nil)
@@ -339,8 +343,13 @@ func waitStops(t *testing.T, pid int) (stops, conts int, exit int) {
 		case ws.Stopped():
 			require.Equal(t, syscall.SIGSTOP, ws.StopSignal())
 			stops++
+			stopped = true
 		case ws.Continued():
+			if !stopped {
+				stops++
+			}
 			conts++
+			stopped = false
 		case ws.Exited():
 			return stops, conts, ws.ExitStatus()
 		default:

@@ -13,5 +13,6 @@ import (
 // generated tlsTlsRec from the object's BTF).
 func TestRecordLayoutMatchesBPF(t *testing.T) {
 	require.NoError(t, bpfcore.CheckLayout(tlsTlsRec{}, recHeaderSize, layout))
-	require.Equal(t, uintptr(16), unsafe.Sizeof(tlsTlsxFileKey{}))
+	// struct tls_disc begins with the file's key (parseDiscovery).
+	require.Equal(t, uintptr(32), unsafe.Sizeof(tlsTlsxFileKey{}))
 }

@@ -19,23 +19,59 @@ import (
 	"github.com/tracep/tracep/tracep"
 )
 
-// fileKey identifies a file as the kernel does: the device number in the
-// kernel's internal encoding (major<<20 | minor) and the inode number. It
-// is the key of tlsx_known.
+// fileKey identifies a file as the kernel does (struct tlsx_file_key, the
+// key of tlsx_known): the device number in the kernel's internal encoding
+// (major<<20 | minor) and the inode number, and what changes when a deleted
+// file's inode number is given to a new file: the inode's generation, its
+// change time and its size.
 type fileKey struct {
+	fileID
+	ctime uint64 // ns
+	size  uint64
+}
+
+// fileID is the part of a fileKey that names an inode; with the
+// generation, it names one file while the inode stays allocated (while the
+// file is open, mapped or probed).
+type fileID struct {
+	dev uint32
+	ino uint64
+	gen uint32
+}
+
+// devIno is what /proc/PID/maps says of a mapped file.
+type devIno struct {
 	dev uint32
 	ino uint64
 }
 
+// fsIocGetversion is FS_IOC_GETVERSION, _IOR('v', 1, long), which
+// x/sys/unix lacks; the kernel writes an int.
+const fsIocGetversion = 0x80087601
+
 func kernelDev(major, minor uint32) uint32 { return major<<20 | minor&0xfffff }
 
-// statKey returns the key of an open file.
+// statKey returns the key of an open file. The generation comes from
+// FS_IOC_GETVERSION; a file system without it (tmpfs, overlayfs) leaves it
+// 0, so that the kernel's key (it reads the inode's) may differ: such a
+// file is reported once more by the kernel, and its key learnt then
+// (probeFile's aliases).
 func statKey(f *os.File) (fileKey, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+	fd := int(f.Fd())
+	var st unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_INO|unix.STATX_CTIME|unix.STATX_SIZE, &st); err != nil {
 		return fileKey{}, err
 	}
-	return fileKey{dev: kernelDev(unix.Major(st.Dev), unix.Minor(st.Dev)), ino: st.Ino}, nil
+	gen, _ := unix.IoctlGetUint32(fd, fsIocGetversion)
+	return fileKey{
+		fileID: fileID{dev: kernelDev(st.Dev_major, st.Dev_minor), ino: st.Ino, gen: gen},
+		ctime:  uint64(st.Ctime.Sec)*1e9 + uint64(st.Ctime.Nsec),
+		size:   st.Size,
+	}, nil
+}
+
+func (k fileKey) bpf() tlsTlsxFileKey {
+	return tlsTlsxFileKey{Ino: k.ino, Dev: k.dev, Gen: k.gen, Ctime: k.ctime, Size: k.size}
 }
 
 // probedFile is a file the prober inspected, and its uprobes if any.
@@ -58,11 +94,18 @@ type prober struct {
 	// tlsx_held), which a watchdog keeps: see armHold.
 	hold watchdog.Maps
 
-	mu      sync.Mutex
-	files   map[fileKey]*probedFile
-	pending map[fileKey]chan struct{} // being inspected or attached
-	closed  bool
-	wd      *watchdog.Watchdog // once a session holds new binaries
+	mu sync.Mutex
+	// files are the files inspected: those with uprobes, and at most
+	// maxUnprobed without (the kernel's tlsx_known remembers more).
+	files    map[fileKey]*probedFile
+	unprobed int
+	// attached are the files with uprobes, by device and inode: their
+	// uprobes keep the inode allocated, so its number names no other file
+	// while they are attached, whatever its change time says since.
+	attached map[devIno]*probedFile
+	pending  map[fileKey]chan struct{} // being inspected or attached
+	closed   bool
+	wd       *watchdog.Watchdog // once a session holds new binaries
 
 	// logMu is held while diagnostics are delivered, so that a session
 	// removing its logger knows none is running any more.
@@ -88,16 +131,17 @@ func newProber(coll *ebpf.Collection, multi bool) (*prober, error) {
 		return nil, fmt.Errorf("discovery ring reader: %w", err)
 	}
 	p := &prober{
-		enter:   coll.Programs[tlsProgTlsxEnter],
-		exit:    coll.Programs[tlsProgTlsxExit],
-		known:   coll.Maps[tlsMapTlsxKnown],
-		hold:    watchdog.Maps{On: coll.Maps[tlsMapTlsxHoldOn], Held: coll.Maps[tlsMapTlsxHeld]},
-		multi:   multi,
-		disc:    rd,
-		done:    make(chan struct{}),
-		files:   make(map[fileKey]*probedFile),
-		pending: make(map[fileKey]chan struct{}),
-		logs:    make(map[*Session]func(Diagnostic)),
+		enter:    coll.Programs[tlsProgTlsxEnter],
+		exit:     coll.Programs[tlsProgTlsxExit],
+		known:    coll.Maps[tlsMapTlsxKnown],
+		hold:     watchdog.Maps{On: coll.Maps[tlsMapTlsxHoldOn], Held: coll.Maps[tlsMapTlsxHeld]},
+		multi:    multi,
+		disc:     rd,
+		done:     make(chan struct{}),
+		files:    make(map[fileKey]*probedFile),
+		attached: make(map[devIno]*probedFile),
+		pending:  make(map[fileKey]chan struct{}),
+		logs:     make(map[*Session]func(Diagnostic)),
 	}
 	// Files inspected by an earlier prober of this process are stale: their
 	// uprobes were detached with it. Nothing is held until a watchdog runs
@@ -142,7 +186,7 @@ func (p *prober) setLog(s *Session, log func(Diagnostic)) {
 // markKnown records in the kernel that files need not be reported again.
 func (p *prober) markKnown(keys ...fileKey) {
 	for _, k := range keys {
-		_ = p.known.Put(tlsTlsxFileKey{Ino: k.ino, Dev: k.dev}, uint8(1))
+		_ = p.known.Put(k.bpf(), uint8(1))
 	}
 }
 
@@ -182,6 +226,14 @@ func (p *prober) probeLocked(f *os.File, key fileKey, display string, aliases []
 			p.mu.Unlock()
 			return pf, nil, nil
 		}
+		if pf, ok := p.attached[devIno{key.dev, key.ino}]; ok {
+			// Probed already, and changed since (chmod, touch): the
+			// same file, which must not be probed twice.
+			p.files[key] = pf
+			p.markKnown(append(aliases, key)...)
+			p.mu.Unlock()
+			return pf, nil, nil
+		}
 		wait, busy := p.pending[key]
 		if !busy {
 			break
@@ -194,7 +246,7 @@ func (p *prober) probeLocked(f *os.File, key fileKey, display string, aliases []
 	p.pending[key] = done
 	p.mu.Unlock()
 
-	pf := &probedFile{File: File{Path: display}}
+	pf := unprobedFile
 	t, err := Inspect(f)
 	switch {
 	case errors.Is(err, ErrNoTLS):
@@ -202,11 +254,10 @@ func (p *prober) probeLocked(f *os.File, key fileKey, display string, aliases []
 	case err != nil:
 		err = fmt.Errorf("inspect %s: %w", display, err)
 	default:
+		pf = &probedFile{File: File{Path: display, Libraries: t.Libraries, Probes: len(t.Probes)}}
 		if pf.links, err = p.attach(f, t); err != nil {
 			err = fmt.Errorf("attach to %s: %w", display, err)
 		}
-		pf.Libraries = t.Libraries
-		pf.Probes = len(t.Probes)
 	}
 
 	p.mu.Lock()
@@ -220,9 +271,34 @@ func (p *prober) probeLocked(f *os.File, key fileKey, display string, aliases []
 		closeLinks(pf.links)
 		return nil, nil, err
 	}
+	if pf.Probes > 0 {
+		p.attached[devIno{key.dev, key.ino}] = pf
+	} else if p.unprobed++; p.unprobed > maxUnprobed {
+		p.forgetUnprobed()
+	}
 	p.files[key] = pf
 	p.markKnown(append(aliases, key)...)
 	return pf, t, nil
+}
+
+// unprobedFile is the record of every file without TLS code.
+var unprobedFile = &probedFile{}
+
+// maxUnprobed bounds the files without TLS code user space remembers: a
+// storm of new binaries would grow the set without end, and the kernel
+// remembers them anyway (tlsx_known, LRU), so that a file forgotten here
+// is at worst inspected again.
+const maxUnprobed = 4096
+
+// forgetUnprobed forgets the files without TLS code (with p.mu held).
+func (p *prober) forgetUnprobed() {
+	files := make(map[fileKey]*probedFile, len(p.attached))
+	for k, pf := range p.files {
+		if pf.Probes > 0 {
+			files[k] = pf
+		}
+	}
+	p.files, p.unprobed = files, 0
 }
 
 func notes(t *Target) string {
@@ -328,7 +404,7 @@ func (p *prober) probed() []File {
 
 // Discovery record (struct tls_disc in bpf/tls.bpf.c).
 const (
-	discSize = 40
+	discSize = 64
 	discExec = 1
 	discMmap = 2
 )
@@ -347,13 +423,17 @@ func parseDiscovery(b []byte) (discovery, bool) {
 		return discovery{}, false
 	}
 	d := discovery{
-		key:  fileKey{ino: le.Uint64(b[0:]), dev: le.Uint32(b[8:])},
-		pid:  int(le.Uint32(b[12:])),
-		kind: le.Uint32(b[16:]),
-		held: le.Uint32(b[20:]) != 0,
-		fd:   int(int32(le.Uint32(b[24:]))),
+		key: fileKey{
+			fileID: fileID{ino: le.Uint64(b[0:]), dev: le.Uint32(b[8:]), gen: le.Uint32(b[12:])},
+			ctime:  le.Uint64(b[16:]),
+			size:   le.Uint64(b[24:]),
+		},
+		pid:  int(le.Uint32(b[32:])),
+		kind: le.Uint32(b[36:]),
+		held: le.Uint32(b[40:]) != 0,
+		fd:   int(int32(le.Uint32(b[44:]))),
 	}
-	d.hold = tlsTlsxHoldKey{Pid: uint32(d.pid), Tid: le.Uint32(b[28:]), Stamp: le.Uint64(b[32:])}
+	d.hold = tlsTlsxHoldKey{Pid: uint32(d.pid), Tid: le.Uint32(b[48:]), Stamp: le.Uint64(b[56:])}
 	return d, true
 }
 
@@ -494,26 +574,32 @@ func openMapped(proc string, d discovery) (*os.File, string, error) {
 }
 
 // scanProcess probes the executable files process pid maps: its program
-// and its libraries.
-func (p *prober) scanProcess(pid int) error {
+// and its libraries, but those in seen (a scan's files, by device and
+// inode: a mapped file's inode number names no other file while mapped),
+// which it adds to.
+func (p *prober) scanProcess(pid int, seen map[devIno]bool) error {
 	proc := "/proc/" + strconv.Itoa(pid)
 	b, err := os.ReadFile(proc + "/maps")
 	if err != nil {
 		return err
 	}
 	for _, m := range parseMaps(b) {
-		key := fileKey{dev: kernelDev(m.major, m.minor), ino: m.inode}
+		di := devIno{kernelDev(m.major, m.minor), m.inode}
+		if seen[di] {
+			continue
+		}
+		seen[di] = true
 		p.mu.Lock()
-		_, seen := p.files[key]
+		_, probed := p.attached[di]
 		p.mu.Unlock()
-		if seen {
+		if probed {
 			continue
 		}
 		f, err := os.Open(fmt.Sprintf("%s/map_files/%x-%x", proc, m.start, m.end))
 		if err != nil {
 			continue // unmapped meanwhile
 		}
-		_, err = p.probeFile(f, m.path, key)
+		_, err = p.probeFile(f, m.path)
 		f.Close()
 		if errors.Is(err, tracep.ErrClosed) {
 			return err
@@ -547,10 +633,10 @@ func (p *prober) close() {
 	}
 	p.disc.Close()
 	p.mu.Lock()
-	for _, pf := range p.files {
+	for _, pf := range p.attached {
 		closeLinks(pf.links)
 	}
-	p.files = nil
+	p.files, p.attached = nil, nil
 	p.mu.Unlock()
 	_ = bpfcore.ClearMap(p.known)
 }

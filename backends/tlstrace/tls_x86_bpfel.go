@@ -55,14 +55,16 @@ type tlsTlsxBuf struct {
 }
 
 type tlsTlsxCall struct {
-	_       structs.HostLayout
-	Ktime   uint64
-	Conn    uint64
-	Buf     uint64
-	Arg     uint64
-	Fn      uint32
-	HasSock uint32
-	Sock    tlsTlsxAddr
+	_        structs.HostLayout
+	Ktime    uint64
+	Conn     uint64
+	Buf      uint64
+	Arg      uint64
+	Fn       uint32
+	HasSock  uint32
+	Sock     tlsTlsxAddr
+	Reported uint32
+	Pad      uint32
 }
 
 type tlsTlsxCallKey struct {
@@ -80,10 +82,12 @@ type tlsTlsxConnKey struct {
 }
 
 type tlsTlsxFileKey struct {
-	_   structs.HostLayout
-	Ino uint64
-	Dev uint32
-	Pad uint32
+	_     structs.HostLayout
+	Ino   uint64
+	Dev   uint32
+	Gen   uint32
+	Ctime uint64
+	Size  uint64
 }
 
 type tlsTlsxHello struct {
@@ -158,6 +162,7 @@ const (
 	tlsProgTlsxSysEnter = "tlsx_sys_enter"
 	tlsVarTpPidnsIno    = "tp_pidns_ino"
 	tlsVarTpRaw         = "tp_raw"
+	tlsVarTpWake        = "tp_wake"
 )
 
 // loadTls returns the embedded CollectionSpec for tls.
@@ -237,6 +242,7 @@ type tlsMapSpecs struct {
 type tlsVariableSpecs struct {
 	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.VariableSpec `ebpf:"tp_raw"`
+	TpWake     *ebpf.VariableSpec `ebpf:"tp_wake"`
 }
 
 // tlsObjects contains all objects after they have been loaded into the kernel.
@@ -302,6 +308,7 @@ func (m *tlsMaps) Close() error {
 type tlsVariables struct {
 	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.Variable `ebpf:"tp_raw"`
+	TpWake     *ebpf.Variable `ebpf:"tp_wake"`
 }
 
 // tlsPrograms contains all programs after they have been loaded into the kernel.

@@ -51,7 +51,7 @@ const uprobePMU = bpfcore.UprobePMU
 
 // prepare sizes the per-CPU scratch map, picks the uprobe attach type and
 // leaves out the socket programs on a kernel without their tracepoints
-// (before Linux 6.4): plaintext then has no connection, and says so.
+// (before Linux 6.3): plaintext then has no connection, and says so.
 func prepare(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
 	if _, err := bpfcore.SizeMap(spec, tlsMapTlsxScratch, bpfcore.OnePerCPU); err != nil {
 		return err
@@ -278,8 +278,9 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (_ *Session
 		if err != nil {
 			return nil, fmt.Errorf("tls tracer: %w", err)
 		}
+		seen := map[devIno]bool{}
 		for _, pid := range pids {
-			_ = s.p.scanProcess(pid) // a process may exit meanwhile
+			_ = s.p.scanProcess(pid, seen) // a process may exit meanwhile
 		}
 	case cfg.Scope.IsSystem():
 		// Every process of the system: in the background, since it may
@@ -288,8 +289,9 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (_ *Session
 		go func() {
 			defer s.wg.Done()
 			pids, _ := procfs.AllPIDs() // none: nothing to scan
+			seen := map[devIno]bool{}
 			for _, pid := range pids {
-				if scanCtx.Err() != nil || errors.Is(s.p.scanProcess(pid), tracep.ErrClosed) {
+				if scanCtx.Err() != nil || errors.Is(s.p.scanProcess(pid, seen), tracep.ErrClosed) {
 					return
 				}
 			}

@@ -140,6 +140,26 @@ struct inode___tls {
 	unsigned short i_mode;
 	unsigned long i_ino;
 	struct super_block___tls *i_sb;
+	__u32 i_generation;
+	long long i_size;
+	/* Linux 6.11 on; see tlsx_ctime for earlier layouts. */
+	long long i_ctime_sec;
+	__u32 i_ctime_nsec;
+} __attribute__((preserve_access_index));
+
+struct timespec64___tls {
+	long long tv_sec;
+	long tv_nsec;
+} __attribute__((preserve_access_index));
+
+/* The inode's change time, Linux 6.6 to 6.10. */
+struct inode___tls_v66 {
+	struct timespec64___tls __i_ctime;
+} __attribute__((preserve_access_index));
+
+/* ... and before 6.6. */
+struct inode___tls_v50 {
+	struct timespec64___tls i_ctime;
 } __attribute__((preserve_access_index));
 
 struct file___tls {
@@ -278,6 +298,8 @@ struct tlsx_call {
 	__u32 fn;
 	__u32 has_sock;
 	struct tlsx_addr sock; /* the first TCP socket the call sent or received on */
+	__u32 reported;        /* a Go write already reported (tlsx_sock_io) */
+	__u32 pad;
 };
 
 struct {
@@ -323,11 +345,17 @@ struct {
 } tlsx_hellos SEC(".maps");
 
 /* Files user space has inspected (and attached to when they hold TLS
- * code), by device and inode: execs and mmaps of these are not reported. */
+ * code): execs and mmaps of these are not reported. A file is known by
+ * device and inode, and by what changes when a deleted file's inode number
+ * is given to a new one: the inode's generation (random on ext4, xfs and
+ * tmpfs), change time and size. User space computes the same key with
+ * statx and FS_IOC_GETVERSION (tlstrace's statKey). */
 struct tlsx_file_key {
 	__u64 ino;
 	__u32 dev;
-	__u32 pad;
+	__u32 gen;
+	__u64 ctime; /* ns */
+	__u64 size;
 };
 
 struct {
@@ -340,13 +368,13 @@ struct {
 /* Binaries to inspect, read by one goroutine of the process (not per
  * session, and without batching, so that a held process waits little). */
 struct tls_disc {
-	__u64 ino;
-	__u32 dev;
+	struct tlsx_file_key file;
 	__u32 pid;
 	__u32 kind;
 	__u32 held;
 	__s32 fd;
 	__u32 tid;
+	__u32 pad;
 	__u64 stamp; /* with pid and tid, the hold's key in tlsx_held */
 };
 
@@ -741,7 +769,7 @@ int tlsx_enter(struct pt_regs *ctx)
 			return 0;
 		call = *c;
 		bpf_map_delete_elem(&tlsx_calls, &key);
-		if (n <= 0)
+		if (n <= 0 || call.reported)
 			return 0;
 		b = tlsx_get();
 		if (!b) {
@@ -865,6 +893,43 @@ static __always_inline int tlsx_hold_armed(void)
 	return on && *on;
 }
 
+/* Multigrain timestamps (Linux 6.13) keep a flag in the top bits of the
+ * change time's nanoseconds. */
+#define TLSX_NSEC_MASK ((1U << 30) - 1)
+
+/* tlsx_ctime returns an inode's change time in nanoseconds. */
+static __always_inline __u64 tlsx_ctime(struct inode___tls *inode)
+{
+	long long sec;
+	__u64 nsec;
+
+	if (bpf_core_field_exists(inode->i_ctime_sec)) {
+		sec = BPF_CORE_READ(inode, i_ctime_sec);
+		nsec = BPF_CORE_READ(inode, i_ctime_nsec);
+	} else if (bpf_core_field_exists(((struct inode___tls_v66 *)inode)->__i_ctime)) {
+		struct inode___tls_v66 *i = (void *)inode;
+
+		sec = BPF_CORE_READ(i, __i_ctime.tv_sec);
+		nsec = BPF_CORE_READ(i, __i_ctime.tv_nsec);
+	} else {
+		struct inode___tls_v50 *i = (void *)inode;
+
+		sec = BPF_CORE_READ(i, i_ctime.tv_sec);
+		nsec = BPF_CORE_READ(i, i_ctime.tv_nsec);
+	}
+	return (__u64)sec * 1000000000ULL + (nsec & TLSX_NSEC_MASK);
+}
+
+/* tlsx_file_key fills the key of tlsx_known for an inode. */
+static __always_inline void tlsx_file_key(struct inode___tls *inode, struct tlsx_file_key *fk)
+{
+	fk->ino = BPF_CORE_READ(inode, i_ino);
+	fk->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	fk->gen = BPF_CORE_READ(inode, i_generation);
+	fk->size = BPF_CORE_READ(inode, i_size);
+	fk->ctime = tlsx_ctime(inode);
+}
+
 /*
  * tlsx_discover reports a file not inspected yet; when a session wants it,
  * it stops the process (SIGSTOP, delivered before it returns to user
@@ -882,12 +947,10 @@ static __always_inline void tlsx_discover(struct tp_scope_cfg *cfg, __u64 mask, 
 
 	if (!inode)
 		return;
-	fk.ino = BPF_CORE_READ(inode, i_ino);
-	fk.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	tlsx_file_key(inode, &fk);
 	if (bpf_map_lookup_elem(&tlsx_known, &fk))
 		return;
-	d.ino = fk.ino;
-	d.dev = fk.dev;
+	d.file = fk;
 	/* The pids tracep's pid namespace sees: it stops and continues them. */
 	tp_current_ids(&d.pid, &d.tid, &ppid);
 	d.kind = kind;
@@ -1065,6 +1128,40 @@ int BPF_PROG(tlsx_sys_enter, struct pt_regs *regs, long id)
 }
 
 /*
+ * tlsx_report_go_write reports a Go (*Conn).Write at its first send, with
+ * the whole buffer (Write sends all of it or fails): a goroutine
+ * descheduled after its last send may never reach its RET before the
+ * process exits, and bytes that went out must not go unreported.
+ */
+static __always_inline void tlsx_report_go_write(struct tlsx_call *call)
+{
+	struct tp_scope_cfg *cfg = tp_get_cfg();
+	struct tlsx_buf *b;
+	__u64 mask;
+
+	if (!cfg)
+		return;
+	mask = tp_scope_mask(cfg, TP_KIND_TLS);
+	if (!mask)
+		return;
+	call->reported = 1;
+	if (!call->arg)
+		return;
+	b = tlsx_get();
+	if (!b) {
+		tp_lost_mask(mask);
+		return;
+	}
+	tlsx_header(&b->rec, TLSX_REC_DATA, call->fn);
+	b->rec.conn = call->conn;
+	b->rec.len = call->arg;
+	b->rec.ktime = call->ktime;
+	tlsx_set_addr(b, call);
+	tlsx_emit(cfg, b, mask, (void *)call->buf, call->arg, 1);
+	tlsx_put(b);
+}
+
+/*
  * A send or receive on a socket, in the thread that makes it. For a TCP
  * socket: the ClientHello the thread noted at the system call's entry goes
  * out with the socket's cookie and addresses, and a library call the
@@ -1121,6 +1218,8 @@ static __always_inline int tlsx_sock_io(struct sock *sk, int send)
 
 		bpf_map_update_elem(&tlsx_bind, &ck, &a, BPF_ANY);
 	}
+	if (send && call->fn == TLSX_FN_GO_WRITE)
+		tlsx_report_go_write(call);
 	return 0;
 }
 
