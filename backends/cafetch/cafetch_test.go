@@ -24,7 +24,7 @@ type server struct {
 	tlsAddr, httpAddr string
 }
 
-func startServer(t *testing.T, cert *tls.Certificate, pki *testnet.PKI) *server {
+func startServer(t testing.TB, cert *tls.Certificate, pki *testnet.PKI) *server {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{*cert}})
 	require.NoError(t, err)

@@ -1,7 +1,9 @@
 package cafetch
 
 import (
+	"bytes"
 	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,12 +19,22 @@ func TestRawSubject(t *testing.T) {
 	leaf, err := pki.Leaf("example.test")
 	require.NoError(t, err)
 	for _, c := range []*x509.Certificate{pki.Root(), pki.Intermediate(), leaf.Leaf} {
-		got, err := rawSubject(c.Raw)
+		got, err := rawSubject(c.Raw, false)
 		require.NoError(t, err)
 		require.Equal(t, c.RawSubject, got)
+		// From the start of the certificate only: as far as the
+		// subject, or short of it.
+		end := bytes.LastIndex(c.Raw, c.RawSubject) + len(c.RawSubject) // after the issuer, which may be the same
+		got, err = rawSubject(c.Raw[:end], true)
+		require.NoError(t, err)
+		require.Equal(t, c.RawSubject, got)
+		_, err = rawSubject(c.Raw[:end-1], true)
+		require.ErrorIs(t, err, errShort)
+		_, err = rawSubject(c.Raw[:end], false)
+		require.Error(t, err, "the outer lengths are checked")
 	}
 	for _, bad := range [][]byte{nil, {0x30}, {0x30, 0x85, 1, 2, 3, 4, 5}, {0x30, 0x05, 0x30, 0x03}, {0x1f, 0x01, 0x00}} {
-		_, err := rawSubject(bad)
+		_, err := rawSubject(bad, false)
 		require.Error(t, err, "%x", bad)
 	}
 }
@@ -71,4 +83,36 @@ func TestSystemRootsDir(t *testing.T) {
 
 	t.Setenv("SSL_CERT_DIR", "")
 	require.Error(t, verify([]*x509.Certificate{leaf.Leaf, pki.Intermediate()}, "example.test", nil))
+}
+
+// Every certificate of the system bundle is found by its subject, as
+// pem.Decode and x509 would find it.
+func TestAddMatchingSystemBundle(t *testing.T) {
+	data, err := os.ReadFile(bundleFiles[0])
+	if err != nil {
+		t.Skipf("no system bundle: %v", err)
+	}
+	var certs []*x509.Certificate
+	for rest := data; ; {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		require.NoError(t, err)
+		certs = append(certs, c)
+	}
+	require.NotEmpty(t, certs)
+	for _, c := range certs {
+		pool := x509.NewCertPool()
+		addMatching(pool, data, [][]byte{c.RawSubject})
+		require.Contains(t, pool.Subjects(), c.RawSubject, "%s", c.Subject) //nolint:staticcheck // not a system pool
+	}
+	all := x509.NewCertPool()
+	var subjects [][]byte
+	for _, c := range certs {
+		subjects = append(subjects, c.RawSubject)
+	}
+	addMatching(all, data, subjects)
+	require.Len(t, all.Subjects(), len(certs)) //nolint:staticcheck // counting only
 }
