@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -38,20 +39,12 @@ while :; do
 	getent hosts "$2" >/dev/null
 done`
 
-// freshDir returns a directory for the workloads' new binaries: on tmpfs
-// when /dev/shm is one (and allows exec), since tmpfs never gives a new
-// file the inode number of a deleted one. The TLS tracer knows files by
-// device and inode; on ext4 a copy made after a deleted one often gets its
-// inode, and is then not new to the tracer (nor held).
+// freshDir returns a directory for the workloads' new binaries. On ext4 a
+// copy made after a deleted one often gets its inode number; the TLS
+// tracer tells them apart (generation, change time), so it is new to the
+// tracer and held all the same.
 func freshDir(t *testing.T) string {
 	t.Helper()
-	var st unix.Statfs_t
-	if unix.Statfs("/dev/shm", &st) == nil && st.Type == unix.TMPFS_MAGIC && st.Flags&unix.ST_NOEXEC == 0 {
-		dir, err := os.MkdirTemp("/dev/shm", "tracep-sigkill-")
-		require.NoError(t, err)
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		return dir
-	}
 	return t.TempDir()
 }
 
@@ -79,6 +72,30 @@ func pause(rng *rand.Rand, max time.Duration) {
 type tracer struct {
 	cmd    *exec.Cmd
 	stderr *tracetest.Buffer
+	eof    chan struct{} // closed when its standard error ends: it exited
+}
+
+// banner is what tracep writes once it traces.
+const banner = "Ctrl-C to stop"
+
+// waitTracing waits until the tracer traces (its banner); it fails t at
+// once if the tracer ends first (it failed to start: its error is
+// reported), or when the test's time is up.
+func (tr *tracer) waitTracing(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(tracetest.Context(t))
+	defer cancel()
+	go func() {
+		select {
+		case <-tr.eof:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	s, err := tr.stderr.Wait(ctx, func(s string) bool { return strings.Contains(s, banner) })
+	if err != nil && !strings.Contains(tr.stderr.String(), banner) {
+		t.Fatalf("tracep %s did not start tracing (%v): %s", strings.Join(tr.cmd.Args[1:], " "), err, s)
+	}
 }
 
 // startTracer starts tracep with args, its temporary files in tmp. Its
@@ -86,7 +103,7 @@ type tracer struct {
 // never waits for whoever else holds the pipe.
 func startTracer(t *testing.T, tmp string, args ...string) *tracer {
 	t.Helper()
-	cmd := exec.Command(tracepBin, args...)
+	cmd := exec.Command(plainBin, args...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
@@ -97,10 +114,11 @@ func startTracer(t *testing.T, tmp string, args ...string) *tracer {
 		r.Close()
 		require.NoError(t, err)
 	}
-	tr := &tracer{cmd: cmd, stderr: &tracetest.Buffer{}}
+	tr := &tracer{cmd: cmd, stderr: &tracetest.Buffer{}, eof: make(chan struct{})}
 	go func() {
 		_, _ = io.Copy(tr.stderr, r)
 		r.Close()
+		close(tr.eof)
 	}()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return tr
@@ -357,7 +375,7 @@ func startWorkload(t *testing.T, bins string, storms, goEvery int) workload {
 	t.Helper()
 	cg := tracetest.Open(t, cgroup.New)
 	script := strings.Repeat(`sh -c "$4" "$0" "$1" "$2" "$3" & `, storms) + "wait"
-	cmd := cg.Command("sh", "-c", script, bins, tracepBin, "localhost", strconv.Itoa(goEvery), freshStorm)
+	cmd := cg.Command("sh", "-c", script, bins, plainBin, "localhost", strconv.Itoa(goEvery), freshStorm)
 	require.NoError(t, cmd.Start())
 	go cmd.Wait() // killed with the cgroup
 	return workload{pid: cmd.Process.Pid, cg: cg}
@@ -391,14 +409,14 @@ func TestIntegrationSIGKILLLeavesNothing(t *testing.T) {
 
 			// While arming, at a random instant of its start-up.
 			for i := range 4 {
-				tr := startTracer(t, tmp, append(cmdMode, freshStorm, bins, tracepBin, name, "2")...)
+				tr := startTracer(t, tmp, append(cmdMode, freshStorm, bins, plainBin, name, "2")...)
 				pause(rng, 150*time.Millisecond)
 				killed(tr.kill(t, i%2 == 0))
 			}
 			// Armed, the command storming.
 			for i := range 3 {
 				up := fifo(t, t.TempDir(), "up")
-				tr := startTracer(t, tmp, append(cmdMode, "echo up >"+up+"; "+freshStorm, bins, tracepBin, name, "2")...)
+				tr := startTracer(t, tmp, append(cmdMode, "echo up >"+up+"; "+freshStorm, bins, plainBin, name, "2")...)
 				readFifo(t, up)
 				pause(rng, 80*time.Millisecond)
 				killed(tr.kill(t, i%2 == 0))
@@ -407,7 +425,7 @@ func TestIntegrationSIGKILLLeavesNothing(t *testing.T) {
 			wl := startWorkload(t, bins, 1, 2)
 			for i := range 3 {
 				tr := startTracer(t, tmp, kind, "-p", strconv.Itoa(wl.pid))
-				tr.stderr.WaitFor(t, "Ctrl-C to stop")
+				tr.waitTracing(t)
 				pause(rng, 80*time.Millisecond)
 				killed(tr.kill(t, i%2 == 0))
 				require.Empty(t, stopped(t, wl.cg.Path()), "processes left stopped")
@@ -419,7 +437,7 @@ func TestIntegrationSIGKILLLeavesNothing(t *testing.T) {
 			// its parent sees it stopped (a Go program: probing it takes a
 			// while), or just after if the tracer was quicker.
 			if kind == "tls" || kind == "run" {
-				for i, src := range []string{"/bin/true", tracepBin} {
+				for i, src := range []string{"/bin/true", plainBin} {
 					fresh := filepath.Join(bins, "held"+strconv.Itoa(i))
 					data, err := os.ReadFile(src)
 					require.NoError(t, err)
@@ -431,7 +449,7 @@ func TestIntegrationSIGKILLLeavesNothing(t *testing.T) {
 					require.NoError(t, target.Start())
 					t.Cleanup(func() { _ = target.Process.Kill(); _ = target.Wait() })
 					tr := startTracer(t, tmp, kind, "-p", strconv.Itoa(target.Process.Pid))
-					tr.stderr.WaitFor(t, "Ctrl-C to stop")
+					tr.waitTracing(t)
 					frozen := i == 0
 					if frozen {
 						require.NoError(t, tr.cmd.Process.Signal(unix.SIGSTOP))
@@ -460,7 +478,7 @@ func TestIntegrationSIGKILLLeavesNothing(t *testing.T) {
 
 			// The next start removes the cgroups and temporary files the
 			// dead left (those the kernel does not remove with them).
-			next := exec.Command(tracepBin, "exec", "-net", "--", "true")
+			next := exec.Command(plainBin, "exec", "-net", "--", "true")
 			next.Env = append(os.Environ(), "TMPDIR="+tmp)
 			out, err := next.CombinedOutput()
 			require.NoError(t, err, "%s", out)
@@ -490,7 +508,7 @@ func TestIntegrationSIGKILLTLSStorm(t *testing.T) {
 	const kills = 100
 	for range kills {
 		tr := startTracer(t, tmp, "tls", "-p", strconv.Itoa(wl.pid))
-		tr.stderr.WaitFor(t, "Ctrl-C to stop")
+		tr.waitTracing(t)
 		pause(rng, 100*time.Millisecond)
 		if len(stopped(t, wl.cg.Path())) > 0 {
 			held++ // most likely still held at the kill
