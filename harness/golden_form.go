@@ -54,31 +54,33 @@ func processLines(evs []tracep.Event, line func(string) string) []string {
 	segAt := make([]*segment, len(evs)) // the segment of each event
 	var exits []string
 	for i, ev := range evs {
-		if ev.Kind == tracep.KindExec && ev.Exec != nil && ev.Exec.Op == tracep.ExecOpExec {
+		p := ev.Payload()
+		if p == nil {
+			segAt[i] = segs[len(segs)-1]
+			continue
+		}
+		place, group := p.Place()
+		if place == tracep.PlaceProgram {
 			segs = append(segs, &segment{head: stable(ev), tls: map[string][]string{}})
 		}
 		seg := segs[len(segs)-1]
 		segAt[i] = seg
-		if ev.Kind == tracep.KindTrace {
-			continue // a note: Normalize puts it at the end
-		}
 		s := stable(ev)
 		switch {
+		case place == tracep.PlaceNote:
+			// Normalize puts notes at the end
 		case flowOf[i] != nil:
 			// rendered with its flow
-		case s == "":
-		case ev.Kind == tracep.KindExec && ev.Exec.Op == tracep.ExecOpExec:
-			// the head of seg
-		case ev.Kind == tracep.KindExec && ev.Exec.Op == tracep.ExecOpExit:
+		case s == "", place == tracep.PlaceProgram:
+			// nothing, or the head of seg
+		case place == tracep.PlaceExit:
 			exits = append(exits, s)
-		case ev.Kind == tracep.KindExec:
+		case place == tracep.PlaceAttempt:
 			seg.seq = append(seg.seq, s)
-		case ev.Kind == tracep.KindDNS:
-			// By name, then type: a name's A and AAAA together.
-			seg.dns = append(seg.dns, tracep.CanonicalName(ev.DNS.Name)+"\x00"+s)
-		case ev.Kind == tracep.KindTLS:
-			k := ev.TLS.Library + " " + tracep.CanonicalName(ev.TLS.SNI)
-			seg.tls[k] = append(seg.tls[k], s)
+		case place == tracep.PlaceLookup:
+			seg.dns = append(seg.dns, group+"\x00"+s)
+		case place == tracep.PlaceSession:
+			seg.tls[group] = append(seg.tls[group], s)
 		default:
 			seg.others = append(seg.others, s)
 		}
@@ -155,17 +157,23 @@ func linkFlows(evs []tracep.Event) (flows []*flow, flowOf map[int]*flow) {
 		}
 	}
 	for i, ev := range evs {
-		switch {
-		case ev.Kind == tracep.KindDNS && ev.DNS != nil:
-			if f := pickFlow(flows, i, func(f *flow) bool { return carries(f, ev.DNS) }); f != nil {
-				f.dns = true
-			}
-		case ev.Kind == tracep.KindTLS && ev.TLS != nil:
-			if f := pickFlow(flows, i, func(f *flow) bool { return onConnection(f, ev.TLS) }); f != nil {
-				f.events = append(f.events, i)
-				slices.Sort(f.events)
-				flowOf[i] = f
-			}
+		d := ev.DNS
+		if ev.Kind != tracep.KindDNS || d == nil {
+			continue
+		}
+		if f := pickFlow(flows, i, func(f *flow) bool { return carries(f, d) }); f != nil {
+			f.dns = true
+		}
+	}
+	for i, ev := range evs {
+		x := ev.TLS
+		if ev.Kind != tracep.KindTLS || x == nil {
+			continue
+		}
+		if f := pickFlow(flows, i, func(f *flow) bool { return onConnection(f, x) }); f != nil {
+			f.events = append(f.events, i)
+			slices.Sort(f.events)
+			flowOf[i] = f
 		}
 	}
 	return flows, flowOf

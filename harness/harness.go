@@ -143,8 +143,10 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 
 	// Whatever the command left running is part of its trace: said in the
 	// trace, waited for (WaitAll) or killed.
+	// When the wait was cut short (cancelled, timed out), the whole tree
+	// is being killed on purpose and the error says so: nothing was left.
 	var waitAllErr error
-	if left, _ := cg.Procs(); len(left) > 0 {
+	if left, _ := cg.Procs(); len(left) > 0 && waitCtx.Err() == nil {
 		capture.Leftover = left
 		action := tracep.LeftoverKilled
 		if cfg.waitAll {

@@ -68,3 +68,6 @@ func (c *Chain) AuditKeys() []string { return nil }
 
 // CutKeys: none.
 func (c *Chain) CutKeys() []string { return nil }
+
+// Place keeps the time order.
+func (c *Chain) Place() (Place, string) { return PlaceInOrder, "" }

@@ -203,3 +203,7 @@ func EscapeDNS(s string) string {
 func (d *DNS) CutKeys() []string {
 	return []string{"answers.name", "answers.type", "answers.ttl", "answers.data"}
 }
+
+// Place groups lookups by name: parallel queries (A and AAAA) may be
+// answered in any order.
+func (d *DNS) Place() (Place, string) { return PlaceLookup, CanonicalName(d.Name) }

@@ -71,7 +71,28 @@ type Payload interface {
 	// when Incomplete is not empty: a pattern on them cannot be trusted to
 	// fail.
 	CutKeys() []string
+	// Place says where the event's Stable line goes in the golden form of
+	// its process, and with which others it is grouped: events the
+	// scheduler may reorder get a group and are sorted within their
+	// segment, so that two runs of one program give one golden.
+	Place() (place Place, group string)
 }
+
+// Place is where an event's line goes in a process's golden form, which is
+// cut into segments at each exec.
+type Place int
+
+// The places of the golden form.
+const (
+	PlaceInOrder Place = iota // in time order, after the segment's groups
+	PlaceProgram              // heads a new segment (a successful exec)
+	PlaceAttempt              // in order, repeats folded (a failed exec)
+	PlaceExit                 // at the end of the process
+	PlaceLookup               // sorted by group (a DNS name): A and AAAA together
+	PlaceFlow                 // with its socket's flow (connect to close)
+	PlaceSession              // with its connection's flow, else by group (library and server name)
+	PlaceNote                 // a note on the whole trace, after every process
+)
 
 // Payload returns the payload named by ev.Kind, or nil when it is missing.
 func (ev Event) Payload() Payload {

@@ -105,3 +105,16 @@ func (x *Exec) AuditKeys() []string { return []string{"filename"} }
 
 // CutKeys: the argv.
 func (x *Exec) CutKeys() []string { return []string{"argv", "args"} }
+
+// Place heads a segment with a program, folds failed attempts and puts the
+// exit last.
+func (x *Exec) Place() (Place, string) {
+	switch x.Op {
+	case ExecOpExec:
+		return PlaceProgram, ""
+	case ExecOpExit:
+		return PlaceExit, ""
+	default:
+		return PlaceAttempt, ""
+	}
+}

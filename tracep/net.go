@@ -117,3 +117,6 @@ func (n *Net) AuditKeys() []string { return []string{"proto", "dir", "dst"} }
 
 // CutKeys: none.
 func (n *Net) CutKeys() []string { return nil }
+
+// Place puts the event with its socket's other events.
+func (n *Net) Place() (Place, string) { return PlaceFlow, "" }

@@ -102,3 +102,6 @@ func (n *Note) Incomplete() string {
 
 // CutKeys: none.
 func (n *Note) CutKeys() []string { return nil }
+
+// Place puts notes after every process.
+func (n *Note) Place() (Place, string) { return PlaceNote, "" }

@@ -131,3 +131,7 @@ func (x *TLS) AuditKeys() []string {
 
 // CutKeys: the plaintext.
 func (x *TLS) CutKeys() []string { return []string{"data", "text"} }
+
+// Place puts the event with its connection, or, when none is known, with
+// the other events of its library and server name.
+func (x *TLS) Place() (Place, string) { return PlaceSession, x.Library + " " + CanonicalName(x.SNI) }

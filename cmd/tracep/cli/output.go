@@ -88,7 +88,7 @@ func (s *sink) failed(err error) {
 	if err == nil || s.err != nil {
 		return
 	}
-	s.err = fmt.Errorf("write %s: %w", s.name, err)
+	s.err = fmt.Errorf("write %s: %w", s.name, cause(err)) // the name said once
 	if s.fail != nil {
 		s.fail(s.err)
 	}
