@@ -51,6 +51,11 @@ func runCA(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "tracep ca: unexpected argument %q\n%s\n", pos[2], caUsageLine)
 		return exitUsage
 	}
+	if *asJSON && *out == "-" {
+		// Both would own stdout: PEM in a JSON stream breaks every reader.
+		fmt.Fprintf(e.stderr, "tracep ca: -j and -o - both write to stdout; give -o a file\n%s\n", caUsageLine)
+		return exitUsage
+	}
 	host, p, err := splitHostPort(pos[0])
 	if err != nil {
 		fmt.Fprintf(e.stderr, "error: %v\n", err)

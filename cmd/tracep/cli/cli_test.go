@@ -219,3 +219,13 @@ func TestSanitizeFileName(t *testing.T) {
 	require.Equal(t, "__1", sanitizeFileName("::1"))
 	require.Equal(t, "a_b_c", sanitizeFileName("a/b\nc"))
 }
+
+// tracep ca -j -o - would put PEM into the JSON stream: a usage error
+// before anything is fetched.
+func TestCAJSONAndPEMOnStdoutRefused(t *testing.T) {
+	code, out, errOut := run("ca", "-j", "-o", "-", "127.0.0.1", "1")
+	require.Equal(t, exitUsage, code)
+	require.Empty(t, out)
+	require.Contains(t, errOut, "-j and -o - both write to stdout")
+	require.NotContains(t, errOut, "Connecting")
+}
