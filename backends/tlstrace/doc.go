@@ -37,6 +37,10 @@
 // return probes would break Go's stack handling. The entry of a call saves
 // its buffer, keyed by thread, or by goroutine for Go since a goroutine may
 // resume on another thread; the return copies exactly the bytes returned.
+// A Go write is the exception: it is reported at its first send on a TCP
+// socket (Write sends all of its buffer or fails), since a goroutine
+// descheduled between its last send and its RET may never return before
+// the process exits, and bytes that went out must not go unreported.
 //
 // A tp_btf/sys_enter program sees the first bytes of every write, sendto,
 // writev and sendmsg (first iovec) and notes those that start a TLS
