@@ -28,3 +28,12 @@ func InspectNow(path string) error {
 	_, err := p.probePath(path, path)
 	return err
 }
+
+// Holds is how many processes the kernel has held for the prober of the
+// process to inspect; 0 without one.
+func Holds() uint64 {
+	if p := currentProber(); p != nil {
+		return p.holds.Load()
+	}
+	return 0
+}

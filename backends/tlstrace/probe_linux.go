@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -93,6 +94,9 @@ type prober struct {
 	// hold is the kernel's record of held processes (tlsx_hold_on,
 	// tlsx_held), which a watchdog keeps: see armHold.
 	hold watchdog.Maps
+	// holds counts the processes the kernel held for inspection: a stop
+	// continued before it took effect leaves no other trace.
+	holds atomic.Uint64
 
 	mu sync.Mutex
 	// files are the files inspected: those with uprobes, and at most
@@ -513,6 +517,7 @@ func (p *prober) run() {
 // to it, and lets the process continue when the kernel held it.
 func (p *prober) discover(d discovery) {
 	if d.held {
+		p.holds.Add(1)
 		defer p.unhold(d)
 	}
 	p.mu.Lock()
