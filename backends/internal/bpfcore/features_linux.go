@@ -43,6 +43,14 @@ type probeResult struct {
 	err  error
 }
 
+// probedAlready reports whether f was probed in this process.
+func probedAlready(f *Feature) bool {
+	probed.Lock()
+	defer probed.Unlock()
+	_, ok := probed.states[f.Name]
+	return ok
+}
+
 // state returns what probing f found, probing it the first time.
 func state(f *Feature) error {
 	probed.Lock()
@@ -71,13 +79,25 @@ func state(f *Feature) error {
 // loads that follow find them done: probes wait for the kernel (an RCU
 // grace period to free a probe's map, a verifier run) more than they use
 // the CPU.
+//
+// Once every feature of kinds was probed, it does nothing: a later trace
+// of a process whose tracers are still loaded needs no BTF (decoding it
+// took 20 ms of every harness.Trace), and a tracer that must load again
+// decodes it then.
 func Prime(kinds ...tracep.Kind) {
+	var todo []*Feature
+	for _, f := range Features {
+		if slices.ContainsFunc(kinds, f.Needed) && !probedAlready(f) {
+			todo = append(todo, f)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { _, _ = kernelCache().Kernel() })
-	for _, f := range Features {
-		if slices.ContainsFunc(kinds, f.Needed) {
-			wg.Go(func() { _ = state(f) })
-		}
+	for _, f := range todo {
+		wg.Go(func() { _ = state(f) })
 	}
 	wg.Wait()
 }
