@@ -64,6 +64,9 @@ func state(f *Feature) error {
 	}
 	probed.Unlock()
 	r.once.Do(func() {
+		if cachedPresent(f.Name) {
+			return // found by an earlier process of this boot
+		}
 		t0 := time.Now()
 		r.err = probeOne(f)
 		Phase("probe kernel feature "+f.Name, t0)
@@ -87,7 +90,7 @@ func state(f *Feature) error {
 func Prime(kinds ...tracep.Kind) {
 	var todo []*Feature
 	for _, f := range Features {
-		if slices.ContainsFunc(kinds, f.Needed) && !probedAlready(f) {
+		if slices.ContainsFunc(kinds, f.Needed) && !probedAlready(f) && !cachedPresent(f.Name) {
 			todo = append(todo, f)
 		}
 	}
@@ -100,6 +103,13 @@ func Prime(kinds ...tracep.Kind) {
 		wg.Go(func() { _ = state(f) })
 	}
 	wg.Wait()
+	var found []string
+	for _, f := range todo {
+		if state(f) == nil {
+			found = append(found, f.Name)
+		}
+	}
+	saveFeatureCache(found)
 }
 
 // Probe returns every feature of Features with what probing it found.

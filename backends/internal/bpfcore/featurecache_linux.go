@@ -1,0 +1,137 @@
+package bpfcore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// The kernel features found present are remembered for the rest of the
+// boot, so that a later tracep skips their probes: probing waits on the
+// kernel (a probe map's creation took 0.5–330 ms here, depending on what
+// the previous process left the kernel freeing), and a kernel gains or
+// loses no feature until it reboots. Only presence is remembered: a
+// missing feature, or one that could not be probed (privilege), is probed
+// again by every process. The file lives in a directory only root may
+// write, on /run (a tmpfs emptied at boot), and is named by the boot and
+// keyed by the kernel release; anything else found there is ignored.
+var featureCacheDir = "/run/tracep"
+
+// NoFeatureCacheEnv names the environment variable that, set to 1, makes
+// tracep probe every feature and remember none (tests of the probes).
+const NoFeatureCacheEnv = "TRACEP_NO_FEATURE_CACHE"
+
+var featureCache struct {
+	once    sync.Once
+	present map[string]bool // read at the first use
+	path    string          // "" when there is no cache
+	release string
+}
+
+// cachedPresent reports whether an earlier process of this boot found
+// feature name present.
+func cachedPresent(name string) bool {
+	loadFeatureCache()
+	return featureCache.present[name]
+}
+
+func loadFeatureCache() {
+	featureCache.once.Do(func() {
+		featureCache.present = map[string]bool{}
+		if os.Getenv(NoFeatureCacheEnv) == "1" || os.Geteuid() != 0 {
+			return
+		}
+		boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+		if err != nil {
+			return
+		}
+		var u unix.Utsname
+		if unix.Uname(&u) != nil {
+			return
+		}
+		featureCache.release = unix.ByteSliceToString(u.Release[:])
+		featureCache.path = filepath.Join(featureCacheDir, "features."+strings.TrimSpace(string(boot)))
+		featureCache.present = readFeatureCache(featureCache.path, featureCache.release)
+	})
+}
+
+// readFeatureCache reads the features a cache file names present, or none
+// when it is not root's own, is writable by others, or was written under
+// another kernel release.
+func readFeatureCache(path, release string) map[string]bool {
+	out := map[string]bool{}
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil || st.Uid != 0 || st.Mode&0o022 != 0 || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return out
+	}
+	b := make([]byte, 4096)
+	n, _ := f.Read(b)
+	lines := strings.Split(string(bytes.TrimSpace(b[:n])), "\n")
+	if len(lines) < 1 || lines[0] != "release "+release {
+		return out
+	}
+	for _, l := range lines[1:] {
+		if FeatureNamed(l) != nil {
+			out[l] = true
+		}
+	}
+	return out
+}
+
+// saveFeatureCache remembers the features found present, with those known
+// already, when that adds any. Errors are ignored: the cache only saves
+// time.
+func saveFeatureCache(found []string) {
+	loadFeatureCache()
+	if featureCache.path == "" {
+		return
+	}
+	names := slices.Clone(found)
+	for n := range featureCache.present {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) == len(featureCache.present) {
+		return
+	}
+	_ = writeFeatureCache(featureCacheDir, featureCache.path, featureCache.release, names)
+}
+
+// writeFeatureCache writes the cache file path, in dir (made only root may
+// write it), naming release and the features present, atomically.
+func writeFeatureCache(dir, path, release string, names []string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+		return err
+	}
+	if st, err := os.Lstat(dir); err != nil || !st.IsDir() || st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("feature cache: %s is not a private directory", dir)
+	}
+	tmp, err := os.CreateTemp(dir, ".features-*")
+	if err != nil {
+		return err
+	}
+	data := "release " + release + "\n" + strings.Join(names, "\n") + "\n"
+	_, werr := tmp.WriteString(data)
+	cerr := tmp.Close()
+	err = errors.Join(werr, cerr)
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}

@@ -1,0 +1,40 @@
+package bpfcore
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The cache of present features is read back only when it is root's own,
+// not writable by others, and written under the same kernel release; it
+// names only features tracep knows.
+func TestFeatureCacheFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the cache is root's: a file of another owner is ignored")
+	}
+	dir := filepath.Join(t.TempDir(), "tracep")
+	path := filepath.Join(dir, "features.boot")
+	require.NoError(t, writeFeatureCache(dir, path, "6.18.0", []string{"ringbuf", "tp_btf", "no-such-feature"}))
+	st, err := os.Stat(dir)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), st.Mode().Perm())
+
+	require.Equal(t, map[string]bool{"ringbuf": true, "tp_btf": true}, readFeatureCache(path, "6.18.0"))
+	require.Empty(t, readFeatureCache(path, "6.19.0"), "another kernel release")
+	require.Empty(t, readFeatureCache(filepath.Join(dir, "missing"), "6.18.0"))
+
+	require.NoError(t, os.Chmod(path, 0o662))
+	require.Empty(t, readFeatureCache(path, "6.18.0"), "writable by others")
+	require.NoError(t, os.Chmod(path, 0o600))
+
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink(path, link))
+	require.Empty(t, readFeatureCache(link, "6.18.0"), "a symlink")
+
+	open := t.TempDir()
+	require.NoError(t, os.Chmod(open, 0o777))
+	require.Error(t, writeFeatureCache(open, filepath.Join(open, "f"), "6.18.0", []string{"ringbuf"}), "a directory others may write")
+}
