@@ -132,6 +132,16 @@ func Start(ctx context.Context, k tracep.Kind, scope tracep.Scope, cfg Config, e
 	return t.start(ctx, scope, cfg, emit)
 }
 
+// DetachIdle detaches now, all at once, the programs no session uses,
+// rather than Linger after their last session. A process about to exit
+// calls it: the kernel would detach them one after another as it closes
+// the process's files, each waiting for an RCU grace period.
+func DetachIdle() {
+	t0 := time.Now()
+	bpfcore.DetachIdle()
+	bpfcore.Phase("detach idle programs", t0)
+}
+
 // ReleaseLoadCaches frees what the tracers kept for loading programs (the
 // parsed kernel BTF, most of a tracer's memory). Call it once tracing is
 // armed; a later first start of another kind parses it again.
@@ -212,7 +222,7 @@ func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (
 			return nil, err
 		}
 	}
-	bpfcore.Prime(kinds...) // the probes of every kind at once
+	bpfcore.Preload(kinds...) // the probes of every kind, then their loads, at once
 	t := &Trace{kinds: slices.Clone(kinds), sessions: map[tracep.Kind]tracep.Session{},
 		q: newQueue(MemoryQueue), done: make(chan struct{}), stop: make(chan struct{})}
 	go t.deliver(emit)

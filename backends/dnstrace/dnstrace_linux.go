@@ -30,6 +30,9 @@ var backend = &bpfcore.Backend{
 	Attach:  attach,
 }
 
+// Known to bpfcore.Preload, which loads several tracers at once.
+func init() { bpfcore.Register(backend) }
+
 // poolSize is the number of record buffers (64 KiB each) for ncpu CPUs:
 // enough for every CPU to be in a softirq while a thread it interrupted
 // holds one, bounded so that a large machine does not pin megabytes.

@@ -19,6 +19,9 @@ var backend = &bpfcore.Backend{
 	Prepare: prepare,
 }
 
+// Known to bpfcore.Preload, which loads several tracers at once.
+func init() { bpfcore.Register(backend) }
+
 // prepare sizes the per-CPU scratch map and picks the exit program the
 // kernel's sched_process_exit tracepoint suits.
 func prepare(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {

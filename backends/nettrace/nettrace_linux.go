@@ -28,6 +28,9 @@ var backend = &bpfcore.Backend{
 	Attach: attach,
 }
 
+// Known to bpfcore.Preload, which loads several tracers at once.
+func init() { bpfcore.Register(backend) }
+
 // cgroupHooks are the programs attached to the root cgroup, with their
 // attach types.
 var cgroupHooks = []struct {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -272,7 +273,7 @@ func (p *prober) probeLocked(f *os.File, key fileKey, display string, aliases []
 		err = tracep.ErrClosed
 	}
 	if err != nil {
-		closeLinks(pf.links)
+		bpfcore.CloseLinks(pf.links)
 		return nil, nil, err
 	}
 	if pf.Probes > 0 {
@@ -333,7 +334,7 @@ func (p *prober) attach(f *os.File, t *Target) (_ []link.Link, err error) {
 	var links []link.Link
 	defer func() {
 		if err != nil {
-			closeLinks(links)
+			bpfcore.CloseLinks(links)
 		}
 	}()
 	var entries, returns []Probe
@@ -384,12 +385,6 @@ func (p *prober) attach(f *os.File, t *Target) (_ []link.Link, err error) {
 		links = append(links, l)
 	}
 	return links, nil
-}
-
-func closeLinks(links []link.Link) {
-	for _, l := range links {
-		_ = l.Close()
-	}
 }
 
 // files returns what was inspected and probed, sorted by path.
@@ -632,16 +627,24 @@ func (p *prober) close() {
 	// committed a record since, or be about to: the watchdog's release
 	// waits for such runs and continues whatever tlsx_held names.
 	if wd != nil {
+		t0 := time.Now()
 		if err := wd.Close(); err != nil {
 			p.logf(true, "release held processes: %v", err)
 		}
+		bpfcore.Phase("tls: release held processes, stop the hold watchdog", t0)
 	}
 	p.disc.Close()
+	t0 := time.Now()
 	p.mu.Lock()
+	var links []link.Link
 	for _, pf := range p.attached {
-		closeLinks(pf.links)
+		links = append(links, pf.links...)
 	}
 	p.files, p.attached = nil, nil
 	p.mu.Unlock()
+	// All at once: each detach waits for a grace period of the kernel's
+	// uprobes (30-90 ms here); together they wait for about one.
+	bpfcore.CloseLinks(links)
+	bpfcore.Phase("tls: detach uprobes", t0)
 	_ = bpfcore.ClearMap(p.known)
 }

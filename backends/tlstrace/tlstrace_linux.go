@@ -34,6 +34,9 @@ var backend = &bpfcore.Backend{
 	Attach:  attachBackend,
 }
 
+// Known to bpfcore.Preload, which loads several tracers at once.
+func init() { bpfcore.Register(backend) }
+
 // uprobeMode selects how uprobes are attached: "" picks uprobe_multi links
 // when the kernel has them (6.6) and TRACEP_DISABLE does not name
 // uprobe_multi, else one perf event per probe; "perf" forces the latter

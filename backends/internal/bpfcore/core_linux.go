@@ -214,7 +214,7 @@ func (c *core) attachFork() error {
 
 // detach detaches the fork follower and keeps everything loaded.
 func (c *core) detach() {
-	closeLinks(c.links)
+	CloseLinks(c.links)
 	c.links = nil
 }
 
@@ -239,14 +239,18 @@ func (c *core) scheduleDetach() {
 // detachIdle detaches every loaded backend no session uses, and the fork
 // follower when no session is open. Called with c.mu held.
 func (c *core) detachIdle() {
+	var links []link.Link
 	for _, b := range c.loaded {
 		if b.users == 0 {
-			b.detach()
+			links = append(links, b.links...)
+			b.links = nil
 		}
 	}
 	if c.users == 0 {
-		c.detach()
+		links = append(links, c.links...)
+		c.links = nil
 	}
+	CloseLinks(links) // all at once
 }
 
 // DetachIdle detaches now, rather than after Linger, the programs that no
@@ -352,8 +356,77 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 		b.coll, b.specs = nil, nil
 		return err
 	}
-	c.loaded = append(c.loaded, b)
 	return nil
+}
+
+// registry lists the backends of the process (Register), for Preload.
+var registry struct {
+	sync.Mutex
+	backends []*Backend
+}
+
+// Register makes b known to Preload. Backends register in their package's
+// init.
+func Register(b *Backend) {
+	registry.Lock()
+	defer registry.Unlock()
+	registry.backends = append(registry.backends, b)
+}
+
+// Preload loads, all at once, the programs of the registered backends of
+// kinds that are not loaded yet, so that sessions then opened one after
+// another find them ready: each load is mostly the kernel's verifier,
+// which runs on the loading thread's CPU (tracep run's four tracers took
+// 330 ms one after another). A backend that cannot load is left for Open,
+// which reports why.
+func Preload(kinds ...tracep.Kind) {
+	Prime(kinds...)
+	registry.Lock()
+	var todo []*Backend
+	for _, b := range registry.backends {
+		if slices.Contains(kinds, b.Kind) {
+			todo = append(todo, b)
+		}
+	}
+	registry.Unlock()
+
+	c := &theCore
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	todo = slices.DeleteFunc(todo, func(b *Backend) bool {
+		return b.coll != nil || b.Caps.Check(b.op()) != nil || Need(b.Kind) != nil
+	})
+	if len(todo) < 2 {
+		return
+	}
+	t0 := time.Now()
+	if c.maps == nil {
+		if err := c.loadMaps(); err != nil {
+			return
+		}
+		Phase("core: create maps", t0)
+	}
+	if c.fork == nil && c.loadFork() != nil {
+		return
+	}
+	if _, err := c.btfCache().Kernel(); err != nil {
+		return // decoded once, before the loads share it
+	}
+	t0 = time.Now()
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	for i, b := range todo {
+		wg.Go(func() { errs[i] = c.loadBackend(b, nil) })
+	}
+	wg.Wait()
+	for i, b := range todo {
+		if errs[i] == nil {
+			c.loaded = append(c.loaded, b)
+		}
+	}
+	Phase(fmt.Sprintf("preload %d tracers in parallel", len(todo)), t0)
+	// Detached after Linger if no session comes to use them.
+	c.scheduleDetach()
 }
 
 // attach attaches b's loaded programs.
@@ -375,7 +448,7 @@ func (b *Backend) attach() error {
 	for _, name := range names {
 		l, err := b.attachProgram(b.coll.Programs[name], b.specs[name])
 		if err != nil {
-			closeLinks(links)
+			CloseLinks(links)
 			return err
 		}
 		links = append(links, l)
@@ -386,7 +459,7 @@ func (b *Backend) attach() error {
 
 // detach detaches b's programs and keeps them loaded.
 func (b *Backend) detach() {
-	closeLinks(b.links)
+	CloseLinks(b.links)
 	b.links = nil
 }
 
@@ -455,10 +528,15 @@ func ClearMap(m *ebpf.Map) error {
 	return nil
 }
 
-func closeLinks(links []link.Link) {
+// CloseLinks closes links, all at once: detaching a program waits for a
+// grace period of the kernel (3 ms for a tracepoint, 30-90 ms for uprobes
+// here), and together they wait for about one.
+func CloseLinks(links []link.Link) {
+	var wg sync.WaitGroup
 	for _, l := range links {
-		_ = l.Close()
+		wg.Go(func() { _ = l.Close() })
 	}
+	wg.Wait()
 }
 
 // LinkIDs returns the ids of the BPF links this process holds for tracep,

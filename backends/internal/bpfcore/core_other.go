@@ -42,6 +42,9 @@ func Probe() []FeatureState {
 // Prime does nothing: there is no BPF off Linux.
 func Prime(...tracep.Kind) {}
 
+// Preload does nothing: there is no BPF off Linux.
+func Preload(...tracep.Kind) {}
+
 // Have fails: there is no BPF off Linux.
 func Have(name string) error { return errOffLinux }
 
@@ -52,3 +55,6 @@ func Effective() (Caps, error) { return 0, errOffLinux }
 func InUserNamespace() bool { return false }
 
 var errOffLinux = fmt.Errorf("BPF on %s: %w", runtime.GOOS, tracep.ErrNotSupported)
+
+// DetachIdle does nothing: there is no BPF off Linux.
+func DetachIdle() {}

@@ -280,7 +280,11 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 			Phase("core: attach fork follower again", t0)
 		}
 		if b.coll == nil {
-			return c.loadBackend(b, prefetched)
+			if err := c.loadBackend(b, prefetched); err != nil {
+				return err
+			}
+			c.loaded = append(c.loaded, b)
+			return nil
 		}
 		if b.links == nil {
 			t0 := time.Now()

@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/tracep/tracep/backends"
 )
 
 // Version is set at link time with -ldflags "-X github.com/tracep/tracep/cmd/tracep/cli.Version=v1.2.3";
@@ -98,6 +100,7 @@ func Main() {
 	stopProfiling := startProfiling(os.Stderr)
 	code := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
+	backends.DetachIdle()
 	stopProfiling()
 	os.Exit(code)
 }
