@@ -350,3 +350,22 @@ func FuzzInspect(f *testing.F) {
 		}
 	})
 }
+
+// findNames looks only for names that begin with wantedPrefixes: every
+// name Inspect wants must begin with one, or it would never be found.
+func TestWantedNamesHaveAWantedPrefix(t *testing.T) {
+	names := []string{goWriteSym, goReadSym}
+	for _, p := range opensslProbes {
+		names = append(names, p.sym)
+	}
+	for _, p := range gnutlsProbes {
+		names = append(names, p.sym)
+	}
+	for _, n := range names {
+		ok := false
+		for _, p := range wantedPrefixes {
+			ok = ok || strings.HasPrefix(n, string(p))
+		}
+		require.True(t, ok, "%s begins with none of wantedPrefixes", n)
+	}
+}
