@@ -144,9 +144,15 @@
 // # Start-up
 //
 // The feature probes and every load share one decoded copy of the kernel's
-// BTF ([ReleaseCache] drops it once tracing is armed). [SetPhaseHook]
-// reports each phase of a start (probes, maps, loads, attaching, the ring,
-// the scope) for TRACEP_STARTUP.
+// BTF ([ReleaseCache] drops it once tracing is armed). Features found
+// present are remembered for the boot in /run/tracep (root's only), so a
+// later process probes only what it has not seen; [Prime] decodes BTF only
+// while something remains to probe. [Preload] loads the backends of a
+// trace in parallel (each registers with [Register]), so that their
+// verifier runs overlap. [SetPhaseHook] reports each phase of a start
+// (probes, maps, loads, attaching, the ring, the scope) for
+// TRACEP_STARTUP. Links are closed all at once ([CloseLinks]): each detach
+// waits for a grace period of the kernel.
 //
 // # Close
 //
