@@ -507,6 +507,11 @@ func (c *core) markTask(slot, pid, flags int) (bool, error) {
 	mark.Mask |= 1 << slot
 	mark.Gen[slot] = c.cfg.Gen[slot]
 	if err := tasks.Update(int32(fd), &mark, ebpf.UpdateAny); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			// The kernel found no task behind the pidfd: it has exited
+			// since the pidfd was opened.
+			return false, unix.ESRCH
+		}
 		return false, wrapErr("mark task", err)
 	}
 	return true, nil
