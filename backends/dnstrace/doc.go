@@ -68,7 +68,10 @@
 // # Events
 //
 // A TCP stream is followed per socket and direction by sequence number
-// (retransmissions skipped, a gap resetting the reassembler), so a TCP
+// (retransmissions skipped; segments that arrive ahead of a gap, as
+// records from two CPUs may, held until it fills, up to 32 segments or 256
+// KiB; a gap that can no longer fill, when the stash is full or the stream
+// or the trace ends, resetting the reassembler), so a TCP
 // retry after a truncated UDP answer (TC set, reported as such) is
 // reported whole. Queries wait Config.Timeout for their response and are
 // then reported unanswered, as are those still waiting at Close.

@@ -168,3 +168,71 @@ func FuzzReassembler(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTrackerSegmentOrder cuts a framed response into segments at the
+// fuzzer's offsets and feeds them in the fuzzer's order (a FIN last in
+// sequence, anywhere in the feed). When the first segment fed is the
+// stream's start, the response is whole whatever the order of the rest;
+// in any order the tracker never panics and never reports answers that
+// were not sent.
+func FuzzTrackerSegmentOrder(f *testing.F) {
+	f.Add([]byte{10, 30}, []byte{0, 2, 1, 3})
+	f.Add([]byte{1, 1, 1}, []byte{3, 2, 1, 0, 4})
+	f.Add([]byte{}, []byte{1, 0})
+	f.Fuzz(func(t *testing.T, cuts, order []byte) {
+		resp := frame(typicalA())
+		var segs []record
+		off := 0
+		for _, c := range cuts {
+			n := int(c)
+			if n == 0 || off+n >= len(resp) {
+				continue
+			}
+			segs = append(segs, tcpSeg(uint32(500+off), 0, resp[off:off+n]))
+			off += n
+		}
+		segs = append(segs, tcpSeg(uint32(500+off), 0, resp[off:]), tcpSeg(uint32(500+len(resp)), tcpFIN, nil))
+		fed := make([]bool, len(segs))
+		var feed []record
+		for _, o := range order {
+			if i := int(o) % len(segs); !fed[i] {
+				fed[i] = true
+				feed = append(feed, segs[i])
+			}
+		}
+		for i := range segs {
+			if !fed[i] {
+				feed = append(feed, segs[i])
+			}
+		}
+		tr, evs := testTracker(0)
+		q := tcpSeg(100, 0, frame(queryMsg(0xbeef, "www.example.test", TypeA)))
+		q.Egress, q.Src, q.Dst = true, client, server
+		tr.feedAll(q)
+		tr.feedAll(feed...)
+		tr.drain()
+		if feed[0].Seq == 500 && len(feed[0].Payload) > 0 {
+			require.Len(t, *evs, 1)
+			d := (*evs)[0].DNS
+			require.True(t, d.Answered)
+			require.Empty(t, d.Cut)
+			require.Len(t, d.Answers, 2)
+			return
+		}
+		// Otherwise the stream's first record is not its start: what it
+		// decodes from there is garbage, but no answer is made up.
+		for _, ev := range *evs {
+			if d := ev.DNS; len(d.Answers) > 0 {
+				require.Equal(t, "www.example.test", d.Name)
+				require.LessOrEqual(t, len(d.Answers), 2)
+			}
+		}
+	})
+}
+
+// tcpSeg is a segment of the server's response stream to client.
+func tcpSeg(seq uint32, flags uint8, payload []byte) record {
+	r := udp(2, server, client, false, payload)
+	r.Proto, r.Cookie, r.Seq, r.TCPFlags = protoTCP, 9, seq, flags
+	return r
+}

@@ -1,8 +1,10 @@
 package dnstrace
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tracep/tracep/tracep"
@@ -75,6 +77,13 @@ type stream struct {
 	// rec is the stream's last segment without its payload: the addresses
 	// and owner of a message it leaves cut short.
 	rec record
+	// early holds copies of segments that came ahead of a gap: records of
+	// one stream may reach the ring out of order when two CPUs receive its
+	// segments, so a gap is only a loss once it cannot fill any more (the
+	// stash is full, or the stream or the trace ends).
+	early      []record
+	earlyBytes int
+	flushing   bool // early is being fed after a gap was given up on
 }
 
 // maxStreams bounds the TCP streams followed at once; streamIdle is how
@@ -83,8 +92,12 @@ type stream struct {
 // place.
 const (
 	maxStreams = 4096
-	streamIdle = int64(2 * time.Minute)
-	maxBroken  = 4096
+	// maxEarly and maxEarlyBytes bound the segments a stream holds ahead
+	// of a gap.
+	maxEarly      = 32
+	maxEarlyBytes = 256 << 10
+	streamIdle    = int64(2 * time.Minute)
+	maxBroken     = 4096
 )
 
 // tracker turns raw records into DNS events: it reassembles TCP streams,
@@ -172,6 +185,13 @@ func (t *tracker) segment(r *record) {
 		}
 		seq += skip
 	case d > 0:
+		if !s.flushing && r.TCPFlags&tcpRST == 0 && len(s.early) < maxEarly && s.earlyBytes+len(payload) <= maxEarlyBytes {
+			e := *r
+			e.Payload = bytes.Clone(r.Payload) // r's payload is the ring's
+			s.early = append(s.early, e)
+			s.earlyBytes += len(payload)
+			return
+		}
 		t.lostPlace(s, fmt.Sprintf("%d octets of the stream not seen", d))
 	}
 	if len(payload) > 0 {
@@ -189,7 +209,42 @@ func (t *tracker) segment(r *record) {
 		t.endStream(streamKey{r.Cookie, !r.Egress}, "connection reset")
 	case r.TCPFlags&tcpFIN != 0:
 		t.endStream(k, "connection closed")
+	default:
+		t.feedEarly(k, s)
 	}
+}
+
+// feedEarly feeds the held segments that the stream has reached, in
+// sequence order, while it lasts.
+func (t *tracker) feedEarly(k streamKey, s *stream) {
+	for len(s.early) > 0 && t.streams[k] == s {
+		i := slices.IndexFunc(s.early, func(e record) bool { return int32(e.Seq-s.next) <= 0 })
+		if i < 0 {
+			return
+		}
+		e := s.early[i]
+		s.early = slices.Delete(s.early, i, i+1)
+		s.earlyBytes -= len(e.Payload)
+		t.segment(&e)
+	}
+}
+
+// giveUpGap ends the wait for the octets missing before the held
+// segments: the gap is a loss, and the held segments are fed in order.
+func (t *tracker) giveUpGap(k streamKey, s *stream) {
+	if len(s.early) == 0 {
+		return
+	}
+	early := s.early
+	s.early, s.earlyBytes, s.flushing = nil, 0, true
+	slices.SortStableFunc(early, func(a, b record) int { return int(int32(a.Seq - b.Seq)) })
+	for i := range early {
+		if t.streams[k] != s {
+			return
+		}
+		t.segment(&early[i])
+	}
+	s.flushing = false
 }
 
 // orphanSegment handles a TCP segment that arrived for no socket (a
@@ -220,6 +275,9 @@ func (t *tracker) lostPlace(s *stream, why string) {
 // endStream forgets a stream that ended, decoding the message it was
 // assembling as far as it goes.
 func (t *tracker) endStream(k streamKey, why string) {
+	if s := t.streams[k]; s != nil && len(s.early) > 0 {
+		t.giveUpGap(k, s) // may end the stream itself (a held FIN)
+	}
 	if s := t.streams[k]; s != nil {
 		t.cutShort(s, why)
 		delete(t.streams, k)
