@@ -188,10 +188,10 @@ func FuzzTrackerSegmentOrder(f *testing.F) {
 			if n == 0 || off+n >= len(resp) {
 				continue
 			}
-			segs = append(segs, tcpSeg(uint32(500+off), 0, resp[off:off+n]))
+			segs = append(segs, tcpSegment(2, false, uint32(500+off), 0, resp[off:off+n]))
 			off += n
 		}
-		segs = append(segs, tcpSeg(uint32(500+off), 0, resp[off:]), tcpSeg(uint32(500+len(resp)), tcpFIN, nil))
+		segs = append(segs, tcpSegment(2, false, uint32(500+off), 0, resp[off:]), tcpSegment(2, false, uint32(500+len(resp)), tcpFIN, nil))
 		fed := make([]bool, len(segs))
 		var feed []record
 		for _, o := range order {
@@ -206,9 +206,7 @@ func FuzzTrackerSegmentOrder(f *testing.F) {
 			}
 		}
 		tr, evs := testTracker(0)
-		q := tcpSeg(100, 0, frame(queryMsg(0xbeef, "www.example.test", TypeA)))
-		q.Egress, q.Src, q.Dst = true, client, server
-		tr.feedAll(q)
+		tr.feedAll(tcpSegment(1, true, 100, 0, frame(queryMsg(0xbeef, "www.example.test", TypeA))))
 		tr.feedAll(feed...)
 		tr.drain()
 		if feed[0].Seq == 500 && len(feed[0].Payload) > 0 {
@@ -228,11 +226,4 @@ func FuzzTrackerSegmentOrder(f *testing.F) {
 			}
 		}
 	})
-}
-
-// tcpSeg is a segment of the server's response stream to client.
-func tcpSeg(seq uint32, flags uint8, payload []byte) record {
-	r := udp(2, server, client, false, payload)
-	r.Proto, r.Cookie, r.Seq, r.TCPFlags = protoTCP, 9, seq, flags
-	return r
 }

@@ -19,6 +19,19 @@ var (
 
 const ms = int64(time.Millisecond)
 
+// tcpClient is the client of the TCP tests; tcpSegment is a segment of
+// its connection (cookie 9) to server: from it when egress, else to it.
+var tcpClient = netip.MustParseAddrPort("127.0.0.1:40002")
+
+func tcpSegment(at int64, egress bool, seq uint32, flags uint8, payload []byte) record {
+	r := udp(at, tcpClient, server, egress, payload)
+	if !egress {
+		r.Src, r.Dst = server, tcpClient
+	}
+	r.Proto, r.Cookie, r.Seq, r.TCPFlags = protoTCP, 9, seq, flags
+	return r
+}
+
 func testOwner(pid int32, comm string) tracep.Proc {
 	return tracep.Proc{CgroupID: 77, PID: pid, TID: pid + 1, PPID: 1, UID: 1000, Comm: comm}
 }
@@ -136,25 +149,15 @@ func TestTrackerTruncatedThenTCP(t *testing.T) {
 	binary.BigEndian.PutUint16(tc[2:], fQR|fTC|fRD|fRA)
 	tr.feedAll(udp(1, client, server, true, q), udp(2, server, client, false, tc))
 
-	tcpClient := netip.MustParseAddrPort("127.0.0.1:40002")
-	framed := func(m []byte) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(m))), m...) }
-	seg := func(at int64, egress bool, seq uint32, flags uint8, payload []byte) record {
-		r := udp(at, tcpClient, server, egress, payload)
-		if !egress {
-			r.Src, r.Dst = server, tcpClient
-		}
-		r.Proto, r.Cookie, r.Seq, r.TCPFlags = protoTCP, 9, seq, flags
-		return r
-	}
-	fq, fr := framed(q), framed(typicalA())
+	fq, fr := frame(q), frame(typicalA())
 	tr.feedAll(
-		seg(3, true, 1000, 0, fq[:1]),                       // the length prefix split
-		seg(3, true, 1001, 0, fq[1:]),                       // the rest of the query
-		seg(4, true, 1000, 0, fq),                           // a retransmission: nothing new
-		seg(5, false, 5000, 0, fr[:20]),                     // the response in two segments,
-		seg(5, false, 5010, 0, fr[10:30]),                   // overlapping,
-		seg(6, false, 5030, tcpFIN, fr[30:]),                // the last with FIN
-		seg(7, false, 5030+uint32(len(fr)-30), tcpFIN, nil), // a bare FIN of a closed stream
+		tcpSegment(3, true, 1000, 0, fq[:1]),                       // the length prefix split
+		tcpSegment(3, true, 1001, 0, fq[1:]),                       // the rest of the query
+		tcpSegment(4, true, 1000, 0, fq),                           // a retransmission: nothing new
+		tcpSegment(5, false, 5000, 0, fr[:20]),                     // the response in two segments,
+		tcpSegment(5, false, 5010, 0, fr[10:30]),                   // overlapping,
+		tcpSegment(6, false, 5030, tcpFIN, fr[30:]),                // the last with FIN
+		tcpSegment(7, false, 5030+uint32(len(fr)-30), tcpFIN, nil), // a bare FIN of a closed stream
 	)
 	require.Len(t, *evs, 2)
 	udpEv, tcpEv := (*evs)[0].DNS, (*evs)[1].DNS
@@ -174,7 +177,7 @@ func TestTrackerTruncatedThenTCP(t *testing.T) {
 	// A gap restarts the stream once it can no longer fill (here: the
 	// trace ends): the message cut by it is lost, the next one (starting
 	// at a segment boundary) is read.
-	a, b := seg(10, true, 100, 0, framed(queryMsg(7, "a.test", TypeA))[:5]), seg(11, true, 200, 0, framed(queryMsg(8, "b.test", TypeA)))
+	a, b := tcpSegment(10, true, 100, 0, frame(queryMsg(7, "a.test", TypeA))[:5]), tcpSegment(11, true, 200, 0, frame(queryMsg(8, "b.test", TypeA)))
 	a.Cookie, b.Cookie = 10, 10
 	tr.feedAll(a, b)
 	require.Zero(t, tr.stats.StreamErrors, "b is held: the octets before it may still come")
@@ -187,26 +190,16 @@ func TestTrackerTruncatedThenTCP(t *testing.T) {
 // receiving them): a segment ahead of a gap, and a FIN ahead of the last
 // data, wait for the octets before them, and the response is whole.
 func TestTrackerTCPOutOfOrder(t *testing.T) {
-	tcpClient := netip.MustParseAddrPort("127.0.0.1:40002")
-	framed := func(m []byte) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(m))), m...) }
-	seg := func(at int64, egress bool, seq uint32, flags uint8, payload []byte) record {
-		r := udp(at, tcpClient, server, egress, payload)
-		if !egress {
-			r.Src, r.Dst = server, tcpClient
-		}
-		r.Proto, r.Cookie, r.Seq, r.TCPFlags = protoTCP, 9, seq, flags
-		return r
-	}
-	fq, fr := framed(queryMsg(0xbeef, "www.example.test", TypeA)), framed(typicalA())
+	fq, fr := frame(queryMsg(0xbeef, "www.example.test", TypeA)), frame(typicalA())
 	end := 500 + uint32(len(fr))
 	for name, order := range map[string][]record{
-		"middle last": {seg(2, false, 500, 0, fr[:20]), seg(3, false, 530, 0, fr[30:]), seg(3, false, 520, 0, fr[20:30]), seg(4, false, end, tcpFIN, nil)},
-		"FIN first":   {seg(2, false, 500, 0, fr[:20]), seg(4, false, end, tcpFIN, nil), seg(3, false, 520, 0, fr[20:])},
-		"reversed":    {seg(4, false, end, tcpFIN, nil), seg(3, false, 540, 0, fr[40:]), seg(3, false, 520, 0, fr[20:40]), seg(2, false, 500, 0, fr[:20])},
+		"middle last": {tcpSegment(2, false, 500, 0, fr[:20]), tcpSegment(3, false, 530, 0, fr[30:]), tcpSegment(3, false, 520, 0, fr[20:30]), tcpSegment(4, false, end, tcpFIN, nil)},
+		"FIN first":   {tcpSegment(2, false, 500, 0, fr[:20]), tcpSegment(4, false, end, tcpFIN, nil), tcpSegment(3, false, 520, 0, fr[20:])},
+		"reversed":    {tcpSegment(4, false, end, tcpFIN, nil), tcpSegment(3, false, 540, 0, fr[40:]), tcpSegment(3, false, 520, 0, fr[20:40]), tcpSegment(2, false, 500, 0, fr[:20])},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tr, evs := testTracker(0)
-			tr.feedAll(seg(1, true, 100, 0, fq))
+			tr.feedAll(tcpSegment(1, true, 100, 0, fq))
 			tr.feedAll(order...)
 			tr.drain()
 			require.Len(t, *evs, 1)
@@ -347,8 +340,6 @@ func TestTrackerUndelivered(t *testing.T) {
 
 	// Over TCP: a segment for no socket, holding a response and the
 	// start of another, and one for a socket its owner closed.
-	tcpClient := netip.MustParseAddrPort("127.0.0.1:40002")
-	framed := func(m []byte) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(m))), m...) }
 	q1, q2 := queryMsg(1, "a.test", TypeA), queryMsg(2, "www.example.test", TypeA)
 	r1 := withID(response("a.test", TypeA, 0, 0, 0, 0).bytes(), 1)
 	r2 := withID(typicalA(), 2)
@@ -360,9 +351,9 @@ func TestTrackerUndelivered(t *testing.T) {
 		r.Proto, r.Cookie = protoTCP, cookie
 		return r
 	}
-	orphan := seg(9, false, 0, append(framed(r1), framed(r2)[:40]...))
+	orphan := seg(9, false, 0, append(frame(r1), frame(r2)[:40]...))
 	orphan.Undelivered, orphan.NoOwner = true, true
-	tr.feedAll(seg(8, true, 7, append(framed(q1), framed(q2)...)), orphan)
+	tr.feedAll(seg(8, true, 7, append(frame(q1), frame(q2)...)), orphan)
 	require.Len(t, *evs, 3)
 	require.True(t, (*evs)[1].DNS.Undelivered)
 	require.Equal(t, "a.test", (*evs)[1].DNS.Name)
@@ -373,10 +364,10 @@ func TestTrackerUndelivered(t *testing.T) {
 	require.True(t, d.AnswersIncomplete)
 
 	q3 := queryMsg(3, "c.test", TypeA)
-	closed := seg(11, false, 7, framed(withID(response("c.test", TypeA, 0, 0, 0, 0).bytes(), 3)))
+	closed := seg(11, false, 7, frame(withID(response("c.test", TypeA, 0, 0, 0, 0).bytes(), 3)))
 	closed.Undelivered = true
-	ask := seg(10, true, 7, framed(q3))
-	ask.Seq = uint32(len(framed(q1)) + len(framed(q2)))
+	ask := seg(10, true, 7, frame(q3))
+	ask.Seq = uint32(len(frame(q1)) + len(frame(q2)))
 	tr.feedAll(ask, closed)
 	require.Len(t, *evs, 4)
 	require.True(t, (*evs)[3].DNS.Undelivered)
@@ -387,17 +378,7 @@ func TestTrackerUndelivered(t *testing.T) {
 // stream, is reported as far as it goes and flagged; one cut before its
 // question leaves its query unanswered, saying why.
 func TestTrackerTCPCutShort(t *testing.T) {
-	tcpClient := netip.MustParseAddrPort("127.0.0.1:40002")
-	framed := func(m []byte) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(m))), m...) }
-	seg := func(at int64, egress bool, seq uint32, flags uint8, payload []byte) record {
-		r := udp(at, tcpClient, server, egress, payload)
-		if !egress {
-			r.Src, r.Dst = server, tcpClient
-		}
-		r.Proto, r.Cookie, r.Seq, r.TCPFlags = protoTCP, 9, seq, flags
-		return r
-	}
-	fq, fr := framed(queryMsg(0xbeef, "www.example.test", TypeA)), framed(typicalA())
+	fq, fr := frame(queryMsg(0xbeef, "www.example.test", TypeA)), frame(typicalA())
 	for _, tc := range []struct {
 		name      string
 		resp      []record
@@ -406,25 +387,25 @@ func TestTrackerTCPCutShort(t *testing.T) {
 		answers   int
 		incomplte string
 	}{
-		{"closed in the answers", []record{seg(2, false, 500, tcpFIN, fr[:56])}, true,
+		{"closed in the answers", []record{tcpSegment(2, false, 500, tcpFIN, fr[:56])}, true,
 			"connection closed 54 octets into a 77-octet message", 1,
 			"dns answers incomplete: connection closed 54 octets into a 77-octet message"},
-		{"reset in the answers", []record{seg(2, false, 500, 0, fr[:56]), seg(3, true, 100+uint32(len(fq)), tcpRST, nil)}, true,
+		{"reset in the answers", []record{tcpSegment(2, false, 500, 0, fr[:56]), tcpSegment(3, true, 100+uint32(len(fq)), tcpRST, nil)}, true,
 			"connection reset 54 octets into a 77-octet message", 1,
 			"dns answers incomplete: connection reset 54 octets into a 77-octet message"},
-		{"a gap in the answers", []record{seg(2, false, 500, 0, fr[:56]),
-			seg(3, false, 600, 0, framed(withID(response("x.test", TypeA, 0, 0, 0, 0).bytes(), 1)))}, true,
+		{"a gap in the answers", []record{tcpSegment(2, false, 500, 0, fr[:56]),
+			tcpSegment(3, false, 600, 0, frame(withID(response("x.test", TypeA, 0, 0, 0, 0).bytes(), 1)))}, true,
 			"a gap in the stream (44 octets of the stream not seen) 54 octets into a 77-octet message", 1,
 			"dns answers incomplete: a gap in the stream (44 octets of the stream not seen) 54 octets into a 77-octet message"},
-		{"closed before the question", []record{seg(2, false, 500, tcpFIN, fr[:10])}, false,
+		{"closed before the question", []record{tcpSegment(2, false, 500, tcpFIN, fr[:10])}, false,
 			"connection closed 8 octets into a 77-octet message", 0,
 			"dns response not captured: connection closed 8 octets into a 77-octet message"},
-		{"the session closed after the answers", []record{seg(2, false, 500, 0, fr[:70])}, true,
+		{"the session closed after the answers", []record{tcpSegment(2, false, 500, 0, fr[:70])}, true,
 			"trace ended 68 octets into a 77-octet message", 2, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr, evs := testTracker(0)
-			tr.feedAll(seg(1, true, 100, 0, fq))
+			tr.feedAll(tcpSegment(1, true, 100, 0, fq))
 			tr.feedAll(tc.resp...)
 			tr.drain()
 			require.Len(t, *evs, 1)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,33 +14,6 @@ import (
 	"github.com/tracep/tracep/tracep"
 	"github.com/tracep/tracep/tracep/tracetest"
 )
-
-// fakeT records how NewT ended a test. Skip and Fatal end the calling
-// goroutine, as the testing package's do.
-type fakeT struct {
-	testing.TB
-	outcome string // "", "skip" or "fail"
-}
-
-func (f *fakeT) Helper()               {}
-func (f *fakeT) Skip(...any)           { f.outcome = "skip"; runtime.Goexit() }
-func (f *fakeT) Skipf(string, ...any)  { f.outcome = "skip"; runtime.Goexit() }
-func (f *fakeT) Fatal(...any)          { f.outcome = "fail"; runtime.Goexit() }
-func (f *fakeT) Fatalf(string, ...any) { f.outcome = "fail"; runtime.Goexit() }
-func (f *fakeT) Errorf(string, ...any) { f.outcome = "fail" }
-func (f *fakeT) Cleanup(func())        {}
-
-// gate runs g on a fake test and returns how it ended.
-func gate(g func(testing.TB)) string {
-	f := &fakeT{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		g(f)
-	}()
-	<-done
-	return f.outcome
-}
 
 func TestIntegrationCommand(t *testing.T) {
 	tracetest.SkipUnlessRoot(t, "a network namespace")

@@ -518,9 +518,9 @@ func TestNewNeedsPrivilege(t *testing.T) {
 		require.Empty(t, leftovers)
 
 		// NewT skips, or fails under TRACEP_REQUIRE_PRIVILEGED=1.
-		require.Equal(t, "skip", gate(func(t testing.TB) { NewT(t, nil) }))
+		require.Equal(t, "skip", tracetest.Outcome(func(t testing.TB) { NewT(t, nil) }))
 		t.Setenv(tracetest.RequirePrivilegedEnv, "1")
-		require.Equal(t, "fail", gate(func(t testing.TB) { NewT(t, nil) }))
+		require.Equal(t, "fail", tracetest.Outcome(func(t testing.TB) { NewT(t, nil) }))
 		return
 	}
 	cmd := tracetest.UnprivilegedCommand(t, "-test.run=^TestNewNeedsPrivilege$", "-test.v")

@@ -77,8 +77,8 @@ func TestCollectorCloseSession(t *testing.T) {
 	require.Equal(t, 1, c.Late())
 
 	lost := &tracep.LostError{Kind: tracep.KindExec, Count: 3}
-	require.Equal(t, "fail", gate(func(t testing.TB) { new(Collector).CloseSession(t, fakeSession{lost}) }))
-	require.Equal(t, "fail", gate(func(t testing.TB) { new(Collector).CloseSession(t, fakeSession{errors.New("x")}) }))
+	require.Equal(t, "fail", Outcome(func(t testing.TB) { new(Collector).CloseSession(t, fakeSession{lost}) }))
+	require.Equal(t, "fail", Outcome(func(t testing.TB) { new(Collector).CloseSession(t, fakeSession{errors.New("x")}) }))
 }
 
 func TestBuffer(t *testing.T) {

@@ -4,41 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/tracep/tracep/tracep"
 )
-
-// fakeT records how a gate ended a test. Skip and Fatal end the calling
-// goroutine, as the testing package's do.
-type fakeT struct {
-	testing.TB
-	outcome string // "", "skip" or "fail"
-}
-
-func (f *fakeT) Helper()                      {}
-func (f *fakeT) Skip(args ...any)             { f.outcome = "skip"; runtime.Goexit() }
-func (f *fakeT) Skipf(string, ...any)         { f.outcome = "skip"; runtime.Goexit() }
-func (f *fakeT) Fatal(args ...any)            { f.outcome = "fail"; runtime.Goexit() }
-func (f *fakeT) Fatalf(string, ...any)        { f.outcome = "fail"; runtime.Goexit() }
-func (f *fakeT) Errorf(string, ...any)        { f.outcome = "fail" }
-func (f *fakeT) Cleanup(func())               {}
-func (f *fakeT) Logf(format string, a ...any) {}
-
-// gate runs g on a fake test and returns how it ended.
-func gate(g func(testing.TB)) string {
-	f := &fakeT{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		g(f)
-	}()
-	<-done
-	return f.outcome
-}
 
 func TestGates(t *testing.T) {
 	perm := &tracep.PermissionError{Op: "load", Capability: "CAP_BPF", Err: os.ErrPermission}
@@ -62,17 +33,17 @@ func TestGates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(RequirePrivilegedEnv, "")
 			require.False(t, PrivilegeRequired())
-			require.Equal(t, tc.plain, gate(tc.gate))
+			require.Equal(t, tc.plain, Outcome(tc.gate))
 			t.Setenv(RequirePrivilegedEnv, "1")
 			require.True(t, PrivilegeRequired())
-			require.Equal(t, tc.require, gate(tc.gate))
+			require.Equal(t, tc.require, Outcome(tc.gate))
 		})
 	}
 }
 
 func TestRequireTool(t *testing.T) {
-	require.Equal(t, "skip", gate(func(t testing.TB) { RequireTool(t, "tracep-no-such-tool") }))
+	require.Equal(t, "skip", Outcome(func(t testing.TB) { RequireTool(t, "tracep-no-such-tool") }))
 	t.Setenv(RequirePrivilegedEnv, "1")
-	require.Equal(t, "skip", gate(func(t testing.TB) { RequireTool(t, "tracep-no-such-tool") }), "not a privilege")
+	require.Equal(t, "skip", Outcome(func(t testing.TB) { RequireTool(t, "tracep-no-such-tool") }), "not a privilege")
 	require.NotEmpty(t, RequireTool(t, "sh"))
 }
