@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -93,11 +94,7 @@ type proberLink struct {
 }
 
 func (l *proberLink) Close() error {
-	var errs []error
-	for _, o := range l.others {
-		errs = append(errs, o.Close())
-	}
-	err := errors.Join(append(errs, l.Link.Close())...)
+	err := bpfcore.CloseLinks(append(slices.Clone(l.others), l.Link))
 	l.p.close()
 	theProberMu.Lock()
 	if theProber == l.p {

@@ -530,13 +530,15 @@ func ClearMap(m *ebpf.Map) error {
 
 // CloseLinks closes links, all at once: detaching a program waits for a
 // grace period of the kernel (3 ms for a tracepoint, 30-90 ms for uprobes
-// here), and together they wait for about one.
-func CloseLinks(links []link.Link) {
+// here), and together they wait for about one. It returns what failed.
+func CloseLinks(links []link.Link) error {
+	errs := make([]error, len(links))
 	var wg sync.WaitGroup
-	for _, l := range links {
-		wg.Go(func() { _ = l.Close() })
+	for i, l := range links {
+		wg.Go(func() { errs[i] = l.Close() })
 	}
 	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // LinkIDs returns the ids of the BPF links this process holds for tracep,
