@@ -26,6 +26,7 @@ type DNSServer struct {
 	closers map[io.Closer]struct{} // listeners, packet conns and TCP conns
 	queries []Query
 	held    map[string][]heldAnswer // UDP answers held back (Record.HoldUDP), by name
+	retried map[string]bool         // names a TCP query arrived for: nothing more is held
 	wg      sync.WaitGroup          // serve loops and TCP connection handlers
 }
 
@@ -51,7 +52,7 @@ func NewDNSServer(zone Zone) (*DNSServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DNSServer{zone: z, closers: make(map[io.Closer]struct{}), held: make(map[string][]heldAnswer)}, nil
+	return &DNSServer{zone: z, closers: make(map[io.Closer]struct{}), held: make(map[string][]heldAnswer), retried: make(map[string]bool)}, nil
 }
 
 // Serve answers queries arriving on pc (UDP) and l (TCP); either may be nil.
@@ -168,10 +169,7 @@ func (s *DNSServer) serveUDP(pc net.PacketConn) error {
 		if resp == nil {
 			continue
 		}
-		if a.hold {
-			s.mu.Lock()
-			s.held[a.name] = append(s.held[a.name], heldAnswer{pc, addr, resp})
-			s.mu.Unlock()
+		if a.hold && s.holdUDP(a.name, heldAnswer{pc, addr, resp}) {
 			continue
 		}
 		// A client that went away is not the server's problem.
@@ -179,11 +177,25 @@ func (s *DNSServer) serveUDP(pc net.PacketConn) error {
 	}
 }
 
-// release sends the UDP answers held back for name.
+// holdUDP holds back h, unless the client already retried name over TCP:
+// this loop may read a query of the client's parallel pair only after the
+// TCP query arrived (a busy machine), and the answer is as late then.
+func (s *DNSServer) holdUDP(name string, h heldAnswer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retried[name] {
+		return false
+	}
+	s.held[name] = append(s.held[name], h)
+	return true
+}
+
+// release sends the UDP answers held back for name, and any answered later.
 func (s *DNSServer) release(name string) {
 	s.mu.Lock()
 	held := s.held[name]
 	delete(s.held, name)
+	s.retried[name] = true
 	s.mu.Unlock()
 	for _, h := range held {
 		_, _ = h.pc.WriteTo(h.resp, h.to)

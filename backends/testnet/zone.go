@@ -51,7 +51,8 @@ type Record struct {
 	// a TCP query for the name arrives, and sends them then: too late for
 	// a client that gave up on UDP. glibc does when one of its parallel A
 	// and AAAA answers is truncated: it closes its UDP socket and asks
-	// both again over TCP.
+	// both again over TCP. A UDP query read after that TCP query is
+	// answered at once: the answer is as late.
 	HoldUDP []dnsmessage.Type
 	// HoldTCP answers a TCP query only once the client has closed its end
 	// of the connection: an answer that arrives after the client gave up.
