@@ -177,6 +177,12 @@ type TraceConfig struct {
 	Unowned bool
 	// Config holds each tracer's options.
 	Config Config
+	// CaughtUp, when set, is called by the consumer's goroutine each time
+	// it has handed over every event waiting, before it waits for more:
+	// the moment to flush what the consumer buffers, at no cost of its
+	// own (events come in batches, at most every bpfcore.Tick apart when
+	// they trickle).
+	CaughtUp func()
 }
 
 // Trace is a set of tracers started together, whose events are handed to
@@ -187,8 +193,8 @@ type Trace struct {
 	all      []started
 	q        *queue
 	done     chan struct{} // closed when the consumer has seen the last event
-	stop     chan struct{} // closed by Close: stop watching for loss
-	watching sync.WaitGroup
+	lossMu   sync.Mutex    // over all (the consumer looks for loss as they start)
+	lossSeen time.Time     // when loss was last looked for
 	once     sync.Once
 	err      error
 }
@@ -200,9 +206,10 @@ type started struct {
 	reported uint64
 }
 
-// LossEvery is how often a Trace looks for lost events while it runs: on
-// the tracers' own ticks (bpfcore.Tick), so that the process wakes once
-// for both.
+// LossEvery is how often, at most, a Trace looks for lost events while it
+// runs: after the consumer has been handed a batch of events, so that
+// looking never wakes the process (the kernel loses events only while it
+// produces them, and a full ring wakes its reader).
 const LossEvery = 2 * bpfcore.Tick
 
 // StartTrace starts the tracers of cfg and returns once all are armed:
@@ -213,8 +220,8 @@ const LossEvery = 2 * bpfcore.Tick
 // them lose events.
 //
 // Lost events are events too: a KindTrace event with a "lost" Note says
-// how many of which kind, as soon as it is known (within LossEvery) and at
-// Close.
+// how many of which kind, with the next events delivered (looked for at
+// most every LossEvery) and at Close.
 func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (_ *Trace, err error) {
 	kinds := cfg.Kinds
 	if len(kinds) == 0 {
@@ -224,8 +231,8 @@ func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (
 	}
 	bpfcore.Preload(kinds...) // the probes of every kind, then their loads, at once
 	t := &Trace{kinds: slices.Clone(kinds), sessions: map[tracep.Kind]tracep.Session{},
-		q: newQueue(MemoryQueue), done: make(chan struct{}), stop: make(chan struct{})}
-	go t.deliver(emit)
+		q: newQueue(MemoryQueue), done: make(chan struct{})}
+	go t.deliver(emit, cfg.CaughtUp)
 	defer func() {
 		if err != nil {
 			t.Close()
@@ -242,7 +249,7 @@ func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (
 		}
 		bpfcore.Phase("start "+string(k)+" tracer", t0)
 		t.sessions[k] = s
-		t.all = append(t.all, started{kind: k, s: s})
+		t.add(k, s)
 		if cfg.Unowned && !cfg.Scope.IsSystem() {
 			s, err := Start(ctx, k, tracep.Scope{}, cfg.Config, func(ev tracep.Event) {
 				if ev.Proc.PID == 0 {
@@ -252,7 +259,7 @@ func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (
 			if err != nil {
 				return nil, fmt.Errorf("start %s tracer for unowned events: %w", k, err)
 			}
-			t.all = append(t.all, started{kind: k, s: s})
+			t.add(k, s)
 		}
 	}
 	if cfg.Scope.IsSystem() || cfg.Unowned {
@@ -260,8 +267,6 @@ func StartTrace(ctx context.Context, cfg TraceConfig, emit func(tracep.Event)) (
 			t.Note(n)
 		}
 	}
-	t.watching.Add(1)
-	go t.watchLoss()
 	return t, nil
 }
 
@@ -315,25 +320,18 @@ func NoteEvent(n tracep.Note) tracep.Event {
 	return tracep.Event{Kind: tracep.KindTrace, KTime: bpfcore.Now(), Time: time.Now(), Trace: &n}
 }
 
-// watchLoss reports lost events while the trace runs.
-func (t *Trace) watchLoss() {
-	defer t.watching.Done()
-	next := func() time.Duration { return time.Until(time.Now().Truncate(LossEvery).Add(LossEvery)) }
-	tick := time.NewTimer(next())
-	defer tick.Stop()
-	for {
-		select {
-		case <-t.stop:
-			return
-		case <-tick.C:
-			t.reportLoss()
-			tick.Reset(next())
-		}
-	}
+// add adds a started session; the consumer may be looking for loss.
+func (t *Trace) add(k tracep.Kind, s tracep.Session) {
+	t.lossMu.Lock()
+	t.all = append(t.all, started{kind: k, s: s})
+	t.lossMu.Unlock()
 }
 
 // reportLoss adds a note for each session that lost events since the last.
 func (t *Trace) reportLoss() {
+	t.lossMu.Lock()
+	defer t.lossMu.Unlock()
+	t.lossSeen = time.Now()
 	totals := map[tracep.Kind]uint64{}
 	var news []tracep.Note
 	for i := range t.all {
@@ -361,10 +359,9 @@ func (t *Trace) reportLoss() {
 // tracep.ErrLost) for each kind that lost events. Close is idempotent.
 func (t *Trace) Close() error {
 	t.once.Do(func() {
-		close(t.stop)
-		t.watching.Wait()
 		var errs []error
-		for _, st := range t.all {
+		for i := range t.all { // by index: the consumer may be updating reported
+			st := &t.all[i]
 			t0 := time.Now()
 			errs = append(errs, st.s.Close())
 			bpfcore.Phase("close "+string(st.kind)+" tracer", t0)
@@ -380,7 +377,7 @@ func (t *Trace) Close() error {
 	return t.err
 }
 
-func (t *Trace) deliver(emit func(tracep.Event)) {
+func (t *Trace) deliver(emit func(tracep.Event), caughtUp func()) {
 	defer close(t.done)
 	var batch []tracep.Event
 	for {
@@ -390,6 +387,15 @@ func (t *Trace) deliver(emit func(tracep.Event)) {
 		}
 		for _, ev := range batch {
 			emit(ev)
+		}
+		t.lossMu.Lock()
+		look := time.Since(t.lossSeen) >= LossEvery
+		t.lossMu.Unlock()
+		if look {
+			t.reportLoss() // its notes come next, before catching up
+		}
+		if caughtUp != nil && t.q.len() == 0 {
+			caughtUp()
 		}
 	}
 }

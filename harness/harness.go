@@ -92,9 +92,10 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 
 	start := time.Now()
 	trace, err := backends.StartTrace(ctx, backends.TraceConfig{
-		Kinds:  kinds,
-		Scope:  tracep.Scope{CgroupID: cg.ID()},
-		Config: cfg.tracers,
+		Kinds:    kinds,
+		Scope:    tracep.Scope{CgroupID: cg.ID()},
+		Config:   cfg.tracers,
+		CaughtUp: cfg.caughtUp,
 	}, emit)
 	if err != nil {
 		return nil, err

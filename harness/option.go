@@ -17,6 +17,7 @@ type config struct {
 	timeout   time.Duration
 	net       *testnet.Net
 	onEvent   func(tracep.Event)
+	caughtUp  func()
 	onArmed   func(*backends.Trace)
 	waitAll   bool
 	waitMax   time.Duration
@@ -48,6 +49,12 @@ func InNet(n *testnet.Net) Option { return func(c *config) { c.net = n } }
 // trace. Events reach f in arrival order, which across kinds is not
 // strictly time order.
 func OnEvent(f func(tracep.Event)) Option { return func(c *config) { c.onEvent = f } }
+
+// OnCaughtUp calls f, from OnEvent's goroutine, each time OnEvent has been
+// handed every event captured so far and the trace waits for more: where
+// a live consumer flushes what it buffers, so that a line waits for no
+// timer of its own.
+func OnCaughtUp(f func()) Option { return func(c *config) { c.caughtUp = f } }
 
 // Discard keeps no event in the Capture (Events stays empty): they reach
 // only OnEvent. For long traces consumed live, so that memory stays flat;

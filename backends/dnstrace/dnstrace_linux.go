@@ -171,9 +171,11 @@ type Session struct {
 	slot  int
 	ports []uint16
 
-	mu sync.Mutex // guards t, and serialises emit
-	t  *tracker
+	mu       sync.Mutex // guards t and expiring, and serialises emit
+	t        *tracker
+	expiring bool // expireLoop looks, or has been kicked to
 
+	kick chan struct{} // something waits to expire
 	stop chan struct{}
 	done chan struct{}
 
@@ -204,6 +206,7 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (*Session, 
 		t:     newTracker(cfg.Timeout, cfg.MaxPending, clock.Time, emit),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
+		kick:  make(chan struct{}, 1),
 	}
 	cs, err := backend.Open(ctx, bpfcore.SessionConfig{
 		Scope:     cfg.Scope,
@@ -230,23 +233,46 @@ func (s *Session) handle(raw []byte) error {
 	}
 	s.mu.Lock()
 	s.t.feed(&r)
+	if !s.expiring && s.t.waiting() {
+		s.expiring = true
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
 	s.mu.Unlock()
 	return nil
 }
 
-// expireLoop reports unanswered queries while the session runs, checking
-// a few times per timeout.
+// expireLoop reports unanswered queries while the session runs, looking a
+// few times per timeout while a query or stream waits, and not at all
+// otherwise: an idle tracer does not wake. It looks on multiples of
+// bpfcore.Tick where it can, when the session's reader wakes anyway.
 func (s *Session) expireLoop(timeout time.Duration) {
 	defer close(s.done)
-	tick := time.NewTicker(min(max(timeout/4, 10*time.Millisecond), time.Second))
-	defer tick.Stop()
+	every := min(max(timeout/4, 10*time.Millisecond), time.Second)
+	if every > bpfcore.Tick {
+		every = every.Truncate(bpfcore.Tick)
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-tick.C:
+		case <-s.kick:
+		}
+		for waiting := true; waiting; {
+			timer.Reset(time.Until(time.Now().Truncate(every).Add(every)))
+			select {
+			case <-s.stop:
+				return
+			case <-timer.C:
+			}
 			s.mu.Lock()
 			s.t.expire(monotonicNow())
+			waiting = s.t.waiting()
+			s.expiring = waiting
 			s.mu.Unlock()
 		}
 	}

@@ -445,6 +445,10 @@ func (t *tracker) expire(now int64) {
 	}
 }
 
+// waiting reports whether expire has anything to look at: a pending query
+// or a stream.
+func (t *tracker) waiting() bool { return t.match.Len() > 0 || len(t.streams) > 0 }
+
 // drain reports every pending query as unanswered, at the end of a trace,
 // after the messages the TCP streams were still assembling.
 func (t *tracker) drain() {

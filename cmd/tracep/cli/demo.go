@@ -73,7 +73,7 @@ func runDemo(e *env, args []string) int {
 	defer os.RemoveAll(tmp)
 	cmd.Env = append(os.Environ(), "TRACEP="+self, "TMPDIR="+tmp)
 	cmd.Stdout, cmd.Stderr = &events, &events
-	c, err := harness.Run(e.ctx, cmd, harness.InNet(n), harness.Kinds(kinds...), harness.OnEvent(p.t.output))
+	c, err := harness.Run(e.ctx, cmd, harness.InNet(n), harness.Kinds(kinds...), harness.OnEvent(p.t.output), harness.OnCaughtUp(out.flush))
 	out.close() // the events first, then the rest
 	if c == nil {
 		fmt.Fprintf(e.stderr, "tracep demo: %v\n", err)

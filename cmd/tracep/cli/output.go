@@ -12,24 +12,26 @@ import (
 
 // sink is where a tracer's lines go: stdout or an -o file opened for
 // appending. On a terminal each line is written at once; to a file or a
-// pipe, lines are batched and flushed at least every flushEvery, which
-// halves a busy tracer's CPU (a write per event was half its cost). A
-// line is never split across writes, and close flushes everything.
+// pipe, lines are batched (a write per event was half a busy tracer's
+// CPU) and flushed when the trace has caught up (flush, called by the
+// trace's consumer once it has printed every event waiting), or once the
+// oldest is flushEvery old when the consumer never catches up. A timer of
+// its own would wake the tracer ten times a second, which cost an idle
+// tracer more than its events. A line is never split across writes, and
+// close flushes everything.
 type sink struct {
-	mu    sync.Mutex
-	w     io.Writer
-	bw    *bufio.Writer // nil when every line is written at once
-	f     *os.File      // non-nil when we opened it
-	color bool
-	err   error
-	name  string      // the file, or "standard output", for messages
-	fail  func(error) // called once, on the first write error
-
-	stop chan struct{}
-	done chan struct{}
+	mu     sync.Mutex
+	w      io.Writer
+	bw     *bufio.Writer // nil when every line is written at once
+	oldest time.Time     // when the first line bw holds was written
+	f      *os.File      // non-nil when we opened it
+	color  bool
+	err    error
+	name   string      // the file, or "standard output", for messages
+	fail   func(error) // called once, on the first write error
 }
 
-// flushEvery bounds how long a batched line may wait.
+// flushEvery bounds how long a batched line may wait while lines come.
 const flushEvery = 100 * time.Millisecond
 
 // openSink opens path for appending ("" means stdout) and decides colour:
@@ -54,26 +56,15 @@ func openSink(path string, stdout io.Writer, force bool) (*sink, error) {
 	s.color = force || (os.Getenv("NO_COLOR") == "" && tty)
 	if !tty {
 		s.bw = bufio.NewWriterSize(s.w, 64<<10)
-		s.stop, s.done = make(chan struct{}), make(chan struct{})
-		go s.flusher()
 	}
 	return s, nil
 }
 
-func (s *sink) flusher() {
-	defer close(s.done)
-	t := time.NewTicker(flushEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.mu.Lock()
-			s.flushLocked()
-			s.mu.Unlock()
-		}
-	}
+// flush writes the batched lines.
+func (s *sink) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushLocked()
 }
 
 func (s *sink) flushLocked() {
@@ -125,20 +116,22 @@ func (s *sink) write(b []byte) {
 	if s.bw.Available() < len(b) {
 		s.flushLocked() // keep lines whole in a write
 	}
-	if s.err == nil {
-		_, err := s.bw.Write(b)
-		s.failed(err)
+	if s.err != nil {
+		return
+	}
+	now := time.Now()
+	if s.bw.Buffered() == 0 {
+		s.oldest = now
+	}
+	_, err := s.bw.Write(b)
+	s.failed(err)
+	if now.Sub(s.oldest) >= flushEvery {
+		s.flushLocked()
 	}
 }
 
-// close flushes, stops the flusher and closes an -o file. It returns the
-// first write error.
+// close flushes and closes an -o file. It returns the first write error.
 func (s *sink) close() error {
-	if s.stop != nil {
-		close(s.stop)
-		<-s.done
-		s.stop = nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.flushLocked()

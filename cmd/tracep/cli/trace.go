@@ -345,7 +345,7 @@ func (t *traceRun) traceUntilStopped(consume func(tracep.Event)) int {
 		scope = tracep.Scope{} // only unowned events: the whole system, filtered
 	}
 	tr, err := backends.StartTrace(t.ctx, backends.TraceConfig{
-		Kinds: t.kinds, Scope: scope, Unowned: t.unowned && len(t.pids) > 0, Config: t.tracers,
+		Kinds: t.kinds, Scope: scope, Unowned: t.unowned && len(t.pids) > 0, Config: t.tracers, CaughtUp: t.out.flush,
 	}, func(ev tracep.Event) {
 		if t.unowned && len(t.pids) == 0 && ev.Proc.PID != 0 {
 			return
@@ -426,7 +426,7 @@ func (t *traceRun) runCommand(consume func(tracep.Event)) (int, *harness.Capture
 	if f, ok := t.stdin.(*os.File); ok {
 		cmd.Stdin = f
 	}
-	opts := []harness.Option{harness.Kinds(t.kinds...), harness.Tracers(t.tracers), harness.OnEvent(consume)}
+	opts := []harness.Option{harness.Kinds(t.kinds...), harness.Tracers(t.tracers), harness.OnEvent(consume), harness.OnCaughtUp(t.out.flush)}
 	if !t.keepEvents {
 		opts = append(opts, harness.Discard()) // memory stays flat however long it runs
 	}
