@@ -101,7 +101,8 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 		return nil, err
 	}
 	capture := &Capture{CgroupID: cg.ID(), Arm: time.Since(start)}
-	backends.ReleaseLoadCaches()
+	// Off the command's path: freeing is a garbage collection (5-20 ms).
+	go backends.ReleaseLoadCaches()
 	if cfg.onArmed != nil {
 		cfg.onArmed(trace)
 	}
