@@ -295,7 +295,9 @@ func peakFromStartupTrace(lines *bufio.Scanner, w io.Writer) int64 {
 	for lines.Scan() {
 		line := lines.Text()
 		if !strings.HasPrefix(line, "tracep startup:") {
-			fmt.Fprintln(w, line)
+			if !strings.HasPrefix(line, "captured ") { // tracep tls's count, not news
+				fmt.Fprintln(w, line)
+			}
 			continue
 		}
 		if _, rest, ok := strings.Cut(line, "peak RSS "); ok {
