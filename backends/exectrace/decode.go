@@ -187,13 +187,17 @@ func (d *Decoder) Decode(rec []byte, emit func(tracep.Event)) error {
 	ev := tracep.Event{Kind: tracep.KindExec, KTime: r.ktime, Proc: r.proc}
 	switch r.typ {
 	case recExec:
+		cut := r.flags&(flagArgvTrunc|flagArgvFault) != 0
 		ev.Exec = &tracep.Exec{Op: tracep.ExecOpExec, Filename: string(r.filename)}
-		j := &joined{ev: ev, argv: append([]byte(nil), r.argv...), size: r.argvSize,
-			cut: r.flags&(flagArgvTrunc|flagArgvFault) != 0}
 		if r.flags&flagMore == 0 {
-			emit(j.event())
+			// Whole in one record, the common case: no joining, and no
+			// copy of argv but its strings.
+			ev.Exec.Argv = splitArgv(r.argv)
+			setArgvCut(ev.Exec, cut, len(r.argv), r.argvSize)
+			emit(ev)
 			return nil
 		}
+		j := &joined{ev: ev, argv: append([]byte(nil), r.argv...), size: r.argvSize, cut: cut}
 		if len(d.joining) >= maxJoining {
 			old := d.joining[0]
 			old.cut = true
@@ -240,12 +244,18 @@ func (j *joined) event() tracep.Event {
 	ev := j.ev
 	x := *ev.Exec
 	x.Argv = splitArgv(j.argv)
-	if j.cut || uint64(len(j.argv)) < uint64(j.size) {
-		x.ArgvTruncated = true
-		x.ArgvSize = int(j.size)
-	}
+	setArgvCut(&x, j.cut, len(j.argv), j.size)
 	ev.Exec = &x
 	return ev
+}
+
+// setArgvCut marks x's argv truncated, with the real size, when it is
+// known to be cut or is shorter than the process's argv (size).
+func setArgvCut(x *tracep.Exec, cut bool, have int, size uint32) {
+	if cut || uint64(have) < uint64(size) {
+		x.ArgvTruncated = true
+		x.ArgvSize = int(size)
+	}
 }
 
 // exitPayload decodes a wait status as the kernel keeps it in
