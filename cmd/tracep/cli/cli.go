@@ -95,6 +95,7 @@ func Main() {
 		// BenchmarkRSSFlat) for a few ms of CPU.
 		debug.SetGCPercent(25)
 	}
+	settleOnArm = true
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// TRACEP_CPUPROFILE, TRACEP_MEMPROFILE, TRACEP_STARTUP (profile.go).
 	stopProfiling := startProfiling(os.Stderr)
