@@ -444,13 +444,9 @@ func (t *traceRun) runCommand(consume func(tracep.Event)) (int, *harness.Capture
 		defer n.Close()
 		opts = append(opts, harness.InNet(n))
 	}
-	h, _ := t.cmd.(armedHook)
-	opts = append(opts, harness.OnArmed(func(tr *backends.Trace) {
-		if h != nil {
-			h.armed(tr)
-		}
-		settle()
-	}))
+	if h, ok := t.cmd.(armedHook); ok {
+		opts = append(opts, harness.OnArmed(func(tr *backends.Trace) { h.armed(tr) }))
+	}
 	// SIGINT or SIGTERM cancels t.ctx: the harness then kills the
 	// command's cgroup, drains the tracers and cleans up before we exit.
 	capture, err := harness.Run(t.ctx, cmd, opts...)
@@ -469,17 +465,20 @@ func (t *traceRun) runCommand(consume func(tracep.Event)) (int, *harness.Capture
 	return capture.ExitCode, capture
 }
 
-// settleOnArm is set by Main: a tracer process, once armed, runs its Go
-// code on one CPU.
+// settleOnArm is set by Main: a tracer process following -p or the whole
+// system, once armed, runs its Go code on one CPU.
 var settleOnArm bool
 
 // settle runs the rest of the process's Go code on one CPU once tracing is
 // armed (unless GOMAXPROCS says otherwise). Loading used every CPU (the
 // verifier runs of parallel loads); what follows is a reader and a
 // consumer handing batches to each other, which on one CPU costs no
-// wake-up of another thread: 20-25 % less tracer CPU per event (4,000
-// execs: 72-77 → 55-67 ms). The kernel, not Go, drains the rings into
-// them, so no event waits for a CPU of Go's.
+// wake-up of another thread: ~17 % less tracer CPU (4,000 whole-system
+// execs: ~86 → ~71 ms). Records wait in the kernel's rings meanwhile, and
+// a ring a quarter full wakes its reader. Not in command mode: there the
+// command's exit must be acted on at once (what it left running is killed
+// before it acts), and on a loaded machine one CPU let a daemon's next
+// exec through in 3 of 40 runs (0 of 40 with every CPU).
 func settle() {
 	if settleOnArm && os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
