@@ -327,10 +327,14 @@ func (t *Trace) add(k tracep.Kind, s tracep.Session) {
 	t.lossMu.Unlock()
 }
 
-// reportLoss adds a note for each session that lost events since the last.
-func (t *Trace) reportLoss() {
+// reportLoss adds a note for each session that lost events since the
+// last, unless it looked less than every ago.
+func (t *Trace) reportLoss(every time.Duration) {
 	t.lossMu.Lock()
 	defer t.lossMu.Unlock()
+	if time.Since(t.lossSeen) < every {
+		return
+	}
 	t.lossSeen = time.Now()
 	totals := map[tracep.Kind]uint64{}
 	var news []tracep.Note
@@ -366,7 +370,7 @@ func (t *Trace) Close() error {
 			errs = append(errs, st.s.Close())
 			bpfcore.Phase("close "+string(st.kind)+" tracer", t0)
 		}
-		t.reportLoss() // the final counts
+		t.reportLoss(0) // the final counts
 		t.q.close()
 		<-t.done
 		if err := t.q.release(); err != nil {
@@ -388,12 +392,7 @@ func (t *Trace) deliver(emit func(tracep.Event), caughtUp func()) {
 		for _, ev := range batch {
 			emit(ev)
 		}
-		t.lossMu.Lock()
-		look := time.Since(t.lossSeen) >= LossEvery
-		t.lossMu.Unlock()
-		if look {
-			t.reportLoss() // its notes come next, before catching up
-		}
+		t.reportLoss(LossEvery) // its notes come next, before catching up
 		if caughtUp != nil && t.q.len() == 0 {
 			caughtUp()
 		}
