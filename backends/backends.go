@@ -163,6 +163,18 @@ func SetStartupTrace(f func(phase string, start time.Time)) {
 	bpfcore.SetPhaseHook(f)
 }
 
+// Preload loads the programs of the tracers of kinds that are not loaded
+// yet, all at once, and returns when they are: a StartTrace that follows
+// finds them ready. A caller with other work to do before StartTrace (the
+// harness makes a cgroup) runs Preload beside it. What cannot load is left
+// for StartTrace to report.
+func Preload(kinds ...tracep.Kind) { bpfcore.Preload(kinds...) }
+
+// Phase reports to the start-up trace (SetStartupTrace), if one is set,
+// that the phase named phase began at start and has just ended: the harness
+// and the CLI report their own steps with it.
+func Phase(phase string, start time.Time) { bpfcore.Phase(phase, start) }
+
 // TraceConfig says what StartTrace traces.
 type TraceConfig struct {
 	// Kinds are the tracers to start; empty means every kind this host

@@ -60,6 +60,10 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 		}
 	}
 
+	// Loading the tracers' programs is most of a first trace's start: it
+	// runs while the cgroup and its watchdog are made.
+	go backends.Preload(kinds...)
+
 	// Each tracer of a trace takes one of the kernel side's session slots;
 	// wait for enough of them rather than fail when many traces run at once.
 	if err := slots.acquire(ctx, len(kinds)); err != nil {
@@ -67,11 +71,13 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	}
 	defer slots.release(len(kinds))
 
+	tq := time.Now()
 	cg, err := cgroup.New()
 	if err != nil {
 		return nil, err
 	}
 	defer cg.Close()
+	backends.Phase("harness: cgroup", tq)
 
 	// The trace's consumer: one event at a time, from the trace's goroutine.
 	var events []tracep.Event

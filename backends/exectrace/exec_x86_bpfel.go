@@ -17,6 +17,18 @@ type execExecBuf struct {
 	_    structs.HostLayout
 	Rec  execExecRec
 	Data [135168]int8
+	St   struct {
+		_     structs.HostLayout
+		Start uint64
+		Size  uint64
+		Got   uint64
+		Fn    uint32
+		Flags uint32
+		Off   uint32
+		Plen  uint32
+		Last  uint32
+		Pad   uint32
+	}
 }
 
 type execExecRec struct {

@@ -58,9 +58,29 @@ struct exec_rec {
 	__u32 pad;
 };
 
+/*
+ * The state of the argv loops. It lives in the scratch buffer, map memory
+ * whose contents the verifier does not track, rather than on the stack:
+ * there every value it takes (offsets, lengths, flags, "last") made a state
+ * of its own, walked through both nested loops (45,000 instructions and
+ * ~100 ms of load time).
+ */
+struct tpx_state {
+	__u64 start; /* user address of argv */
+	__u64 size;  /* the process's argv size */
+	__u64 got;   /* argv bytes to read: what the most generous session wants */
+	__u32 fn;    /* filename bytes, in the first record only */
+	__u32 flags;
+	__u32 off;   /* offset of the piece being output */
+	__u32 plen;  /* its length */
+	__u32 last;  /* it is the last piece read */
+	__u32 pad;
+};
+
 struct exec_buf {
 	struct exec_rec rec;
 	char data[TPX_FN_MAX + TPX_ARGV_CAP];
+	struct tpx_state st;
 };
 
 /* One scratch buffer per CPU (Go sets max_entries to the possible CPUs).
@@ -104,14 +124,6 @@ struct tpx_exec_ctx {
 	struct exec_buf *b;
 	struct tp_scratch *tmp;
 	__u64 mask;
-	__u64 start; /* user address of argv */
-	__u64 size;  /* the process's argv size */
-	__u64 got;   /* argv bytes to read: what the most generous session wants */
-	__u32 fn;    /* filename bytes, in the first record only */
-	__u32 flags;
-	__u32 off;   /* offset of the piece being output */
-	__u32 plen;  /* its length */
-	__u32 last;  /* it is the last piece read */
 };
 
 static long tpx_want_cb(__u32 i, void *arg)
@@ -129,8 +141,9 @@ static long tpx_want_cb(__u32 i, void *arg)
 static long tpx_emit_cb(__u32 i, void *arg)
 {
 	struct tpx_exec_ctx *c = arg;
-	__u64 want, n, off = c->off;
-	__u32 fn, flags = c->flags;
+	struct tpx_state *st = &c->b->st;
+	__u64 want, n, off = st->off;
+	__u32 fn, flags = st->flags;
 
 	if (i >= TP_MAX_SLOTS || !(c->mask >> i))
 		return 1;
@@ -138,21 +151,21 @@ static long tpx_emit_cb(__u32 i, void *arg)
 		return 0;
 	/* The argv bytes this session gets in all. */
 	want = c->cfg->param[i];
-	if (want > c->got)
-		want = c->got;
+	if (want > st->got)
+		want = st->got;
 	if (off && off >= want)
 		return 0; /* it has had all its pieces */
 	n = want - off;
-	if (n > c->plen)
-		n = c->plen;
-	if (want < c->size)
+	if (n > st->plen)
+		n = st->plen;
+	if (want < st->size)
 		flags |= TPX_F_ARGV_TRUNC;
-	if (off + n < want && !c->last)
+	if (off + n < want && !st->last)
 		flags |= TPX_F_MORE;
 	barrier_var(n);
 	if (n > TPX_ARGV_CAP)
 		n = TPX_ARGV_CAP;
-	fn = off ? 0 : c->fn & (TPX_FN_MAX - 1);
+	fn = off ? 0 : st->fn & (TPX_FN_MAX - 1);
 	c->b->rec.argv_len = n;
 	c->b->rec.flags = flags;
 	tp_output(i, c->b, sizeof(c->b->rec) + fn + n);
@@ -166,34 +179,36 @@ static long tpx_emit_cb(__u32 i, void *arg)
 static long tpx_piece_cb(__u32 k, void *arg)
 {
 	struct tpx_exec_ctx *c = arg;
-	__u64 off = (__u64)k * TPX_ARGV_CAP, n;
-	__u32 fn = 0;
+	struct tpx_state *st = &c->b->st;
+	__u64 off = (__u64)k * TPX_ARGV_CAP, n, got = st->got;
+	__u32 fn = 0, last;
 
-	if (k >= TPX_PIECES_MAX || (k && off >= c->got))
+	if (k >= TPX_PIECES_MAX || (k && off >= got))
 		return 1;
-	n = c->got - off;
+	n = got - off;
 	if (n > TPX_ARGV_CAP)
 		n = TPX_ARGV_CAP;
 	if (k) {
 		c->b->rec.type = TPX_REC_ARGV;
 		c->b->rec.filename_len = 0;
-		c->flags &= ~TPX_F_FN_FAULT;
+		st->flags &= ~TPX_F_FN_FAULT;
 	} else {
-		fn = c->fn & (TPX_FN_MAX - 1);
+		fn = st->fn & (TPX_FN_MAX - 1);
 	}
 	barrier_var(n);
 	if (n > TPX_ARGV_CAP)
 		n = TPX_ARGV_CAP;
-	if (n && bpf_probe_read_user(c->b->data + fn, n, (void *)(c->start + off))) {
-		c->flags |= TPX_F_ARGV_FAULT;
+	if (n && bpf_probe_read_user(c->b->data + fn, n, (void *)(st->start + off))) {
+		st->flags |= TPX_F_ARGV_FAULT;
 		n = 0;
 	}
-	c->off = off;
-	c->plen = n;
-	c->last = !n || off + n >= c->got;
+	st->off = off;
+	st->plen = n;
+	last = !n || off + n >= got;
+	st->last = last;
 	c->b->rec.argv_off = off;
 	bpf_loop(TP_MAX_SLOTS, tpx_emit_cb, c, 0);
-	return c->last;
+	return last;
 }
 
 /*
@@ -246,13 +261,13 @@ int BPF_PROG(tpx_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 		return 0;
 	c.tmp->aux = 0;
 	bpf_loop(TP_MAX_SLOTS, tpx_want_cb, &c, 0);
-	c.got = size < c.tmp->aux ? size : c.tmp->aux;
-	if (c.got > (__u64)TPX_PIECES_MAX * TPX_ARGV_CAP)
-		c.got = (__u64)TPX_PIECES_MAX * TPX_ARGV_CAP;
-	c.start = mm_start;
-	c.size = size;
-	c.fn = fn;
-	c.flags = flags;
+	b->st.got = size < c.tmp->aux ? size : c.tmp->aux;
+	if (b->st.got > (__u64)TPX_PIECES_MAX * TPX_ARGV_CAP)
+		b->st.got = (__u64)TPX_PIECES_MAX * TPX_ARGV_CAP;
+	b->st.start = mm_start;
+	b->st.size = size;
+	b->st.fn = fn;
+	b->st.flags = flags;
 	bpf_loop(TPX_PIECES_MAX, tpx_piece_cb, &c, 0);
 	return 0;
 }

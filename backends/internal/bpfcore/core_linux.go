@@ -117,6 +117,12 @@ func (c *core) loadMaps() error {
 	if err := useRawTracepoints("core", spec); err != nil {
 		return err
 	}
+	if !RawTracepoints() {
+		// Only raw_tp programs use tp_pending (the verifier drops their
+		// branch otherwise), and an LRU hash is allocated whole: 16,384
+		// entries took 6 ms of a 40 ms start.
+		spec.Maps[coreMapTpPending].MaxEntries = 1
+	}
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil
 	maps, err := ebpf.NewCollection(mapsOnly)
@@ -270,12 +276,14 @@ const wakeSection = ".data.tp_wake"
 // every object shares: the tp_* maps and tp_wake's section.
 func shared(name string) bool { return strings.HasPrefix(name, "tp_") || name == wakeSection }
 
-// replacements returns the core's maps for every tp_* map of spec.
+// replacements returns the core's maps for every tp_* map of spec, whose
+// sizes it sets to theirs (the core sizes some by the kernel's features).
 func (c *core) replacements(spec *ebpf.CollectionSpec) map[string]*ebpf.Map {
 	repl := make(map[string]*ebpf.Map)
-	for name := range spec.Maps {
+	for name, ms := range spec.Maps {
 		if m, ok := c.maps.Maps[name]; ok && shared(name) {
 			repl[name] = m
+			ms.MaxEntries = m.MaxEntries()
 		}
 	}
 	return repl
@@ -374,11 +382,13 @@ func Register(b *Backend) {
 }
 
 // Preload loads, all at once, the programs of the registered backends of
-// kinds that are not loaded yet, so that sessions then opened one after
-// another find them ready: each load is mostly the kernel's verifier,
-// which runs on the loading thread's CPU (tracep run's four tracers took
-// 330 ms one after another). A backend that cannot load is left for Open,
-// which reports why.
+// kinds that are not loaded yet, so that sessions then opened find them
+// ready: each load is mostly the kernel's verifier, which runs on the
+// loading thread's CPU (tracep run's four tracers took 330 ms one after
+// another), and waits for kernel BTF, decoded meanwhile on another CPU. A
+// caller with other work before its first session (making a cgroup,
+// starting a watchdog) runs Preload beside it. A backend that cannot load
+// is left for Open, which reports why.
 func Preload(kinds ...tracep.Kind) {
 	Prime(kinds...)
 	registry.Lock()
@@ -396,15 +406,13 @@ func Preload(kinds ...tracep.Kind) {
 	todo = slices.DeleteFunc(todo, func(b *Backend) bool {
 		return b.coll != nil || b.Caps.Check(b.op()) != nil || Need(b.Kind) != nil
 	})
-	if len(todo) > 0 {
-		// Loads relocate against kernel BTF: decode it on another CPU
-		// while this one makes the core's maps (a one-tracer start is
-		// ~15 ms shorter).
-		go func() { _, _ = kernelCache().Kernel() }()
-	}
-	if len(todo) < 2 {
+	if len(todo) == 0 {
 		return
 	}
+	// Loads relocate against kernel BTF: decode it on another CPU while
+	// this one makes the core's maps (a one-tracer start is ~15 ms
+	// shorter).
+	go func() { _, _ = kernelCache().Kernel() }()
 	t0 := time.Now()
 	if c.maps == nil {
 		if err := c.loadMaps(); err != nil {
@@ -412,15 +420,12 @@ func Preload(kinds ...tracep.Kind) {
 		}
 		Phase("core: create maps", t0)
 	}
-	if c.fork == nil && c.loadFork() != nil {
-		return
-	}
-	if _, err := c.btfCache().Kernel(); err != nil {
-		return // decoded once, before the loads share it
-	}
 	t0 = time.Now()
 	errs := make([]error, len(todo))
 	var wg sync.WaitGroup
+	if c.fork == nil {
+		wg.Go(func() { _ = c.loadFork() }) // Open reports its error
+	}
 	for i, b := range todo {
 		wg.Go(func() { errs[i] = c.loadBackend(b, nil) })
 	}
@@ -430,7 +435,7 @@ func Preload(kinds ...tracep.Kind) {
 			c.loaded = append(c.loaded, b)
 		}
 	}
-	Phase(fmt.Sprintf("preload %d tracers in parallel", len(todo)), t0)
+	Phase(fmt.Sprintf("preload %d tracers", len(todo)), t0)
 	// Detached after Linger if no session comes to use them.
 	c.scheduleDetach()
 }
@@ -573,6 +578,36 @@ func LinkIDs() []link.ID {
 // until the next record.
 func (c *core) wakeFlag(slot int) *uint32 {
 	return (*uint32)(unsafe.Pointer(&c.wake[4*slot]))
+}
+
+// VerifiedInstructions returns, for every program loaded by this process
+// (the fork follower's under "core"), how many instructions the kernel's
+// verifier walked to accept it: what its load time goes with (~3 ms per
+// 1,000 here). Kernels that do not say are left out.
+func VerifiedInstructions() map[string]map[string]int {
+	c := &theCore
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]map[string]int)
+	add := func(kind string, coll *ebpf.Collection) {
+		for name, p := range coll.Programs {
+			if info, err := p.Info(); err == nil {
+				if n, ok := info.VerifiedInstructions(); ok {
+					if out[kind] == nil {
+						out[kind] = make(map[string]int)
+					}
+					out[kind][name] = int(n)
+				}
+			}
+		}
+	}
+	if c.fork != nil {
+		add("core", c.fork)
+	}
+	for _, b := range c.loaded {
+		add(string(b.Kind), b.coll)
+	}
+	return out
 }
 
 // verifiedInsns says, for a start-up trace, how many instructions the

@@ -268,6 +268,22 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 		c.startSpare(cfg.RingBytes, slot)
 	}
 	loadErr := func() error {
+		if c.fork == nil && b.coll == nil {
+			// Both wait for kernel BTF, then for the verifier, which runs
+			// on the loading thread: side by side.
+			var forkErr error
+			forked := make(chan struct{})
+			go func() {
+				defer close(forked)
+				forkErr = c.loadFork()
+			}()
+			err := c.loadBackend(b, prefetched)
+			<-forked
+			if err == nil {
+				c.loaded = append(c.loaded, b)
+			}
+			return errors.Join(forkErr, err)
+		}
 		if c.fork == nil {
 			if err := c.loadFork(); err != nil {
 				return err
