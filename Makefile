@@ -14,8 +14,11 @@ FUZZTIME ?= 50000x
 
 all: build
 
+# Static (no cgo): no dynamic loader at each start (~2 ms, ~10 ms of CPU
+# with the traced command) and no libc pages (1.3 MB of RSS). -as USER then
+# looks USER up in /etc/passwd and /etc/group only, not through NSS.
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tracep
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tracep
 
 # The built-in demo: a workload traced inside a throwaway network namespace
 # that serves a fake internet. Needs root.

@@ -151,6 +151,35 @@ func ReleaseLoadCaches() {
 	bpfcore.Phase("release load caches", t0)
 }
 
+// ReleaseDelay is how long after arming ReleaseLoadCachesSoon frees the
+// load caches.
+const ReleaseDelay = time.Second
+
+var releaseSoon struct {
+	sync.Mutex
+	pending bool
+}
+
+// ReleaseLoadCachesSoon calls ReleaseLoadCaches ReleaseDelay from now,
+// unless a call is already pending. Freeing is a garbage collection (5-20
+// ms of CPU): a process that exits sooner, such as tracep tracing a short
+// command, frees nothing its exit would not, and one that arms trace after
+// trace frees once for many.
+func ReleaseLoadCachesSoon() {
+	releaseSoon.Lock()
+	defer releaseSoon.Unlock()
+	if releaseSoon.pending {
+		return
+	}
+	releaseSoon.pending = true
+	time.AfterFunc(ReleaseDelay, func() {
+		releaseSoon.Lock()
+		releaseSoon.pending = false
+		releaseSoon.Unlock()
+		ReleaseLoadCaches()
+	})
+}
+
 // SetStartupTrace makes f receive each phase of the tracers' start-up and
 // end (probing, loading, attaching, arming, draining) with the time it
 // began, as it ends; nil stops it. TRACEP_STARTUP uses it to show where the

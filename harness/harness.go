@@ -107,8 +107,9 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 		return nil, err
 	}
 	capture := &Capture{CgroupID: cg.ID(), Arm: time.Since(start)}
-	// Off the command's path: freeing is a garbage collection (5-20 ms).
-	go backends.ReleaseLoadCaches()
+	// Off the command's path, and not at all for a command that is done
+	// sooner: freeing is a garbage collection.
+	backends.ReleaseLoadCachesSoon()
 	if cfg.onArmed != nil {
 		cfg.onArmed(trace)
 	}
