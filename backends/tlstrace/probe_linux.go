@@ -623,6 +623,25 @@ func (p *prober) close() {
 	// queued records only have their processes continued.
 	_ = p.disc.Flush()
 	<-p.done
+	// Discovery is over: nothing attaches uprobes any more.
+	p.mu.Lock()
+	var links []link.Link
+	for _, pf := range p.attached {
+		links = append(links, pf.links...)
+	}
+	p.files, p.attached = nil, nil
+	p.mu.Unlock()
+	// The uprobes hold nothing: they are detached while held processes
+	// are released, both being mostly waits for the kernel's grace periods.
+	// All at once: each detach waits for a grace period of the kernel's
+	// uprobes (30-90 ms here); together they wait for about one.
+	detached := make(chan struct{})
+	go func() {
+		defer close(detached)
+		t0 := time.Now()
+		bpfcore.CloseLinks(links)
+		bpfcore.Phase("tls: detach uprobes", t0)
+	}()
 	// A program that was running as the hooks were detached may have
 	// committed a record since, or be about to: the watchdog's release
 	// waits for such runs and continues whatever tlsx_held names.
@@ -634,17 +653,6 @@ func (p *prober) close() {
 		bpfcore.Phase("tls: release held processes, stop the hold watchdog", t0)
 	}
 	p.disc.Close()
-	t0 := time.Now()
-	p.mu.Lock()
-	var links []link.Link
-	for _, pf := range p.attached {
-		links = append(links, pf.links...)
-	}
-	p.files, p.attached = nil, nil
-	p.mu.Unlock()
-	// All at once: each detach waits for a grace period of the kernel's
-	// uprobes (30-90 ms here); together they wait for about one.
-	bpfcore.CloseLinks(links)
-	bpfcore.Phase("tls: detach uprobes", t0)
+	<-detached
 	_ = bpfcore.ClearMap(p.known)
 }

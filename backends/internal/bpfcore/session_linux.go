@@ -472,8 +472,11 @@ func (c *core) markProcess(slot, pid int) (bool, error) {
 	}
 	for {
 		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		if errors.Is(err, fs.ErrNotExist) {
-			return added, nil // exited
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+			// Exited: ESRCH while /proc still lists it as it is reaped
+			// (fstatat /proc/PID/task: no such process, seen in the
+			// SIGKILL storm).
+			return added, nil
 		}
 		if err != nil {
 			return added, err
