@@ -122,15 +122,14 @@
 // once a quarter of its ring is full (bpf_ringbuf_query against the ring's
 // size; then with BPF_RB_FORCE_WAKEUP, since a default wake-up is skipped
 // while older records wait), and writes with BPF_RB_NO_WAKEUP otherwise;
-// the reader looks at its ring every [Tick] (250 ms), on tick boundaries
+// the reader looks at its ring every [Tick] (500 ms), on tick boundaries
 // every session shares, and at once when the session closes. A tick that
 // finds nothing puts the reader to sleep without a deadline after setting
 // its slot's word in tp_wake (a global of every object, in a data section
 // the core creates, shares and maps): the next record clears it and wakes
 // the reader. An idle session so costs no wake-ups at all. The wake-up
 // decision is computed without branches where it can be: each branch in
-// tp_output doubles the states the verifier walks in the exec program's
-// nested loops (45,000 instructions verified, 42,000 before).
+// tp_output doubles the states the verifier walks in a caller's loops.
 //
 // The reader (ring_linux.go) waits in Go's netpoller rather than in a
 // thread blocked in epoll_wait, so that a parked reader costs no thread,
