@@ -155,29 +155,41 @@ func ReleaseLoadCaches() {
 // load caches.
 const ReleaseDelay = time.Second
 
-var releaseSoon struct {
-	sync.Mutex
-	pending bool
-}
+// releaseSoon is ReleaseLoadCachesSoon's timer.
+var releaseSoon = &delayed{delay: ReleaseDelay, f: ReleaseLoadCaches}
 
 // ReleaseLoadCachesSoon calls ReleaseLoadCaches ReleaseDelay from now,
 // unless a call is already pending. Freeing is a garbage collection (5-20
 // ms of CPU): a process that exits sooner, such as tracep tracing a short
 // command, frees nothing its exit would not, and one that arms trace after
 // trace frees once for many.
-func ReleaseLoadCachesSoon() {
-	releaseSoon.Lock()
-	defer releaseSoon.Unlock()
-	if releaseSoon.pending {
-		return
+func ReleaseLoadCachesSoon() { releaseSoon.schedule() }
+
+// delayed calls f delay after schedule, once for the calls made before it
+// runs.
+type delayed struct {
+	delay time.Duration
+	f     func()
+
+	mu      sync.Mutex
+	pending bool
+}
+
+// schedule arms the call unless it is pending, and reports whether it did.
+func (d *delayed) schedule() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending {
+		return false
 	}
-	releaseSoon.pending = true
-	time.AfterFunc(ReleaseDelay, func() {
-		releaseSoon.Lock()
-		releaseSoon.pending = false
-		releaseSoon.Unlock()
-		ReleaseLoadCaches()
+	d.pending = true
+	time.AfterFunc(d.delay, func() {
+		d.mu.Lock()
+		d.pending = false
+		d.mu.Unlock()
+		d.f()
 	})
+	return true
 }
 
 // SetStartupTrace makes f receive each phase of the tracers' start-up and

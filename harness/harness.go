@@ -71,13 +71,13 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	}
 	defer slots.release(len(kinds))
 
-	tq := time.Now()
+	t0 := time.Now()
 	cg, err := cgroup.New()
 	if err != nil {
 		return nil, err
 	}
 	defer cg.Close()
-	backends.Phase("harness: cgroup", tq)
+	backends.Phase("harness: cgroup", t0)
 
 	// The trace's consumer: one event at a time, from the trace's goroutine.
 	var events []tracep.Event

@@ -53,11 +53,14 @@ var useMulti bool
 // outlive a killed tracer, so it is required instead.
 const uprobePMU = bpfcore.UprobePMU
 
+// scratchNest is TLSX_NEST in bpf/tls.bpf.c: scratch buffers per CPU.
+const scratchNest = 2
+
 // prepare sizes the per-CPU scratch map, picks the uprobe attach type and
 // leaves out the socket programs on a kernel without their tracepoints
 // (before Linux 6.3): plaintext then has no connection, and says so.
 func prepare(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
-	if _, err := bpfcore.SizeMap(spec, tlsMapTlsxScratch, bpfcore.OnePerCPU); err != nil {
+	if _, err := bpfcore.SizeMap(spec, tlsMapTlsxScratch, func(ncpu int) int { return scratchNest * ncpu }); err != nil {
 		return err
 	}
 	for prog, tp := range map[string]string{tlsProgTlsxSend: "btf_trace_sock_send_length", tlsProgTlsxRecv: "btf_trace_sock_recv_length"} {

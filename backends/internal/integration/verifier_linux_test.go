@@ -10,7 +10,7 @@ import (
 )
 
 // verifierBudget is the most instructions the kernel's verifier may walk
-// for one program. Its walk is most of a tracer's start-up (~3 ms per 1,000
+// for one program. Its walk is most of a tracer's start-up (~2 ms per 1,000
 // here), and a change to the C code can multiply it unnoticed: loop state
 // kept on the stack once made the exec program 45,040 instructions (100 ms
 // of every start); it is 3,034 since that state lives in map memory.

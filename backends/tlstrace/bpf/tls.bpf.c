@@ -273,8 +273,14 @@ struct tlsx_buf {
 	__u32 busy;
 };
 
-/* Per-CPU scratch (Go sets max_entries to the possible CPUs); an ARRAY
- * indexed by CPU because a PERCPU_ARRAY value is capped at 32 KiB. */
+/* Scratch buffers per CPU: uprobe programs run preemptible, so a program
+ * building a record may be preempted by another task's on the same CPU; a
+ * second buffer serves that one (TLSX_NEST; a third, rarer still, finds
+ * both busy and counts its record as lost: it happened once in three
+ * whole-system bench runs with one buffer). Go sets max_entries to
+ * TLSX_NEST per possible CPU; an ARRAY indexed by CPU because a
+ * PERCPU_ARRAY value is capped at 32 KiB. */
+#define TLSX_NEST 2
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -425,22 +431,25 @@ static __always_inline __u32 tlsx_lib(__u32 fn)
 }
 
 /*
- * tlsx_get returns this CPU's scratch buffer, marked busy, or NULL. The
- * programs run with migration disabled, but on a preemptible kernel another
- * task could run one of them on this CPU before the first is done: it then
- * finds the buffer busy and counts its record as lost rather than
- * overwriting the record being built.
+ * tlsx_get returns a free scratch buffer of this CPU, marked busy, or NULL.
+ * The programs run with migration disabled, but on a preemptible kernel
+ * another task may run one of them on this CPU before the first is done:
+ * it takes the CPU's next buffer, and when all are busy counts its record
+ * as lost rather than overwrite a record being built.
  */
 static __always_inline struct tlsx_buf *tlsx_get(void)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct tlsx_buf *b = bpf_map_lookup_elem(&tlsx_scratch, &cpu);
+	__u32 slot = bpf_get_smp_processor_id() * TLSX_NEST;
+	struct tlsx_buf *b;
 
-	if (!b)
-		return NULL;
-	if (__sync_lock_test_and_set(&b->busy, 1))
-		return NULL;
-	return b;
+	for (int i = 0; i < TLSX_NEST; i++, slot++) {
+		b = bpf_map_lookup_elem(&tlsx_scratch, &slot);
+		if (!b)
+			return NULL;
+		if (!__sync_lock_test_and_set(&b->busy, 1))
+			return b;
+	}
+	return NULL;
 }
 
 static __always_inline void tlsx_put(struct tlsx_buf *b)
