@@ -86,8 +86,8 @@
 // the traced processes: about 9 µs per loopback connection with both ends
 // on the machine (connect, accept, ten state changes, two closes: the
 // benchmark's workload takes about 50 ms instead of 41). The first session
-// of a process loads and verifies the programs (tracep net is armed about
-// 70 ms after it starts); re-attaching after an idle detach takes 8-13 ms,
+// of a process loads and verifies the programs (a first session arms in
+// about 45 ms, tracep net -- CMD runs CMD about 100 ms after it starts); re-attaching after an idle detach takes 8-13 ms,
 // a session while others run about 0.5 ms (BenchmarkArm in
 // backends/internal/integration).
 //
