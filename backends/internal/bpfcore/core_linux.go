@@ -421,13 +421,30 @@ func Preload(kinds ...tracep.Kind) {
 		Phase("core: create maps", t0)
 	}
 	t0 = time.Now()
-	errs := make([]error, len(todo))
+	_, _ = c.loadTogether(todo, nil) // Open reports what failed
+	Phase(fmt.Sprintf("preload %d tracers", len(todo)), t0)
+	// Detached after Linger if no session comes to use them.
+	c.scheduleDetach()
+}
+
+// loadTogether loads the fork follower, unless it is loaded, and the
+// backends todo, each on a goroutine: every load waits for kernel BTF,
+// then for the verifier, which runs on the loading thread. prefetched, when
+// not nil, delivers todo[0]'s spec. It adds what loaded to c.loaded and
+// returns the fork follower's error and each backend's. Called with c.mu
+// held.
+func (c *core) loadTogether(todo []*Backend, prefetched <-chan specResult) (forkErr error, errs []error) {
+	errs = make([]error, len(todo))
 	var wg sync.WaitGroup
 	if c.fork == nil {
-		wg.Go(func() { _ = c.loadFork() }) // Open reports its error
+		wg.Go(func() { forkErr = c.loadFork() })
 	}
 	for i, b := range todo {
-		wg.Go(func() { errs[i] = c.loadBackend(b, nil) })
+		var spec <-chan specResult
+		if i == 0 {
+			spec = prefetched
+		}
+		wg.Go(func() { errs[i] = c.loadBackend(b, spec) })
 	}
 	wg.Wait()
 	for i, b := range todo {
@@ -435,9 +452,7 @@ func Preload(kinds ...tracep.Kind) {
 			c.loaded = append(c.loaded, b)
 		}
 	}
-	Phase(fmt.Sprintf("preload %d tracers", len(todo)), t0)
-	// Detached after Linger if no session comes to use them.
-	c.scheduleDetach()
+	return forkErr, errs
 }
 
 // attach attaches b's loaded programs.
@@ -589,23 +604,25 @@ func VerifiedInstructions() map[string]map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]map[string]int)
-	add := func(kind string, coll *ebpf.Collection) {
-		for name, p := range coll.Programs {
-			if info, err := p.Info(); err == nil {
-				if n, ok := info.VerifiedInstructions(); ok {
-					if out[kind] == nil {
-						out[kind] = make(map[string]int)
-					}
-					out[kind][name] = int(n)
-				}
-			}
-		}
-	}
 	if c.fork != nil {
-		add("core", c.fork)
+		out["core"] = verified(c.fork)
 	}
 	for _, b := range c.loaded {
-		add(string(b.Kind), b.coll)
+		out[string(b.Kind)] = verified(b.coll)
+	}
+	return out
+}
+
+// verified returns the instructions the verifier walked for each program
+// of coll, where the kernel says.
+func verified(coll *ebpf.Collection) map[string]int {
+	out := make(map[string]int)
+	for name, p := range coll.Programs {
+		if info, err := p.Info(); err == nil {
+			if n, ok := info.VerifiedInstructions(); ok {
+				out[name] = int(n)
+			}
+		}
 	}
 	return out
 }
@@ -617,12 +634,8 @@ func verifiedInsns(coll *ebpf.Collection) string {
 		return ""
 	}
 	var parts []string
-	for name, p := range coll.Programs {
-		if info, err := p.Info(); err == nil {
-			if n, ok := info.VerifiedInstructions(); ok {
-				parts = append(parts, fmt.Sprintf("%s %d", name, n))
-			}
-		}
+	for name, n := range verified(coll) {
+		parts = append(parts, fmt.Sprintf("%s %d", name, n))
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ", ") + " instructions verified"

@@ -268,27 +268,7 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 		c.startSpare(cfg.RingBytes, slot)
 	}
 	loadErr := func() error {
-		if c.fork == nil && b.coll == nil {
-			// Both wait for kernel BTF, then for the verifier, which runs
-			// on the loading thread: side by side.
-			var forkErr error
-			forked := make(chan struct{})
-			go func() {
-				defer close(forked)
-				forkErr = c.loadFork()
-			}()
-			err := c.loadBackend(b, prefetched)
-			<-forked
-			if err == nil {
-				c.loaded = append(c.loaded, b)
-			}
-			return errors.Join(forkErr, err)
-		}
-		if c.fork == nil {
-			if err := c.loadFork(); err != nil {
-				return err
-			}
-		} else if c.links == nil {
+		if c.fork != nil && c.links == nil {
 			t0 := time.Now()
 			if err := c.attachFork(); err != nil {
 				return err
@@ -296,11 +276,14 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 			Phase("core: attach fork follower again", t0)
 		}
 		if b.coll == nil {
-			if err := c.loadBackend(b, prefetched); err != nil {
+			// With the fork follower, when it is not loaded either.
+			forkErr, errs := c.loadTogether([]*Backend{b}, prefetched)
+			return errors.Join(forkErr, errs[0])
+		}
+		if c.fork == nil {
+			if err := c.loadFork(); err != nil {
 				return err
 			}
-			c.loaded = append(c.loaded, b)
-			return nil
 		}
 		if b.links == nil {
 			t0 := time.Now()
