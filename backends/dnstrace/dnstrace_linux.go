@@ -23,11 +23,12 @@ const caps = bpfcore.TracingCaps | bpfcore.CapNetAdmin
 
 // backend is the DNS programs, loaded once per process (see bpfcore).
 var backend = &bpfcore.Backend{
-	Kind:    tracep.KindDNS,
-	Caps:    caps,
-	Spec:    loadDns,
-	Prepare: prepare,
-	Attach:  attach,
+	Kind:        tracep.KindDNS,
+	Caps:        caps,
+	Spec:        loadDns,
+	KernelTypes: []string{"sk_buff", "skb_drop_reason", "sock"},
+	Prepare:     prepare,
+	Attach:      attach,
 }
 
 // Known to bpfcore.Preload, which loads several tracers at once.

@@ -13,10 +13,11 @@ import (
 
 // backend is the exec programs, loaded once per process (see bpfcore).
 var backend = &bpfcore.Backend{
-	Kind:    tracep.KindExec,
-	Caps:    bpfcore.TracingCaps,
-	Spec:    loadExec,
-	Prepare: prepare,
+	Kind:        tracep.KindExec,
+	Caps:        bpfcore.TracingCaps,
+	Spec:        loadExec,
+	KernelTypes: []string{"linux_binprm", "mm_struct", "pt_regs", "signal_struct"},
+	Prepare:     prepare,
 }
 
 // Known to bpfcore.Preload, which loads several tracers at once.

@@ -22,10 +22,11 @@ const caps = bpfcore.TracingCaps | bpfcore.CapNetAdmin
 
 // backend is the net programs, loaded once per process (see bpfcore).
 var backend = &bpfcore.Backend{
-	Kind:   tracep.KindNet,
-	Caps:   caps,
-	Spec:   loadNet,
-	Attach: attach,
+	Kind:        tracep.KindNet,
+	Caps:        caps,
+	Spec:        loadNet,
+	KernelTypes: []string{"fdtable", "file", "files_struct", "inet_sock", "pt_regs", "sock", "socket", "tcp_sock"},
+	Attach:      attach,
 }
 
 // Known to bpfcore.Preload, which loads several tracers at once.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +39,12 @@ type Backend struct {
 	// Prepare, when set, adjusts the spec before it is loaded (for example
 	// sizing per-CPU maps, or choosing programs by the kernel's types).
 	Prepare func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error
+	// KernelTypes names the kernel types the programs relocate against
+	// (CO-RE) beyond CoreKernelTypes: loads keep these of the kernel's
+	// BTF and drop the rest (see package kernelbtf). A spec relocating
+	// against a type no backend lists loads against the kernel's BTF
+	// whole, slower; UnlistedKernelTypes finds such types.
+	KernelTypes []string
 	// Attach, when set, attaches the loaded programs instead of the
 	// default, which attaches every tp_btf and raw_tp program to its
 	// tracepoint. Backends with other hooks (cgroup sock_addr programs on
@@ -149,49 +154,15 @@ func (c *core) loadMaps() error {
 	return nil
 }
 
-// btfCache returns the kernel BTF cache, made anew after ReleaseCache.
-func (c *core) btfCache() *btf.Cache { return kernelCache() }
-
-// sharedBTF is the kernel BTF decoded once for every load and feature
-// probe of the process, until ReleaseCache.
-var sharedBTF struct {
-	sync.Mutex
-	cache *btf.Cache
-}
-
-// kernelCache returns the process's kernel BTF cache, made anew after
-// ReleaseCache: feature probes and loads decode kernel BTF once (~20 ms of
-// CPU, and ~10 MB while used).
-func kernelCache() *btf.Cache {
-	sharedBTF.Lock()
-	defer sharedBTF.Unlock()
-	if sharedBTF.cache == nil {
-		sharedBTF.cache = btf.NewCache()
-	}
-	return sharedBTF.cache
-}
-
-// ReleaseCache drops the parsed kernel BTF kept for loading programs and
-// returns the memory to the system. Parsed BTF is most of a tracer's memory
-// (some 15 MB of its resident set) and is needed only while loading: call
-// this once tracing is armed. A later load parses BTF again (~10-20 ms).
-func ReleaseCache() {
-	sharedBTF.Lock()
-	had := sharedBTF.cache != nil
-	sharedBTF.cache = nil
-	sharedBTF.Unlock()
-	if had {
-		debug.FreeOSMemory()
-	}
-}
-
 // loadFork loads and attaches the fork follower.
 func (c *core) loadFork() error {
 	t0 := time.Now()
-	coll, err := ebpf.NewCollectionWithOptions(c.spec, ebpf.CollectionOptions{
-		Cache:           c.btfCache(),
-		MapReplacements: c.replacements(c.spec),
-	})
+	opts, _, err := loadOptions(c.spec)
+	if err != nil {
+		return err
+	}
+	opts.MapReplacements = c.replacements(c.spec)
+	coll, err := ebpf.NewCollectionWithOptions(c.spec, opts)
 	if err != nil {
 		return wrapErr("load core bpf programs", err)
 	}
@@ -319,14 +290,14 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 		return fmt.Errorf("%s bpf spec: %w", b.Kind, err)
 	}
 	Phase(string(b.Kind)+": read bpf spec", t0)
+	t0 = time.Now()
+	opts, kernel, err := loadOptions(spec)
+	if err != nil {
+		return err
+	}
+	Phase("kernel btf", t0)
 	if b.Prepare != nil {
 		t0 := time.Now()
-		kernel, err := c.btfCache().Kernel()
-		if err != nil {
-			return wrapErr("kernel btf", err)
-		}
-		Phase("kernel btf", t0)
-		t0 = time.Now()
 		if err := b.Prepare(spec, kernel); err != nil {
 			return fmt.Errorf("prepare %s bpf spec: %w", b.Kind, err)
 		}
@@ -344,10 +315,8 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 		}
 	}
 	t0 = time.Now()
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		Cache:           c.btfCache(),
-		MapReplacements: c.replacements(spec),
-	})
+	opts.MapReplacements = c.replacements(spec)
+	coll, err := ebpf.NewCollectionWithOptions(spec, opts)
 	if err != nil {
 		return b.Caps.WrapErr(fmt.Sprintf("load %s bpf programs", b.Kind), err)
 	}
@@ -371,6 +340,13 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 var registry struct {
 	sync.Mutex
 	backends []*Backend
+}
+
+// Registered returns the registered backends.
+func Registered() []*Backend {
+	registry.Lock()
+	defer registry.Unlock()
+	return slices.Clone(registry.backends)
 }
 
 // Register makes b known to Preload. Backends register in their package's
@@ -412,7 +388,7 @@ func Preload(kinds ...tracep.Kind) {
 	// Loads relocate against kernel BTF: decode it on another CPU while
 	// this one makes the core's maps (a one-tracer start is ~15 ms
 	// shorter).
-	go func() { _, _ = kernelCache().Kernel() }()
+	go kernelTypes()
 	t0 := time.Now()
 	if c.maps == nil {
 		if err := c.loadMaps(); err != nil {

@@ -142,8 +142,14 @@
 //
 // # Start-up
 //
-// The feature probes and every load share one decoded copy of the kernel's
-// BTF ([ReleaseCache] drops it once tracing is armed). Features found
+// The feature probes and every load share one copy of the kernel's BTF
+// ([ReleaseCache] drops it once tracing is armed), reduced to the types the
+// registered backends relocate against ([CoreKernelTypes] and each
+// Backend's KernelTypes) and the tracepoints' typedefs at their kernel IDs
+// (package kernelbtf): a fifth of the CPU and memory of decoding it whole.
+// A spec that relocates against a type no backend lists, or attaches to a
+// tracepoint a kernel module defines, loads against the whole, as every
+// load does with reduced_btf in [DisableEnv]. Features found
 // present are remembered for the boot in /run/tracep (root's only), so a
 // later process probes only what it has not seen; [Prime] decodes BTF only
 // while something remains to probe. [Preload] loads the backends of a

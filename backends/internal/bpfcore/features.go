@@ -14,6 +14,8 @@ import (
 // names ("uprobe_multi,tp_btf"). Tests use it to run every fallback on a
 // kernel that has what it replaces; a feature without a fallback then
 // fails the tracers that need it with the error a kernel without it gives.
+// It also takes reduced_btf, which makes loads decode the kernel's BTF
+// whole rather than reduced (see package kernelbtf).
 const DisableEnv = "TRACEP_DISABLE"
 
 // Feature is a kernel feature tracep's tracers use, probed once per

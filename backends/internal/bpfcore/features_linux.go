@@ -98,7 +98,7 @@ func Prime(kinds ...tracep.Kind) {
 		return
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { _, _ = kernelCache().Kernel() })
+	wg.Go(func() { kernelTypes() })
 	for _, f := range todo {
 		wg.Go(func() { _ = state(f) })
 	}
