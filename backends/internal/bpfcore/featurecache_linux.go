@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,7 +26,8 @@ import (
 var featureCacheDir = "/run/tracep"
 
 // NoFeatureCacheEnv names the environment variable that, set to 1, makes
-// tracep probe every feature and remember none (tests of the probes).
+// tracep probe every feature and remember none (tests of the probes), and
+// reduce the kernel's BTF anew (see reduceKernelBTF).
 const NoFeatureCacheEnv = "TRACEP_NO_FEATURE_CACHE"
 
 var featureCache struct {
@@ -33,6 +35,7 @@ var featureCache struct {
 	present map[string]bool // read at the first use
 	path    string          // "" when there is no cache
 	release string
+	boot    string // the boot's id
 }
 
 // cachedPresent reports whether an earlier process of this boot found
@@ -57,7 +60,8 @@ func loadFeatureCache() {
 			return
 		}
 		featureCache.release = unix.ByteSliceToString(u.Release[:])
-		featureCache.path = filepath.Join(featureCacheDir, "features."+strings.TrimSpace(string(boot)))
+		featureCache.boot = strings.TrimSpace(string(boot))
+		featureCache.path = filepath.Join(featureCacheDir, "features."+featureCache.boot)
 		featureCache.present = readFeatureCache(featureCache.path, featureCache.release)
 	})
 }
@@ -67,15 +71,11 @@ func loadFeatureCache() {
 // another kernel release.
 func readFeatureCache(path, release string) map[string]bool {
 	out := map[string]bool{}
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
+	f := openCacheFile(path)
+	if f == nil {
 		return out
 	}
 	defer f.Close()
-	var st unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &st) != nil || st.Uid != 0 || st.Mode&0o022 != 0 || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return out
-	}
 	b := make([]byte, 4096)
 	n, _ := f.Read(b)
 	lines := strings.Split(string(bytes.TrimSpace(b[:n])), "\n")
@@ -107,24 +107,52 @@ func saveFeatureCache(found []string) {
 	if len(names) == len(featureCache.present) {
 		return
 	}
-	_ = writeFeatureCache(featureCacheDir, featureCache.path, featureCache.release, names)
+	_ = writeFeatureCache(featureCache.path, featureCache.release, names)
 }
 
-// writeFeatureCache writes the cache file path, in dir (made only root may
-// write it), naming release and the features present, atomically.
-func writeFeatureCache(dir, path, release string, names []string) error {
+// writeFeatureCache writes the cache file path naming release and the
+// features present.
+func writeFeatureCache(path, release string, names []string) error {
+	return writeCacheFile(path, ".features-", []byte("release "+release+"\n"+strings.Join(names, "\n")+"\n"))
+}
+
+// openCacheFile opens the cache file at path if it is a regular file of
+// root's that only root may write, else returns nil.
+func openCacheFile(path string) *os.File {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil
+	}
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil || st.Uid != 0 || st.Mode&0o022 != 0 || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		f.Close()
+		return nil
+	}
+	return f
+}
+
+// writeCacheFile writes parts to the cache file path atomically, in its
+// directory (made only root may write it), through a temporary file named
+// with prefix.
+func writeCacheFile(path, prefix string, parts ...[]byte) error {
+	dir := filepath.Dir(path)
 	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
 		return err
 	}
 	if st, err := os.Lstat(dir); err != nil || !st.IsDir() || st.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("feature cache: %s is not a private directory", dir)
+		return fmt.Errorf("cache: %s is not a private directory", dir)
 	}
-	tmp, err := os.CreateTemp(dir, ".features-*")
+	removeStale(dir, prefix)
+	tmp, err := os.CreateTemp(dir, prefix+"*")
 	if err != nil {
 		return err
 	}
-	data := "release " + release + "\n" + strings.Join(names, "\n") + "\n"
-	_, werr := tmp.WriteString(data)
+	var werr error
+	for _, p := range parts {
+		if _, err := tmp.Write(p); err != nil && werr == nil {
+			werr = err
+		}
+	}
 	cerr := tmp.Close()
 	err = errors.Join(werr, cerr)
 	if err == nil {
@@ -134,4 +162,25 @@ func writeFeatureCache(dir, path, release string, names []string) error {
 		os.Remove(tmp.Name())
 	}
 	return err
+}
+
+// staleAfter is how old a temporary cache file is when removeStale takes it
+// for one a killed tracep left (writing one takes milliseconds).
+const staleAfter = 10 * time.Second
+
+// removeStale removes the temporary cache files named with prefix in dir
+// that are older than staleAfter.
+func removeStale(dir, prefix string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }

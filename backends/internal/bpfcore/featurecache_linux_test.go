@@ -17,7 +17,7 @@ func TestFeatureCacheFile(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "tracep")
 	path := filepath.Join(dir, "features.boot")
-	require.NoError(t, writeFeatureCache(dir, path, "6.18.0", []string{"ringbuf", "tp_btf", "no-such-feature"}))
+	require.NoError(t, writeFeatureCache(path, "6.18.0", []string{"ringbuf", "tp_btf", "no-such-feature"}))
 	st, err := os.Stat(dir)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o700), st.Mode().Perm())
@@ -36,5 +36,5 @@ func TestFeatureCacheFile(t *testing.T) {
 
 	open := t.TempDir()
 	require.NoError(t, os.Chmod(open, 0o777))
-	require.Error(t, writeFeatureCache(open, filepath.Join(open, "f"), "6.18.0", []string{"ringbuf"}), "a directory others may write")
+	require.Error(t, writeFeatureCache(filepath.Join(open, "f"), "6.18.0", []string{"ringbuf"}), "a directory others may write")
 }

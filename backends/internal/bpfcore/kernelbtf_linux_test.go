@@ -1,7 +1,10 @@
 package bpfcore
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/stretchr/testify/assert"
@@ -29,4 +32,78 @@ func TestUnlistedKernelTypes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, UnlistedKernelTypes(spec, CoreKernelTypes))
 	assert.Equal(t, []string{"task_struct"}, UnlistedKernelTypes(spec, nil))
+}
+
+// The reduced BTF is read back from its cache file only for the same key,
+// from a file of root's that only root may write, and whole.
+func TestReducedCacheFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the cache is root's: a file of another owner is ignored")
+	}
+	b, err := btf.NewBuilder([]btf.Type{&btf.Typedef{Name: "btf_trace_x", Type: &btf.Int{Name: "int", Size: 4}}}, nil)
+	require.NoError(t, err)
+	blob, err := b.Marshal(nil, nil)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "tracep", "btf.boot")
+	require.NoError(t, writeCacheFile(path, ".btf-", []byte("key\n"), blob))
+	// A temporary file a killed tracep left goes at the next write.
+	stale := filepath.Join(filepath.Dir(path), ".btf-killed")
+	require.NoError(t, os.WriteFile(stale, nil, 0o600))
+	require.NoError(t, os.Chtimes(stale, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute)))
+	require.NoError(t, writeCacheFile(path, ".btf-", []byte("key\n"), blob))
+	require.NoFileExists(t, stale)
+
+	spec := readReducedCache(path, "key")
+	require.NotNil(t, spec)
+	var td *btf.Typedef
+	require.NoError(t, spec.TypeByName("btf_trace_x", &td))
+	assert.Nil(t, readReducedCache(path, "another key"))
+	assert.Nil(t, readReducedCache(path, "ke"))
+	assert.Nil(t, readReducedCache("", "key"))
+
+	require.NoError(t, os.Chmod(path, 0o666))
+	assert.Nil(t, readReducedCache(path, "key"), "writable by others")
+	require.NoError(t, os.Chmod(path, 0o600))
+
+	require.NoError(t, writeCacheFile(path, ".btf-", []byte("key\n"), blob[:len(blob)-3]))
+	assert.Nil(t, readReducedCache(path, "key"), "truncated")
+	entries, err := os.ReadDir(filepath.Dir(path))
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "temporary files left")
+}
+
+// A second reduction in the boot reads the first's from the cache: the
+// same types, at the same IDs.
+func TestReducedKernelBTFCached(t *testing.T) {
+	if _, err := os.Stat(vmlinuxBTF); err != nil {
+		t.Skip("no kernel BTF:", err)
+	}
+	loadFeatureCache()
+	if featureCache.path == "" {
+		t.Skip("no cache for this process (not root, or " + NoFeatureCacheEnv + ")")
+	}
+	dir := featureCacheDir
+	featureCacheDir = filepath.Join(t.TempDir(), "tracep")
+	t.Cleanup(func() { featureCacheDir = dir })
+
+	_, first, err := reduceKernelBTF(CoreKernelTypes)
+	require.NoError(t, err)
+	_, path := reducedCacheKey(CoreKernelTypes)
+	require.FileExists(t, path)
+	_, second, err := reduceKernelBTF(CoreKernelTypes)
+	require.NoError(t, err)
+	require.NotSame(t, first, second)
+	for _, name := range []string{"btf_trace_sched_process_fork", "task_struct"} {
+		a, err := first.AnyTypeByName(name)
+		require.NoError(t, err)
+		b, err := second.AnyTypeByName(name)
+		require.NoError(t, err)
+		idA, _ := first.TypeID(a)
+		idB, _ := second.TypeID(b)
+		assert.Equal(t, idA, idB, name)
+	}
+	_, other := reducedCacheKey(append(CoreKernelTypes[:len(CoreKernelTypes):len(CoreKernelTypes)], "sock"))
+	assert.Equal(t, path, other, "one file per boot, whatever the types")
+	key, _ := reducedCacheKey(CoreKernelTypes)
+	assert.Nil(t, readReducedCache(path, key+",sock"), "another key")
 }

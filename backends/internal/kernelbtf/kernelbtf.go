@@ -8,6 +8,11 @@ import (
 	"slices"
 )
 
+// Version changes whenever Reduce's output for the same input does, so
+// that a reduction saved by an older tracep is not taken for a current one
+// (TestReduceVersion pins the output of a sample).
+const Version = 1
+
 // ErrMalformed is returned for BTF Reduce cannot read: truncated, a bad
 // header, a reference out of range, or a kind it does not know.
 var ErrMalformed = errors.New("malformed btf")

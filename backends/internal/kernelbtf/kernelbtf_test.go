@@ -2,7 +2,9 @@ package kernelbtf_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"os"
 	"strings"
@@ -128,6 +130,17 @@ func TestReduce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Reduce's output for the sample is pinned: a change to it must come with
+// a new Version (and then a new sum here), or a saved reduction of the old
+// kind would be used as if it were of the new.
+func TestReduceVersion(t *testing.T) {
+	reduced, err := kernelbtf.Reduce(sample(t, binary.LittleEndian), keep)
+	require.NoError(t, err)
+	sum := sha256.Sum256(reduced)
+	assert.Equal(t, 1, kernelbtf.Version)
+	assert.Equal(t, "a121b49b4064db3cef01fa720e4453376252f3db96810428f95fd72f922f1489", hex.EncodeToString(sum[:]), "Reduce's output changed: bump kernelbtf.Version, then update both here")
 }
 
 func TestReduceKeepsNothingAsked(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -359,6 +360,7 @@ func (t *traceRun) traceUntilStopped(consume func(tracep.Event)) int {
 	}
 	backends.ReleaseLoadCaches()
 	settle()
+	settleGC()
 	what := t.describeScope()
 	if h, ok := t.cmd.(armedHook); ok {
 		if more := h.armed(tr); more != "" {
@@ -444,9 +446,14 @@ func (t *traceRun) runCommand(consume func(tracep.Event)) (int, *harness.Capture
 		defer n.Close()
 		opts = append(opts, harness.InNet(n))
 	}
-	if h, ok := t.cmd.(armedHook); ok {
-		opts = append(opts, harness.OnArmed(func(tr *backends.Trace) { h.armed(tr) }))
-	}
+	opts = append(opts, harness.OnArmed(func(tr *backends.Trace) {
+		// Later, off the command's path: a lower percent collects at
+		// once, and a short command is done sooner.
+		time.AfterFunc(backends.ReleaseDelay, settleGC)
+		if h, ok := t.cmd.(armedHook); ok {
+			h.armed(tr)
+		}
+	}))
 	// SIGINT or SIGTERM cancels t.ctx: the harness then kills the
 	// command's cgroup, drains the tracers and cleans up before we exit.
 	capture, err := harness.Run(t.ctx, cmd, opts...)
@@ -482,6 +489,17 @@ var settleOnArm bool
 func settle() {
 	if settleOnArm && os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
+	}
+}
+
+// steadyGCPercent is set by Main: the garbage collector's percent once
+// tracing is armed (0: leave it as it is).
+var steadyGCPercent int
+
+// settleGC sets the garbage collector's percent for the rest of the run.
+func settleGC() {
+	if steadyGCPercent != 0 {
+		debug.SetGCPercent(steadyGCPercent)
 	}
 }
 
