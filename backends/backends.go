@@ -143,8 +143,8 @@ func DetachIdle() {
 }
 
 // ReleaseLoadCaches frees what the tracers kept for loading programs (the
-// parsed kernel BTF, most of a tracer's memory). Call it once tracing is
-// armed; a later first start of another kind parses it again.
+// kernel's BTF, reduced). Call it once tracing is armed; a later first
+// start of another kind reads it again.
 func ReleaseLoadCaches() {
 	t0 := time.Now()
 	bpfcore.ReleaseCache()

@@ -167,7 +167,7 @@
 // # Measurements
 //
 // On the project's 2-vCPU VM (Linux 6.18, uprobe_multi; bench_linux_test.go):
-// the first session of a process arms in 50-80 ms (kernel BTF, loading,
+// the first session of a process arms in 50-65 ms (kernel BTF, loading,
 // hooks and the system libraries' uprobes), ~13 ms after an idle detach,
 // ~0.2-1.3 ms while another session keeps the probes attached. 300 curl
 // handshakes with a request each cost the tracer ~0.04-0.09 s of CPU with

@@ -361,7 +361,7 @@ func Register(b *Backend) {
 // kinds that are not loaded yet, so that sessions then opened find them
 // ready: each load is mostly the kernel's verifier, which runs on the
 // loading thread's CPU (tracep run's four tracers took 330 ms one after
-// another), and waits for kernel BTF, decoded meanwhile on another CPU. A
+// another), and waits for kernel BTF, read meanwhile on another CPU. A
 // caller with other work before its first session (making a cgroup,
 // starting a watchdog) runs Preload beside it. A backend that cannot load
 // is left for Open, which reports why.
@@ -385,9 +385,8 @@ func Preload(kinds ...tracep.Kind) {
 	if len(todo) == 0 {
 		return
 	}
-	// Loads relocate against kernel BTF: decode it on another CPU while
-	// this one makes the core's maps (a one-tracer start is ~15 ms
-	// shorter).
+	// Loads relocate against kernel BTF: read it on another CPU while
+	// this one makes the core's maps.
 	go kernelTypes()
 	t0 := time.Now()
 	if c.maps == nil {

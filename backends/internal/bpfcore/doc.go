@@ -91,10 +91,10 @@
 //
 // The first session of a process creates the tp_* maps, loads and attaches
 // the fork follower and its backend's programs; a backend's objects reuse the
-// core's maps through map replacements, and all loads share one decoded copy
-// of the kernel's BTF. Later sessions create a ring buffer, or reuse one,
+// core's maps through map replacements, and all loads share one copy of the
+// kernel's BTF. Later sessions create a ring buffer, or reuse one,
 // and register their scope: about 0.5 ms here against 25-35 ms for the first
-// (half of which is decoding kernel BTF). A backend's programs are detached
+// (most of which is the verifier's). A backend's programs are detached
 // when its last session closes, and the core when the process's last session
 // closes: nothing stays attached while idle, at the price of paying the
 // first-session cost again for the next one.

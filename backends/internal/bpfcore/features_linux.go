@@ -78,15 +78,14 @@ func state(f *Feature) error {
 }
 
 // Prime probes, all at once, the kernel features the tracers of kinds may
-// need, and decodes the kernel's BTF meanwhile, so that the probes and
+// need, and reads the kernel's BTF meanwhile (kernelTypes), so that the probes and
 // loads that follow find them done: probes wait for the kernel (an RCU
 // grace period to free a probe's map, a verifier run) more than they use
 // the CPU.
 //
 // Once every feature of kinds was probed, it does nothing: a later trace
-// of a process whose tracers are still loaded needs no BTF (decoding it
-// took 20 ms of every harness.Trace), and a tracer that must load again
-// decodes it then.
+// of a process whose tracers are still loaded needs no BTF, and a tracer
+// that must load again reads it then.
 func Prime(kinds ...tracep.Kind) {
 	var todo []*Feature
 	for _, f := range Features {
