@@ -61,19 +61,37 @@ func fdLinks(t *testing.T, pid int) map[link.ID]ebpf.ProgramID {
 func uprobeLinks(t *testing.T, progs map[ebpf.ProgramID]bool) map[link.ID]link.Type {
 	t.Helper()
 	out := map[link.ID]link.Type{}
-	var it link.Iterator
-	defer it.Close()
-	for it.Next() {
-		info, err := it.Link.Info()
-		if err != nil {
-			continue
-		}
+	for id, info := range systemLinks(t) {
 		if progs[info.Program] && (info.Type == link.UprobeMultiType || info.Type == link.PerfEventType) {
-			out[it.ID] = info.Type
+			out[id] = info.Type
 		}
 	}
-	require.NoError(t, it.Err())
 	return out
+}
+
+// systemLinks returns every BPF link of the system. A link another process
+// is creating when the walk reaches it is refused with EAGAIN until the
+// kernel settles it; it cannot be the test's, and the walk starts over (a
+// bounded number of times: packages' tests run side by side and attach
+// links all the time).
+func systemLinks(t *testing.T) map[link.ID]*link.Info {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		out := map[link.ID]*link.Info{}
+		var it link.Iterator
+		for it.Next() {
+			if info, err := it.Link.Info(); err == nil {
+				out[it.ID] = info
+			}
+		}
+		err := it.Err()
+		it.Close()
+		if errors.Is(err, unix.EAGAIN) && attempt < 100 {
+			continue
+		}
+		require.NoError(t, err)
+		return out
+	}
 }
 
 // uprobeEvents returns tracefs's uprobe_events, mounting tracefs in a

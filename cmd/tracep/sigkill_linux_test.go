@@ -325,14 +325,24 @@ func (l leftovers) requireReleased(t *testing.T, d deadTracer) {
 
 	heldProgs, heldMaps, _ := bpfFDsOfAll(t)
 	attached := map[uint32]bool{}
-	var it link.Iterator
-	for it.Next() {
-		if info, err := it.Link.Info(); err == nil {
-			attached[uint32(info.Program)] = true
+	for attempt := 1; ; attempt++ {
+		clear(attached)
+		var it link.Iterator
+		for it.Next() {
+			if info, err := it.Link.Info(); err == nil {
+				attached[uint32(info.Program)] = true
+			}
 		}
+		err := it.Err()
+		it.Close()
+		// EAGAIN: a link another process is creating, not settled yet
+		// (not the dead tracer's); walk again.
+		if errors.Is(err, unix.EAGAIN) && attempt < 100 {
+			continue
+		}
+		require.NoError(t, err)
+		break
 	}
-	require.NoError(t, it.Err())
-	it.Close()
 	for _, id := range d.progs {
 		require.False(t, attached[id], "program %d of the dead tracer still attached", id)
 		require.False(t, heldProgs[id], "program %d of the dead tracer held by a process", id)
