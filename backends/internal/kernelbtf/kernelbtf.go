@@ -415,16 +415,18 @@ func (x *index) write(st []uint8, typedefs []int) ([]byte, error) {
 			put(newID(bo.Uint32(rest)))
 			put(newID(bo.Uint32(rest[4:])))
 			put(bo.Uint32(rest[8:]))
-		case kindStruct, kindUnion:
+		case kindStruct, kindUnion, kindFuncProto:
+			// Members (name, type, offset) or parameters (name, type).
+			size := int(layout[k].perItem)
 			for i := range vlen {
-				m := rest[12*i:]
+				m := rest[size*i:]
 				n, err := checkName(bo.Uint32(m))
 				if err != nil {
 					return err
 				}
 				put(n)
 				put(newID(bo.Uint32(m[4:])))
-				put(bo.Uint32(m[8:]))
+				out = append(out, m[8:size]...)
 			}
 		case kindEnum, kindEnum64:
 			size := 8
@@ -439,16 +441,6 @@ func (x *index) write(st []uint8, typedefs []int) ([]byte, error) {
 				}
 				put(n)
 				out = append(out, v[4:size]...)
-			}
-		case kindFuncProto:
-			for i := range vlen {
-				p := rest[8*i:]
-				n, err := checkName(bo.Uint32(p))
-				if err != nil {
-					return err
-				}
-				put(n)
-				put(newID(bo.Uint32(p[4:])))
 			}
 		case kindDatasec:
 			for i := range vlen {
