@@ -92,10 +92,9 @@ func Main() {
 	if os.Getenv("GOGC") == "" {
 		// A tracer's live heap is small and its garbage steady: collecting
 		// at 25% growth keeps its memory flat over hours (measured:
-		// BenchmarkRSSFlat) for a few ms of CPU. Not while loading, which
-		// allocates in a burst: at 25% that burst took seven collections
-		// (tracep exec -- true: 92 ms of CPU at 25% from the start, 82 ms
-		// at the default 100% until armed).
+		// BenchmarkRSSFlat) for a few ms of CPU. A trace loads at 100%
+		// (loadGC).
+		debug.SetGCPercent(25)
 		steadyGCPercent = 25
 	}
 	settleOnArm = true
