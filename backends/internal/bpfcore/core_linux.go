@@ -316,7 +316,7 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 	}
 	t0 = time.Now()
 	opts.MapReplacements = c.replacements(spec)
-	coll, err := ebpf.NewCollectionWithOptions(spec, opts)
+	coll, err := loadCollection(spec, opts)
 	if err != nil {
 		return b.Caps.WrapErr(fmt.Sprintf("load %s bpf programs", b.Kind), err)
 	}
@@ -340,6 +340,61 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 var registry struct {
 	sync.Mutex
 	backends []*Backend
+}
+
+// loadCollection loads spec as ebpf.NewCollectionWithOptions does, but
+// each program on a goroutine of its own: the verifier runs on the loading
+// thread, and a collection loads its programs one after another (the tls
+// tracer's six took 38 ms here). The maps are made first, and each
+// program's load uses them as replacements.
+func loadCollection(spec *ebpf.CollectionSpec, opts ebpf.CollectionOptions) (*ebpf.Collection, error) {
+	if len(spec.Programs) < 2 {
+		return ebpf.NewCollectionWithOptions(spec, opts)
+	}
+	mapsOnly := *spec
+	mapsOnly.Programs = nil
+	maps, err := ebpf.NewCollectionWithOptions(&mapsOnly, opts)
+	if err != nil {
+		return nil, err
+	}
+	progOpts := opts
+	progOpts.MapReplacements = maps.Maps
+	type loaded struct {
+		name string
+		prog *ebpf.Program
+		err  error
+	}
+	results := make(chan loaded, len(spec.Programs))
+	for name, ps := range spec.Programs {
+		go func() {
+			one := *spec
+			one.Programs = map[string]*ebpf.ProgramSpec{name: ps}
+			coll, err := ebpf.NewCollectionWithOptions(&one, progOpts)
+			if err != nil {
+				results <- loaded{name: name, err: err}
+				return
+			}
+			prog := coll.DetachProgram(name)
+			coll.Close() // the maps' clones
+			results <- loaded{name: name, prog: prog}
+		}()
+	}
+	coll := &ebpf.Collection{Programs: make(map[string]*ebpf.Program, len(spec.Programs)), Maps: maps.Maps, Variables: maps.Variables}
+	var failed []loaded
+	for range spec.Programs {
+		r := <-results
+		if r.err != nil {
+			failed = append(failed, r)
+			continue
+		}
+		coll.Programs[r.name] = r.prog
+	}
+	if len(failed) > 0 {
+		coll.Close()
+		// One error, the same whichever goroutine failed first.
+		return nil, slices.MinFunc(failed, func(a, b loaded) int { return strings.Compare(a.name, b.name) }).err
+	}
+	return coll, nil
 }
 
 // Registered returns the registered backends.
