@@ -157,7 +157,7 @@ func (c *core) loadMaps() error {
 // loadFork loads and attaches the fork follower.
 func (c *core) loadFork() error {
 	t0 := time.Now()
-	opts, _, err := loadOptions(c.spec)
+	opts, err := loadOptions(c.spec)
 	if err != nil {
 		return err
 	}
@@ -291,7 +291,7 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 	}
 	Phase(string(b.Kind)+": read bpf spec", t0)
 	t0 = time.Now()
-	opts, kernel, err := loadOptions(spec)
+	kernel, err := kernelTypes().types()
 	if err != nil {
 		return err
 	}
@@ -313,6 +313,11 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 		if _, ok := c.maps.Maps[name]; shared(name) && !ok {
 			return fmt.Errorf("%s bpf spec: map %s unknown to the core (stale tp_core.h?)", b.Kind, name)
 		}
+	}
+	// Chosen once Prepare left out what the kernel lacks.
+	opts, err := loadOptions(spec)
+	if err != nil {
+		return err
 	}
 	t0 = time.Now()
 	opts.MapReplacements = c.replacements(spec)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -139,8 +140,8 @@ func writeCacheFile(path, prefix string, parts ...[]byte) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
 		return err
 	}
-	if st, err := os.Lstat(dir); err != nil || !st.IsDir() || st.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("cache: %s is not a private directory", dir)
+	if st, err := os.Lstat(dir); err != nil || !st.IsDir() || st.Mode().Perm()&0o022 != 0 || st.Sys().(*syscall.Stat_t).Uid != 0 {
+		return fmt.Errorf("cache: %s is not a private directory of root's", dir)
 	}
 	removeStale(dir, prefix)
 	tmp, err := os.CreateTemp(dir, prefix+"*")
@@ -180,6 +181,20 @@ func removeStale(dir, prefix string) {
 			continue
 		}
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// removeOtherBoots removes the cache files named with prefix in dir that
+// another boot than boot wrote (prefix then the boot's id).
+func removeOtherBoots(dir, prefix, boot string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) && !strings.HasPrefix(e.Name(), prefix+boot+".") {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}

@@ -2,6 +2,7 @@ package bpfcore
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,9 @@ type kernelBTF struct {
 	// typedef at its kernel ID (kernelbtf.Reduce).
 	reduced *btf.Spec
 	names   []string
+
+	foundMu    sync.Mutex
+	foundNames map[string]bool // by found
 }
 
 var sharedBTF struct {
@@ -142,11 +146,11 @@ func reduceKernelBTF(names []string) (*btf.Cache, *btf.Spec, error) {
 		if spec, err = btf.LoadSpecFromReader(bytes.NewReader(blob)); err != nil {
 			return nil, nil, fmt.Errorf("reduced kernel btf: %w", err)
 		}
-		if path != "" {
-			// Only saves time. One file per boot: those of other boots
-			// are stale, left where /run outlives a boot (a container's).
-			removeStale(filepath.Dir(path), "btf.")
-			_ = writeCacheFile(path, ".btf-", []byte(key+"\n"), blob)
+		// Only saves time. Those of other boots are stale, left where
+		// /run outlives a boot (a container's): removed once the
+		// directory proved private.
+		if path != "" && writeCacheFile(path, ".btf-", []byte(key+"\n"), blob) == nil {
+			removeOtherBoots(filepath.Dir(path), "btf.", featureCache.boot)
 		}
 	}
 	cache, err := cacheWithKernel(spec)
@@ -158,7 +162,8 @@ func reduceKernelBTF(names []string) (*btf.Cache, *btf.Spec, error) {
 
 // The reduced BTF is remembered for the boot beside the features
 // (featureCacheDir, root's only), keyed by what made it: the kernel
-// release, the size of its BTF and the types kept. Reducing is ~1/4 of a
+// release, the size of its BTF, the types kept and the reduction's
+// version. Reducing is ~1/4 of a
 // one-tracer start's CPU in a fresh process, reading it back ~1/20.
 
 // reducedCacheKey returns the key of the BTF reduced for names and its
@@ -173,7 +178,10 @@ func reducedCacheKey(names []string) (key, path string) {
 		return "", ""
 	}
 	key = fmt.Sprintf("reduced btf %d release %s size %d types %s", kernelbtf.Version, featureCache.release, fi.Size(), strings.Join(names, ","))
-	return key, filepath.Join(featureCacheDir, "btf."+featureCache.boot)
+	// A file per key: processes that keep other types (a test binary
+	// with one backend, another build) do not take turns rewriting one.
+	sum := sha256.Sum256([]byte(key))
+	return key, filepath.Join(featureCacheDir, fmt.Sprintf("btf.%s.%x", featureCache.boot, sum[:8]))
 }
 
 // readReducedCache returns the spec in the cache file at path, or nil when
@@ -231,48 +239,110 @@ func cacheWithKernel(spec *btf.Spec) (*btf.Cache, error) {
 	return c, nil
 }
 
+// types returns the kernel's types for a backend's Prepare: the reduced
+// ones, which answer its questions (tracepoints' typedefs, kept whole) as
+// the whole would, or the whole.
+func (k *kernelBTF) types() (*btf.Spec, error) {
+	if k.reduced != nil {
+		return k.reduced, nil
+	}
+	kernel, err := k.cache.Kernel()
+	if err != nil {
+		return nil, wrapErr("kernel btf", err)
+	}
+	return kernel, nil
+}
+
 // loadOptions returns the options that load spec against the kernel's
 // types: the reduced ones if they cover spec, else the whole.
-func loadOptions(spec *ebpf.CollectionSpec) (ebpf.CollectionOptions, *btf.Spec, error) {
+func loadOptions(spec *ebpf.CollectionSpec) (ebpf.CollectionOptions, error) {
 	k := kernelTypes()
 	if k.reduced != nil && k.covers(spec) {
 		// KernelTypes keeps cilium/ebpf from reading kernel modules' BTF
 		// for CO-RE, which would need the whole kernel's as their base.
-		return ebpf.CollectionOptions{Cache: k.cache, Programs: ebpf.ProgramOptions{KernelTypes: k.reduced}}, k.reduced, nil
+		return ebpf.CollectionOptions{Cache: k.cache, Programs: ebpf.ProgramOptions{KernelTypes: k.reduced}}, nil
 	}
 	t0 := time.Now()
 	cache := wholeKernelCache()
-	kernel, err := cache.Kernel()
-	if err != nil {
-		return ebpf.CollectionOptions{}, nil, wrapErr("kernel btf", err)
+	if _, err := cache.Kernel(); err != nil {
+		return ebpf.CollectionOptions{}, wrapErr("kernel btf", err)
 	}
 	Phase("kernel btf (whole)", t0)
-	return ebpf.CollectionOptions{Cache: cache}, kernel, nil
+	return ebpf.CollectionOptions{Cache: cache}, nil
 }
 
-// covers reports whether the reduced types serve spec: its CO-RE
-// relocations name only types kept, and the tracepoints its tp_btf
-// programs attach to have their typedefs in vmlinux (one a module defines
-// is found only through the whole kernel's BTF).
+// covers reports whether the reduced types serve spec as the whole would:
+// its CO-RE relocations are of kinds that need no kernel type ID and name
+// only structs, unions and enums kept (and found: one only a module
+// defines is found through the whole), its tp_btf programs attach to
+// tracepoints whose typedefs are in vmlinux (a module's is found only
+// through the whole), and nothing else resolves against kernel BTF
+// (other attach targets, kfuncs).
 func (k *kernelBTF) covers(spec *ebpf.CollectionSpec) bool {
 	if len(UnlistedKernelTypes(spec, k.names)) > 0 {
 		return false
 	}
 	for _, p := range spec.Programs {
-		if p.Type == ebpf.Tracing && p.AttachType == ebpf.AttachTraceRawTp {
+		switch {
+		case p.Type == ebpf.Tracing && p.AttachType == ebpf.AttachTraceRawTp:
 			var td *btf.Typedef
 			if k.reduced.TypeByName("btf_trace_"+p.AttachTo, &td) != nil {
 				return false
+			}
+		case p.Type == ebpf.Tracing, p.Type == ebpf.LSM, p.Type == ebpf.StructOps, p.Type == ebpf.Extension:
+			return false
+		}
+		for i := range p.Instructions {
+			if p.Instructions[i].IsKfuncCall() {
+				return false
+			}
+			if relo := btf.CORERelocationMetadata(&p.Instructions[i]); relo != nil {
+				if _, name, ok := relocationTarget(relo); !ok || !k.found(name) {
+					return false
+				}
 			}
 		}
 	}
 	return true
 }
 
-// coreRelocation matches the local type of a CO-RE relocation's String:
-// cilium/ebpf exports no accessor for it. A String it no longer matches
-// yields a name no list holds, so the load decodes kernel BTF whole.
-var coreRelocation = regexp.MustCompile(`^CORERelocation\([a-z_]+, [A-Za-z0-9]+:"([^"]*)"`)
+// found reports whether the reduced types hold a struct, union or enum
+// named name.
+func (k *kernelBTF) found(name string) bool {
+	k.foundMu.Lock()
+	defer k.foundMu.Unlock()
+	if ok, seen := k.foundNames[name]; seen {
+		return ok
+	}
+	types, _ := k.reduced.AnyTypesByName(name)
+	ok := len(types) > 0
+	if k.foundNames == nil {
+		k.foundNames = make(map[string]bool)
+	}
+	k.foundNames[name] = ok
+	return ok
+}
+
+// coreRelocation matches a CO-RE relocation's String, for its kind, its
+// local type's kind and name: cilium/ebpf exports no accessor for them.
+var coreRelocation = regexp.MustCompile(`^CORERelocation\(([a-z0-9_]+), ([A-Za-z0-9]+):"([^"]*)"`)
+
+// relocationTarget returns the kernel type relocation relo resolves
+// against, flavour stripped, and whether the reduced BTF can serve it: a
+// struct, union or enum, by a relocation that needs no kernel type ID. A
+// String it no longer parses is not served: the load then uses the whole.
+func relocationTarget(relo *btf.CORERelocation) (kind, name string, ok bool) {
+	m := coreRelocation.FindStringSubmatch(relo.String())
+	if m == nil {
+		return "", relo.String(), false
+	}
+	kind, name = m[2], kernelbtf.Essential(m[3])
+	switch kind {
+	case "Struct", "Union", "Enum":
+		return kind, name, m[1] != "target_type_id"
+	}
+	return kind, name, false
+}
 
 // UnlistedKernelTypes returns the kernel types spec's programs relocate
 // against (CO-RE) that names does not list, flavours ignored. A backend
@@ -285,10 +355,7 @@ func UnlistedKernelTypes(spec *ebpf.CollectionSpec, names []string) []string {
 			if relo == nil {
 				continue
 			}
-			name := relo.String()
-			if m := coreRelocation.FindStringSubmatch(name); m != nil {
-				name, _, _ = strings.Cut(m[1], "___")
-			}
+			_, name, _ := relocationTarget(relo)
 			if !slices.Contains(names, name) && !slices.Contains(unlisted, name) {
 				unlisted = append(unlisted, name)
 			}

@@ -3,9 +3,11 @@ package bpfcore
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -102,8 +104,44 @@ func TestReducedKernelBTFCached(t *testing.T) {
 		idB, _ := second.TypeID(b)
 		assert.Equal(t, idA, idB, name)
 	}
-	_, other := reducedCacheKey(append(CoreKernelTypes[:len(CoreKernelTypes):len(CoreKernelTypes)], "sock"))
-	assert.Equal(t, path, other, "one file per boot, whatever the types")
 	key, _ := reducedCacheKey(CoreKernelTypes)
 	assert.Nil(t, readReducedCache(path, key+",sock"), "another key")
+
+	// Other types, another file; another boot's file goes at the next
+	// write, this boot's stay.
+	more := append(slices.Clone(CoreKernelTypes), "sock")
+	_, other := reducedCacheKey(more)
+	assert.NotEqual(t, path, other)
+	oldBoot := filepath.Join(featureCacheDir, "btf.another-boot.0123")
+	require.NoError(t, os.WriteFile(oldBoot, nil, 0o600))
+	_, _, err = reduceKernelBTF(more)
+	require.NoError(t, err)
+	assert.FileExists(t, path)
+	assert.FileExists(t, other)
+	assert.NoFileExists(t, oldBoot)
+}
+
+// The reduced types serve the fork follower; not a program attaching
+// anywhere else through kernel BTF, nor a relocation against a type they
+// do not hold.
+func TestReducedCovers(t *testing.T) {
+	if _, err := os.Stat(vmlinuxBTF); err != nil {
+		t.Skip("no kernel BTF:", err)
+	}
+	k := kernelTypes()
+	if k.reduced == nil {
+		t.Skip("kernel BTF not reduced here")
+	}
+	spec, err := loadCore()
+	require.NoError(t, err)
+	require.True(t, k.covers(spec))
+
+	fentry := spec.Copy()
+	for _, p := range fentry.Programs {
+		p.AttachType, p.AttachTo = ebpf.AttachTraceFEntry, "do_exit"
+	}
+	assert.False(t, k.covers(fentry), "fentry")
+
+	assert.True(t, k.found("task_struct"))
+	assert.False(t, k.found("no_such_struct"))
 }

@@ -158,7 +158,10 @@ func (b *blob) name(off uint32) ([]byte, error) {
 
 var flavour = []byte("___")
 
-// essential strips a CO-RE flavour ("task_struct___v2" is "task_struct").
+// Essential strips a CO-RE flavour from name, as cilium/ebpf and libbpf
+// do: "task_struct___v2" is "task_struct".
+func Essential(name string) string { return string(essential([]byte(name))) }
+
 func essential(name []byte) []byte {
 	if bytes.Index(name, flavour) < 0 { // Index is much the faster
 		return name
@@ -240,7 +243,7 @@ func Reduce(raw []byte, keep Keep) ([]byte, error) {
 		}
 		off += n
 	}
-	if x.n > 1<<31 {
+	if uint64(x.n) > 1<<31 {
 		return nil, fmt.Errorf("%w: %d types", ErrMalformed, x.n)
 	}
 
@@ -278,7 +281,7 @@ func (x *index) closure(roots, typedefs []int) ([]uint8, error) {
 	for len(todo) > 0 {
 		v := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
-		if v.id >= x.n {
+		if v.id < 0 || v.id >= x.n { // < 0: a uint32 past an int's range
 			return nil, fmt.Errorf("%w: reference to type %d of %d", ErrMalformed, v.id, x.n-1)
 		}
 		// A type reached through a pointer is walked again when reached
