@@ -168,7 +168,9 @@ func main() {
 		var wg sync.WaitGroup
 		for _, url := range os.Args[1:] {
 			wg.Add(1)
-			go func() {
+			// Its own url: the module says go 1.21, where the loop
+			// variable is shared and a goroutine could get the next one.
+			go func(url string) {
 				defer wg.Done()
 				c := &http.Client{Transport: &http.Transport{}}
 				for i := 0; i < 3; i++ {
@@ -180,7 +182,7 @@ func main() {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 				}
-			}()
+			}(url)
 		}
 		wg.Wait()
 		return
