@@ -290,14 +290,14 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 		return fmt.Errorf("%s bpf spec: %w", b.Kind, err)
 	}
 	Phase(string(b.Kind)+": read bpf spec", t0)
-	t0 = time.Now()
-	kernel, err := kernelTypes().types()
-	if err != nil {
-		return err
-	}
-	Phase("kernel btf", t0)
 	if b.Prepare != nil {
 		t0 := time.Now()
+		kernel, err := kernelTypes().types()
+		if err != nil {
+			return err
+		}
+		Phase("kernel btf", t0)
+		t0 = time.Now()
 		if err := b.Prepare(spec, kernel); err != nil {
 			return fmt.Errorf("prepare %s bpf spec: %w", b.Kind, err)
 		}

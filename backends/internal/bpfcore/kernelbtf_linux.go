@@ -44,9 +44,6 @@ type kernelBTF struct {
 	// typedef at its kernel ID (kernelbtf.Reduce).
 	reduced *btf.Spec
 	names   []string
-
-	foundMu    sync.Mutex
-	foundNames map[string]bool // by found
 }
 
 var sharedBTF struct {
@@ -278,9 +275,7 @@ func loadOptions(spec *ebpf.CollectionSpec) (ebpf.CollectionOptions, error) {
 // through the whole), and nothing else resolves against kernel BTF
 // (other attach targets, kfuncs).
 func (k *kernelBTF) covers(spec *ebpf.CollectionSpec) bool {
-	if len(UnlistedKernelTypes(spec, k.names)) > 0 {
-		return false
-	}
+	found := make(map[string]bool) // by name: held by the reduced types
 	for _, p := range spec.Programs {
 		switch {
 		case p.Type == ebpf.Tracing && p.AttachType == ebpf.AttachTraceRawTp:
@@ -295,31 +290,32 @@ func (k *kernelBTF) covers(spec *ebpf.CollectionSpec) bool {
 			if p.Instructions[i].IsKfuncCall() {
 				return false
 			}
-			if relo := btf.CORERelocationMetadata(&p.Instructions[i]); relo != nil {
-				if _, name, ok := relocationTarget(relo); !ok || !k.found(name) {
-					return false
-				}
+			relo := btf.CORERelocationMetadata(&p.Instructions[i])
+			if relo == nil {
+				continue
+			}
+			_, name, ok := relocationTarget(relo)
+			if !ok || !slices.Contains(k.names, name) {
+				return false
+			}
+			held, seen := found[name]
+			if !seen {
+				held = k.holds(name)
+				found[name] = held
+			}
+			if !held {
+				return false
 			}
 		}
 	}
 	return true
 }
 
-// found reports whether the reduced types hold a struct, union or enum
-// named name.
-func (k *kernelBTF) found(name string) bool {
-	k.foundMu.Lock()
-	defer k.foundMu.Unlock()
-	if ok, seen := k.foundNames[name]; seen {
-		return ok
-	}
+// holds reports whether the reduced types hold a struct, union or enum
+// named name (one only a module defines is found through the whole).
+func (k *kernelBTF) holds(name string) bool {
 	types, _ := k.reduced.AnyTypesByName(name)
-	ok := len(types) > 0
-	if k.foundNames == nil {
-		k.foundNames = make(map[string]bool)
-	}
-	k.foundNames[name] = ok
-	return ok
+	return len(types) > 0
 }
 
 // coreRelocation matches a CO-RE relocation's String, for its kind, its

@@ -142,6 +142,6 @@ func TestReducedCovers(t *testing.T) {
 	}
 	assert.False(t, k.covers(fentry), "fentry")
 
-	assert.True(t, k.found("task_struct"))
-	assert.False(t, k.found("no_such_struct"))
+	assert.True(t, k.holds("task_struct"))
+	assert.False(t, k.holds("no_such_struct"))
 }
