@@ -26,7 +26,7 @@ var backend = &bpfcore.Backend{
 	Kind:        tracep.KindDNS,
 	Caps:        caps,
 	Spec:        loadDns,
-	KernelTypes: []string{"sk_buff", "skb_drop_reason", "sock"},
+	KernelTypes: []string{"sk_buff", "skb_drop_reason", "sock", "btf_trace_kfree_skb"},
 	Prepare:     prepare,
 	Attach:      attach,
 }

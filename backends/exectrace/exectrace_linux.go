@@ -13,11 +13,14 @@ import (
 
 // backend is the exec programs, loaded once per process (see bpfcore).
 var backend = &bpfcore.Backend{
-	Kind:        tracep.KindExec,
-	Caps:        bpfcore.TracingCaps,
-	Spec:        loadExec,
-	KernelTypes: []string{"linux_binprm", "mm_struct", "pt_regs", "signal_struct"},
-	Prepare:     prepare,
+	Kind: tracep.KindExec,
+	Caps: bpfcore.TracingCaps,
+	Spec: loadExec,
+	KernelTypes: []string{
+		"linux_binprm", "mm_struct", "pt_regs", "signal_struct",
+		"btf_trace_sched_process_exec", "btf_trace_sys_exit", "btf_trace_sched_process_exit",
+	},
+	Prepare: prepare,
 }
 
 // Known to bpfcore.Preload, which loads several tracers at once.

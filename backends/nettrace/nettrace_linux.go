@@ -22,11 +22,14 @@ const caps = bpfcore.TracingCaps | bpfcore.CapNetAdmin
 
 // backend is the net programs, loaded once per process (see bpfcore).
 var backend = &bpfcore.Backend{
-	Kind:        tracep.KindNet,
-	Caps:        caps,
-	Spec:        loadNet,
-	KernelTypes: []string{"fdtable", "file", "files_struct", "inet_sock", "pt_regs", "sock", "socket", "tcp_sock"},
-	Attach:      attach,
+	Kind: tracep.KindNet,
+	Caps: caps,
+	Spec: loadNet,
+	KernelTypes: []string{
+		"fdtable", "file", "files_struct", "inet_sock", "pt_regs", "sock", "socket", "tcp_sock",
+		"btf_trace_inet_sock_set_state", "btf_trace_sys_exit", "btf_trace_sock_send_length",
+	},
+	Attach: attach,
 }
 
 // Known to bpfcore.Preload, which loads several tracers at once.

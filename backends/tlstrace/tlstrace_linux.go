@@ -28,12 +28,15 @@ const caps = bpfcore.TracingCaps | bpfcore.CapSysPtrace | bpfcore.CapKill | bpfc
 
 // backend is the TLS programs, loaded once per process (see bpfcore).
 var backend = &bpfcore.Backend{
-	Kind:        tracep.KindTLS,
-	Caps:        caps,
-	Spec:        loadTls,
-	KernelTypes: []string{"fdtable", "file", "files_struct", "inode", "linux_binprm", "net", "pt_regs", "signal_struct", "sock", "socket", "super_block"},
-	Prepare:     prepare,
-	Attach:      attachBackend,
+	Kind: tracep.KindTLS,
+	Caps: caps,
+	Spec: loadTls,
+	KernelTypes: []string{
+		"fdtable", "file", "files_struct", "inode", "linux_binprm", "net", "pt_regs", "signal_struct", "sock", "socket", "super_block",
+		"btf_trace_sched_process_exec", "btf_trace_sys_enter", "btf_trace_sock_send_length", "btf_trace_sock_recv_length",
+	},
+	Prepare: prepare,
+	Attach:  attachBackend,
 }
 
 // Known to bpfcore.Preload, which loads several tracers at once.

@@ -40,10 +40,12 @@ type Backend struct {
 	// sizing per-CPU maps, or choosing programs by the kernel's types).
 	Prepare func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error
 	// KernelTypes names the kernel types the programs relocate against
-	// (CO-RE) beyond CoreKernelTypes: loads keep these of the kernel's
-	// BTF and drop the rest (see package kernelbtf). A spec relocating
-	// against a type no backend lists loads against the kernel's BTF
-	// whole, slower; UnlistedKernelTypes finds such types.
+	// (CO-RE), and the typedefs (btf_trace_NAME) of the tracepoints their
+	// tp_btf programs attach to or Prepare looks up, beyond
+	// CoreKernelTypes: loads keep these of the kernel's BTF and drop the
+	// rest (see package kernelbtf). A spec needing a type no backend lists
+	// loads against the kernel's BTF whole, slower; UnlistedKernelTypes
+	// finds such types.
 	KernelTypes []string
 	// Attach, when set, attaches the loaded programs instead of the
 	// default, which attaches every tp_btf and raw_tp program to its

@@ -193,12 +193,11 @@ func probeOne(f *Feature) error {
 		err = features.HaveProgramType(ebpf.CGroupSock)
 	case "cgroup_skb":
 		err = features.HaveProgramType(ebpf.CGroupSKB)
-	case "tp_inet_sock_set_state":
-		err = haveTracepoint("inet_sock_set_state")
-	case "tp_sock_send_length":
-		err = haveTracepoint("sock_send_length")
-		if err == nil {
-			err = haveTracepoint("sock_recv_length")
+	case "tp_inet_sock_set_state", "tp_sock_send_length":
+		for _, tp := range featureTracepoints[f.Name] {
+			if err = haveTracepoint(tp); err != nil {
+				break
+			}
 		}
 	case "uprobe_multi":
 		err = features.HaveBPFLinkUprobeMulti()
@@ -241,6 +240,15 @@ func probeTpBTF() error {
 	}
 	coll.Close()
 	return nil
+}
+
+// featureTracepoints are the tracepoints a feature needs. Their typedefs
+// are in CoreKernelTypes, so that the reduced kernel BTF holds them in
+// every process, whichever backends it has: a feature's answer is
+// remembered for the boot.
+var featureTracepoints = map[string][]string{
+	"tp_inet_sock_set_state": {"inet_sock_set_state"},
+	"tp_sock_send_length":    {"sock_send_length", "sock_recv_length"},
 }
 
 // haveTracepoint looks up the BTF type of tracepoint name in the kernel

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tracep/tracep/tracep"
@@ -38,4 +39,15 @@ func TestNoMemlock(t *testing.T) {
 	err := noMemlock{errors.New("map create: operation not permitted (MEMLOCK may be too low, consider rlimit.RemoveMemlock)")}
 	require.Equal(t, "map create: operation not permitted", err.Error())
 	require.Equal(t, "plain", noMemlock{errors.New("plain")}.Error())
+}
+
+// The reduced kernel BTF of every process holds the typedefs the feature
+// probes look up: a process with other backends must not find a
+// tracepoint missing, and remember that for the boot.
+func TestFeatureTracepointsKept(t *testing.T) {
+	for feature, tps := range featureTracepoints {
+		for _, tp := range tps {
+			assert.Contains(t, CoreKernelTypes, "btf_trace_"+tp, feature)
+		}
+	}
 }

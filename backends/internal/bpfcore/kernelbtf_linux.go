@@ -27,8 +27,12 @@ import (
 
 // CoreKernelTypes are the kernel types the fork follower and tp_core.h's
 // helpers (task ids, pid namespaces), which every backend includes,
-// relocate against.
-var CoreKernelTypes = []string{"task_struct", "pid", "upid", "pid_namespace"}
+// relocate against, and the typedefs of the tracepoints the fork follower
+// and the feature probes (featureTracepoints) name.
+var CoreKernelTypes = []string{
+	"task_struct", "pid", "upid", "pid_namespace",
+	"btf_trace_sched_process_fork", "btf_trace_inet_sock_set_state", "btf_trace_sock_send_length", "btf_trace_sock_recv_length",
+}
 
 // reducedBTF is the name, in DisableEnv, that makes loads decode the
 // kernel's BTF whole instead of reduced (kernelbtf.Reduce).
@@ -40,8 +44,8 @@ type kernelBTF struct {
 	// cache is the loads' and feature probes' btf.Cache. Its kernel spec
 	// is reduced unless reduced is nil.
 	cache *btf.Cache
-	// reduced holds the types KernelTypes names and every btf_trace_
-	// typedef at its kernel ID (kernelbtf.Reduce).
+	// reduced holds the types KernelTypes names, typedefs at their
+	// kernel IDs (kernelbtf.Reduce).
 	reduced *btf.Spec
 	names   []string
 }
@@ -124,8 +128,9 @@ func registeredKernelTypes() []string {
 	return slices.Compact(names)
 }
 
-// reduceKernelBTF reduces the kernel's BTF to the types names and the
-// tracepoint typedefs, or reads it so reduced earlier in the boot, and
+// reduceKernelBTF reduces the kernel's BTF to the types names (the
+// tracepoints' typedefs among them), or reads it so reduced earlier in the
+// boot, and
 // returns a cache holding it as its kernel spec.
 func reduceKernelBTF(names []string) (*btf.Cache, *btf.Spec, error) {
 	key, path := reducedCacheKey(names)
@@ -135,7 +140,7 @@ func reduceKernelBTF(names []string) (*btf.Cache, *btf.Spec, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		blob, err := kernelbtf.Reduce(raw, kernelbtf.Keep{Types: names, TypedefPrefix: "btf_trace_"})
+		blob, err := kernelbtf.Reduce(raw, kernelbtf.Keep{Types: names})
 		release()
 		if err != nil {
 			return nil, nil, err
@@ -271,8 +276,8 @@ func loadOptions(spec *ebpf.CollectionSpec) (ebpf.CollectionOptions, error) {
 // its CO-RE relocations are of kinds that need no kernel type ID and name
 // only structs, unions and enums kept (and found: one only a module
 // defines is found through the whole), its tp_btf programs attach to
-// tracepoints whose typedefs are in vmlinux (a module's is found only
-// through the whole), and nothing else resolves against kernel BTF
+// tracepoints whose typedefs are kept (a module's is found only through
+// the whole), and nothing else resolves against kernel BTF
 // (other attach targets, kfuncs).
 func (k *kernelBTF) covers(spec *ebpf.CollectionSpec) bool {
 	found := make(map[string]bool) // by name: held by the reduced types
@@ -340,11 +345,16 @@ func relocationTarget(relo *btf.CORERelocation) (kind, name string, ok bool) {
 }
 
 // UnlistedKernelTypes returns the kernel types spec's programs relocate
-// against (CO-RE) that names does not list, flavours ignored. A backend
-// lists them in KernelTypes; its tests check that this returns none.
+// against (CO-RE), flavours ignored, and the typedefs of the tracepoints
+// its tp_btf programs attach to, that names does not list. A backend lists
+// them in KernelTypes; its tests check that this returns none.
 func UnlistedKernelTypes(spec *ebpf.CollectionSpec, names []string) []string {
 	var unlisted []string
 	for _, p := range spec.Programs {
+		if td := "btf_trace_" + p.AttachTo; p.Type == ebpf.Tracing && p.AttachType == ebpf.AttachTraceRawTp &&
+			!slices.Contains(names, td) && !slices.Contains(unlisted, td) {
+			unlisted = append(unlisted, td)
+		}
 		for i := range p.Instructions {
 			relo := btf.CORERelocationMetadata(&p.Instructions[i])
 			if relo == nil {

@@ -33,7 +33,7 @@ func TestUnlistedKernelTypes(t *testing.T) {
 	spec, err := loadCore()
 	require.NoError(t, err)
 	assert.Empty(t, UnlistedKernelTypes(spec, CoreKernelTypes))
-	assert.Equal(t, []string{"task_struct"}, UnlistedKernelTypes(spec, nil))
+	assert.Equal(t, []string{"btf_trace_sched_process_fork", "task_struct"}, UnlistedKernelTypes(spec, nil), "its CO-RE type and its tracepoint's typedef")
 }
 
 // The reduced BTF is read back from its cache file only for the same key,

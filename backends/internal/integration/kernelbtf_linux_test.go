@@ -42,7 +42,7 @@ func TestReducedKernelBTFRelocatesAsWhole(t *testing.T) {
 	for _, b := range bpfcore.Registered() {
 		names = append(names, b.KernelTypes...)
 	}
-	blob, err := kernelbtf.Reduce(raw, kernelbtf.Keep{Types: names, TypedefPrefix: "btf_trace_"})
+	blob, err := kernelbtf.Reduce(raw, kernelbtf.Keep{Types: names})
 	require.NoError(t, err)
 	reduced, err := btf.LoadSpecFromReader(bytes.NewReader(blob))
 	require.NoError(t, err)

@@ -24,10 +24,13 @@ type Keep struct {
 	// sides). Each is kept whole, with every type its layout needs: the
 	// types of its members, recursively, except that a struct or union
 	// reached only through a pointer becomes a forward declaration.
+	// A typedef it names is kept as TypedefPrefix keeps them.
 	Types []string
 	// TypedefPrefix selects typedefs kept at their kernel type IDs, with
 	// what they refer to: "btf_trace_" keeps the types a tp_btf program's
-	// attach_btf_id names. Empty keeps none.
+	// attach_btf_id names. Empty keeps none but those Types names, which
+	// makes the output smaller: the IDs below the largest kept are
+	// filled.
 	TypedefPrefix string
 }
 
@@ -193,7 +196,7 @@ func (x *index) record(id int) []byte {
 
 // Reduce returns raw BTF with the types of raw that keep selects and
 // nothing else, in raw's byte order. Typedefs selected by
-// keep.TypedefPrefix have their IDs from raw (the IDs below the largest
+// keep.TypedefPrefix or named in keep.Types have their IDs from raw (the IDs below the largest
 // are filled with unnamed void pointers); every other type kept follows
 // them, with a new ID.
 func Reduce(raw []byte, keep Keep) ([]byte, error) {
@@ -236,7 +239,7 @@ func Reduce(raw []byte, keep Keep) ([]byte, error) {
 				if err != nil {
 					return nil, err
 				}
-				if len(prefix) > 0 && bytes.HasPrefix(name, prefix) {
+				if len(prefix) > 0 && bytes.HasPrefix(name, prefix) || want[string(essential(name))] {
 					typedefs = append(typedefs, x.n)
 				}
 			}

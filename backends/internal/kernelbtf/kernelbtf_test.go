@@ -143,6 +143,35 @@ func TestReduceVersion(t *testing.T) {
 	assert.Equal(t, "a121b49b4064db3cef01fa720e4453376252f3db96810428f95fd72f922f1489", hex.EncodeToString(sum[:]), "Reduce's output changed: bump kernelbtf.Version, then update both here")
 }
 
+// Typedefs named in Types are kept at their IDs, and no others.
+func TestReduceNamedTypedefs(t *testing.T) {
+	for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		raw := sample(t, order)
+		full := load(t, raw)
+		for _, name := range []string{"btf_trace_sched_process_fork", "btf_trace_sys_exit"} {
+			reduced, err := kernelbtf.Reduce(raw, kernelbtf.Keep{Types: []string{"task_struct", name}})
+			require.NoError(t, err)
+			small := load(t, reduced)
+			var want, got *btf.Typedef
+			require.NoError(t, full.TypeByName(name, &want))
+			require.NoError(t, small.TypeByName(name, &got), name)
+			wantID, _ := full.TypeID(want)
+			gotID, _ := small.TypeID(got)
+			assert.Equal(t, wantID, gotID, name)
+			var found int
+			for typ, err := range small.All() {
+				require.NoError(t, err)
+				if td, ok := typ.(*btf.Typedef); ok && strings.HasPrefix(td.Name, "btf_trace_") {
+					found++
+				}
+			}
+			assert.Equal(t, 1, found, "only %s is kept", name)
+			_, err = small.AnyTypeByName("task_struct")
+			assert.NoError(t, err)
+		}
+	}
+}
+
 func TestReduceKeepsNothingAsked(t *testing.T) {
 	reduced, err := kernelbtf.Reduce(sample(t, binary.LittleEndian), kernelbtf.Keep{})
 	require.NoError(t, err)
