@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,6 +57,7 @@ type execCmd struct {
 	cwd, env, flat, exe, argv0, exits, owners bool
 	depth                                     depthTracker
 	users                                     userNames
+	line                                      line // reused by print
 }
 
 func runExec(e *env, args []string) int { return runTrace(e, "exec", &execCmd{}, args) }
@@ -82,34 +82,40 @@ func (c *execCmd) prepare(t *traceRun) error {
 
 func (c *execCmd) keep(ev tracep.Event) bool { return ev.Exec != nil }
 
+// print writes ev's line; the trace calls it one event at a time.
 func (c *execCmd) print(ev tracep.Event) {
-	x, out := ev.Exec, c.t.out
+	x, l := ev.Exec, &c.line
 	d := c.depth.of(ev.Proc)
 	if x.Op == tracep.ExecOpExit {
 		c.depth.forget(ev.Proc.PID)
 	}
-	indent := ""
-	if !c.flat {
-		indent = strings.Repeat("  ", d)
+	if x.Op != tracep.ExecOpExec && !c.exits {
+		return
 	}
-	pid := out.clr(cYellow, strconv.Itoa(int(ev.Proc.PID)))
+	l.start(c.t.out)
+	if !c.flat {
+		for range d {
+			l.b = append(l.b, "  "...)
+		}
+	}
+	l.number(cYellow, int64(ev.Proc.PID), 0)
 	switch x.Op {
 	case tracep.ExecOpExec:
-		var b strings.Builder
-		b.WriteString(indent + pid)
 		if c.exits {
-			b.WriteString(out.clr(cGreen, "+"))
+			l.text(cGreen, "+")
 		}
 		if c.owners {
-			b.WriteString(" " + c.users.colored(out, ev.Proc.UID))
+			l.b = append(l.b, ' ')
+			l.text(userColor(ev.Proc.UID), c.users.name(ev.Proc.UID))
 		}
-		b.WriteString(" ")
+		l.b = append(l.b, ' ')
 		if c.cwd {
-			b.WriteString(out.clr(cMagenta, tracep.ShellQuote(readLink(ev.Proc.PID, "cwd"))) + out.clr(cDim, " % "))
+			l.text(cMagenta, tracep.ShellQuote(readLink(ev.Proc.PID, "cwd")))
+			l.text(cDim, " % ")
 		}
 		argv := x.Argv
 		if len(argv) == 0 {
-			b.WriteString(out.clr(cDim, "["+tracep.Escape(ev.Proc.Comm)+"]"))
+			l.text(cDim, "["+tracep.Escape(ev.Proc.Comm)+"]")
 		} else {
 			arg0 := argv[0]
 			if c.exe {
@@ -117,39 +123,48 @@ func (c *execCmd) print(ev tracep.Event) {
 					arg0 = exe
 				}
 			}
-			b.WriteString(out.clr(cBrCyan, tracep.ShellQuote(arg0)))
+			l.text(cBrCyan, tracep.ShellQuote(arg0))
 			if !c.argv0 {
 				for _, arg := range argv[1:] {
-					b.WriteString(" " + out.clr(cDim, tracep.ShellQuote(arg)))
+					l.b = append(l.b, ' ')
+					l.text(cDim, tracep.ShellQuote(arg))
 				}
 			}
 		}
 		if x.ArgvTruncated {
-			b.WriteString(out.clr(cRed, " …[argv truncated]"))
+			l.text(cRed, " …[argv truncated]")
 		}
 		if c.env {
 			if env := readEnviron(ev.Proc.PID); len(env) > 0 {
-				b.WriteString("\n   " + out.clr(cDim, tracep.ShellJoin(env)))
+				l.b = append(l.b, "\n   "...)
+				l.text(cDim, tracep.ShellJoin(env))
 			}
 		}
-		out.line("%s", b.String())
 	case tracep.ExecOpFail:
-		if c.exits {
-			out.line("%s%s%s %s %s", indent, pid, out.clr(cRed, "!"), tracep.ShellQuote(x.Filename), out.clr(cRed, x.Errno))
-		}
+		l.text(cRed, "!")
+		l.b = append(l.b, ' ')
+		l.b = append(l.b, tracep.ShellQuote(x.Filename)...)
+		l.b = append(l.b, ' ')
+		l.text(cRed, x.Errno)
 	case tracep.ExecOpExit:
-		if c.exits {
-			status := out.clr(cGreen, "status=0")
-			switch {
-			case x.Signal != "":
-				status = out.clr(cBrRed, "signal="+x.Signal)
-			case x.ExitCode != 0:
-				status = out.clr(cRed, fmt.Sprintf("status=%d", x.ExitCode))
-			}
-			out.line("%s%s%s %s exited %s time=%.3fs", indent, pid, out.clr(cRed, "-"),
-				out.clr(cDim, tracep.Escape(ev.Proc.Comm)), status, x.Duration.Seconds())
+		l.text(cRed, "-")
+		l.b = append(l.b, ' ')
+		l.text(cDim, tracep.Escape(ev.Proc.Comm))
+		l.b = append(l.b, " exited "...)
+		switch {
+		case x.Signal != "":
+			l.text(cBrRed, "signal="+x.Signal)
+		case x.ExitCode != 0:
+			l.text(cRed, "status="+strconv.Itoa(x.ExitCode))
+		default:
+			l.text(cGreen, "status=0")
 		}
+		l.b = append(l.b, " time="...)
+		l.b = strconv.AppendFloat(l.b, x.Duration.Seconds(), 'f', 3, 64)
+		l.b = append(l.b, 's')
 	}
+	l.b = append(l.b, '\n')
+	c.t.out.write(l.b)
 }
 
 func readLink(pid int32, what string) string {

@@ -56,6 +56,9 @@ type netCmd struct {
 	users                                  userNames
 	rdns                                   *reverseDNS
 	srcW, dstW                             int // column widths: 24 like the reference, widened (never narrowed) by a longer address so columns stay aligned
+	// Buffers print reuses.
+	line            line
+	src, dst, extra []byte
 }
 
 func newNetCmd() *netCmd { return &netCmd{srcW: 24, dstW: 24} }
@@ -133,71 +136,109 @@ func (c *netCmd) keep(ev tracep.Event) bool {
 	return true
 }
 
-func (c *netCmd) print(ev tracep.Event) { c.t.out.write([]byte(c.format(ev) + "\n")) }
+// print writes ev's line; the trace calls it one event at a time.
+func (c *netCmd) print(ev tracep.Event) {
+	c.line.start(c.t.out)
+	c.format(&c.line, ev)
+	c.line.b = append(c.line.b, '\n')
+	c.t.out.write(c.line.b)
+}
 
-// format renders one line (without its newline).
-func (c *netCmd) format(ev tracep.Event) string {
+// format appends ev's line (without its newline) to l.
+func (c *netCmd) format(l *line, ev tracep.Event) {
 	n := ev.Net
-	o := c.t.out
-	var b strings.Builder
 	if ev.Proc.PID > 0 {
-		b.WriteString(o.clr(cYellow, fmt.Sprintf("%5d", ev.Proc.PID)))
-		b.WriteString(" " + o.clr(cBrCyan, fmt.Sprintf("%-12s", tracep.Escape(ev.Proc.Comm))))
+		l.number(cYellow, int64(ev.Proc.PID), 5)
+		l.b = append(l.b, ' ')
+		l.padded(cBrCyan, tracep.Escape(ev.Proc.Comm), 12)
 		if c.owners {
-			b.WriteString(" " + c.users.colored(o, ev.Proc.UID))
+			l.b = append(l.b, ' ')
+			l.text(userColor(ev.Proc.UID), c.users.name(ev.Proc.UID))
 		}
 	} else {
-		b.WriteString(o.clr(cDim, "    "+tracep.NoValue) + " " + o.clr(cDim, fmt.Sprintf("%-12s", tracep.NoValue)))
+		l.text(cDim, "    "+tracep.NoValue)
+		l.b = append(l.b, ' ')
+		l.padded(cDim, tracep.NoValue, 12)
 	}
-	b.WriteString(" " + o.clr(cDim, fmt.Sprintf("%-4s", strings.ToUpper(n.Proto))))
+	l.b = append(l.b, ' ')
+	l.padded(cDim, protoColumn(n.Proto), 4)
 
-	src, dst := tracep.AddrText(n.Src), tracep.AddrText(n.Dst)
-	c.srcW = max(c.srcW, len(src))
-	b.WriteString(" " + o.clr(cGreen, fmt.Sprintf("%-*s", c.srcW, src)))
+	c.src = appendAddr(c.src[:0], n.Src)
+	c.srcW = max(c.srcW, len(c.src))
+	l.b = append(l.b, ' ')
+	l.padded(cGreen, unsafeString(c.src), c.srcW)
 
-	var mark string
+	l.b = append(l.b, ' ')
 	switch n.Op {
 	case tracep.NetOpState:
-		mark = o.clr(cMagenta, "⇒")
+		l.text(cMagenta, "⇒")
 	case tracep.NetOpClose:
-		mark = o.clr(cRed, "×")
+		l.text(cRed, "×")
 	default:
-		mark = o.clr(cCyan, n.Arrow())
+		l.text(cCyan, n.Arrow())
 	}
-	b.WriteString(" " + mark)
 
-	var tail []string
+	var name string
 	if c.rdns != nil {
 		remote := n.Dst.Addr()
 		if n.Dir == tracep.DirIn || !n.Dst.IsValid() {
 			remote = n.Src.Addr()
 		}
-		if name := c.rdns.name(remote); name != "" {
-			tail = append(tail, o.clr(cDim, "["+tracep.Escape(name)+"]"))
-		}
+		name = c.rdns.name(remote)
+	}
+	c.dst = appendAddr(c.dst[:0], n.Dst)
+	l.b = append(l.b, ' ')
+	if name == "" && n.Op != tracep.NetOpState && n.Op != tracep.NetOpClose && n.Errno == "" {
+		// No trailing padding after the last column.
+		l.text(cYellow, unsafeString(c.dst))
+		return
+	}
+	c.dstW = max(c.dstW, len(c.dst))
+	l.padded(cYellow, unsafeString(c.dst), c.dstW)
+	if name != "" {
+		l.b = append(l.b, ' ')
+		l.text(cDim, "["+tracep.Escape(name)+"]")
 	}
 	switch n.Op {
 	case tracep.NetOpState:
-		tail = append(tail, o.clr(cCyan, n.State))
+		l.b = append(l.b, ' ')
+		l.text(cCyan, n.State)
 	case tracep.NetOpClose:
-		extra := fmt.Sprintf("%.3fs", n.Duration.Seconds())
+		extra := strconv.AppendFloat(c.extra[:0], n.Duration.Seconds(), 'f', 3, 64)
+		extra = append(extra, 's')
 		if n.BytesSent > 0 || n.BytesReceived > 0 {
-			extra += fmt.Sprintf(" tx=%d rx=%d", n.BytesSent, n.BytesReceived)
+			extra = append(extra, " tx="...)
+			extra = strconv.AppendUint(extra, n.BytesSent, 10)
+			extra = append(extra, " rx="...)
+			extra = strconv.AppendUint(extra, n.BytesReceived, 10)
 		}
-		tail = append(tail, o.clr(cCyan, extra))
+		c.extra = extra
+		l.b = append(l.b, ' ')
+		l.text(cCyan, unsafeString(extra))
 	}
 	if n.Errno != "" {
-		tail = append(tail, o.clr(cRed, n.Errno))
+		l.b = append(l.b, ' ')
+		l.text(cRed, n.Errno)
 	}
-	if len(tail) == 0 {
-		// No trailing padding after the last column.
-		b.WriteString(" " + o.clr(cYellow, dst))
-		return b.String()
+}
+
+// protoColumn is the protocol as the column shows it.
+func protoColumn(proto string) string {
+	switch proto {
+	case "tcp":
+		return "TCP"
+	case "udp":
+		return "UDP"
 	}
-	c.dstW = max(c.dstW, len(dst))
-	b.WriteString(" " + o.clr(cYellow, fmt.Sprintf("%-*s", c.dstW, dst)))
-	b.WriteString(" " + strings.Join(tail, " "))
-	return b.String()
+	return strings.ToUpper(proto)
+}
+
+// appendAddr appends ap as tracep.AddrText writes it.
+func appendAddr(b []byte, ap netip.AddrPort) []byte {
+	if !ap.IsValid() {
+		return append(b, tracep.NoValue...)
+	}
+	return ap.AppendTo(b)
 }
 
 // netLookupAddr is the reverse lookup -r uses; tests replace it.

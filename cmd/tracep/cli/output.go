@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 )
 
 // sink is where a tracer's lines go: stdout or an -o file opened for
@@ -141,6 +144,79 @@ func (s *sink) close() error {
 	}
 	return s.err
 }
+
+// line builds one output line in a buffer its formatter reuses, without
+// fmt: a string per column and Sprintf for padding made formatting a
+// quarter of a busy tracer's CPU. Its methods colour as clr does.
+type line struct {
+	b     []byte
+	color bool
+}
+
+// start empties l for a line to out.
+func (l *line) start(out *sink) {
+	l.b, l.color = l.b[:0], out.color
+}
+
+// text appends s in colour code.
+func (l *line) text(code int, s string) {
+	if !l.color || s == "" {
+		l.b = append(l.b, s...)
+		return
+	}
+	l.open(code)
+	l.b = append(l.b, s...)
+	l.close()
+}
+
+// padded appends s in colour code, spaces after it up to width runes
+// (fmt's %-*s, the padding coloured with it).
+func (l *line) padded(code int, s string, width int) {
+	pad := width - utf8.RuneCountInString(s)
+	if pad <= 0 {
+		l.text(code, s)
+		return
+	}
+	if l.color {
+		l.open(code)
+	}
+	l.b = append(l.b, s...)
+	for ; pad > 0; pad-- {
+		l.b = append(l.b, ' ')
+	}
+	if l.color {
+		l.close()
+	}
+}
+
+// number appends n in colour code, spaces before it up to width bytes
+// (fmt's %*d).
+func (l *line) number(code int, n int64, width int) {
+	var digits [20]byte
+	d := strconv.AppendInt(digits[:0], n, 10)
+	if l.color {
+		l.open(code)
+	}
+	for pad := width - len(d); pad > 0; pad-- {
+		l.b = append(l.b, ' ')
+	}
+	l.b = append(l.b, d...)
+	if l.color {
+		l.close()
+	}
+}
+
+// unsafeString is b as a string without a copy, for appending to a line:
+// it must not outlive b's next change.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func (l *line) open(code int) {
+	l.b = append(l.b, "\x1b["...)
+	l.b = strconv.AppendInt(l.b, int64(code), 10)
+	l.b = append(l.b, 'm')
+}
+
+func (l *line) close() { l.b = append(l.b, "\x1b[0m"...) }
 
 // clr wraps text in an ANSI SGR colour when colour is on.
 func (s *sink) clr(code int, text string) string {

@@ -52,8 +52,13 @@ func (u *userNames) name(uid uint32) string {
 // colored is the name in the reference's colours: root bright red, others
 // bright green.
 func (u *userNames) colored(out *sink, uid uint32) string {
+	return out.clr(userColor(uid), u.name(uid))
+}
+
+// userColor is the colour of uid's name.
+func userColor(uid uint32) int {
 	if uid == 0 {
-		return out.clr(cBrRed, u.name(uid))
+		return cBrRed
 	}
-	return out.clr(cBrGreen, u.name(uid))
+	return cBrGreen
 }
