@@ -65,6 +65,9 @@ type dnsCmd struct {
 	names, types                 map[string]bool
 	buf                          bytes.Buffer
 	enc                          *tracep.Encoder
+	// Buffers print reuses; the trace calls it one event at a time.
+	line    line
+	scratch []byte
 }
 
 func newDNSCmd() *dnsCmd { return &dnsCmd{cfg: dnstrace.Config{Timeout: dnstrace.DefaultTimeout}} }
@@ -147,7 +150,10 @@ func (c *dnsCmd) print(ev tracep.Event) {
 		c.t.out.line("%s", tracep.EscapeDNS(ev.DNS.Name))
 		return
 	}
-	c.t.out.line("%s", c.textLine(ev))
+	c.line.start(c.t.out)
+	c.format(&c.line, ev)
+	c.line.b = append(c.line.b, '\n')
+	c.t.out.write(c.line.b)
 }
 
 func (c *dnsCmd) printJSON(ev tracep.Event) {
@@ -274,49 +280,91 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // textLine renders the reference's columns, padded before colouring so
 // that they line up with colour on too.
-func (c *dnsCmd) textLine(ev tracep.Event) string {
-	d, out := ev.DNS, c.t.out
-	var b strings.Builder
+func (c *dnsCmd) format(l *line, ev tracep.Event) {
+	d := ev.DNS
 	if c.stamps {
-		b.WriteString(out.clr(cCyan, ev.Time.Local().Format("15:04:05")) + "  ")
+		c.scratch = ev.Time.Local().AppendFormat(c.scratch[:0], "15:04:05")
+		l.text(cCyan, unsafeString(c.scratch))
+		l.b = append(l.b, "  "...)
 	}
-	pid := strconv.Itoa(int(ev.Proc.PID))
 	comm := tracep.Escape(ev.Proc.Comm)
 	if ev.Proc.PID == 0 && comm == "" {
 		comm = "?"
 	}
 	typ, name := d.Type, tracep.EscapeDNS(d.Name)
+	c.scratch = strconv.AppendInt(c.scratch[:0], int64(ev.Proc.PID), 10)
 	if c.flat {
-		fmt.Fprintf(&b, "%s  %s  %s  %s  ", out.clr(cYellow, pid), out.clr(cBrCyan, comm), out.clr(cMagenta, typ), out.clr(cGreen, name))
+		l.text(cYellow, unsafeString(c.scratch))
+		l.b = append(l.b, "  "...)
+		l.text(cBrCyan, comm)
+		l.b = append(l.b, "  "...)
+		l.text(cMagenta, typ)
+		l.b = append(l.b, "  "...)
+		l.text(cGreen, name)
 	} else {
-		fmt.Fprintf(&b, "%s  %s  %s  %s  ", out.clr(cYellow, pad(pid, 7)), out.clr(cBrCyan, pad(cut(comm, 15), 15)),
-			out.clr(cMagenta, pad(typ, 5)), out.clr(cGreen, pad(name, 42)))
+		l.padded(cYellow, unsafeString(c.scratch), 7)
+		l.b = append(l.b, "  "...)
+		l.padded(cBrCyan, cut(comm, 15), 15)
+		l.b = append(l.b, "  "...)
+		l.padded(cMagenta, typ, 5)
+		l.b = append(l.b, "  "...)
+		l.padded(cGreen, name, 42)
 	}
-	b.WriteString(out.clr(cGrey, "→ "))
-	var parts []string
-	if rcode := rcodeOf(d); rcode == "NOERROR" || rcode == "" {
-		var ans []string
-		for _, a := range refAnswers(d.Answers) {
-			ans = append(ans, tracep.EscapeDNS(a))
+	l.b = append(l.b, "  "...)
+	l.text(cGrey, "→ ")
+	sep := false
+	part := func(code int, s string) {
+		if sep {
+			l.b = append(l.b, ' ')
 		}
-		if len(ans) > 0 {
-			parts = append(parts, out.clr(cBlue, strings.Join(ans, " ")))
+		l.text(code, s)
+		sep = true
+	}
+	if rcode := rcodeOf(d); rcode == "NOERROR" || rcode == "" {
+		c.scratch = appendAnswers(c.scratch[:0], d.Answers)
+		if len(c.scratch) > 0 {
+			part(cBlue, unsafeString(c.scratch))
 		}
 	} else {
-		parts = append(parts, out.clr(cRed, rcode))
+		part(cRed, rcode)
 	}
 	if d.Truncated {
-		parts = append(parts, out.clr(cDim, "[TC]"))
+		part(cDim, "[TC]")
 	}
 	if d.Undelivered {
 		// The program never read it, but the host got one: say what.
-		parts = append(parts, out.clr(cDim, "[response after the client gave up: "+d.RCode+"]"))
+		part(cDim, "[response after the client gave up: "+d.RCode+"]")
 	}
-	b.WriteString(strings.Join(parts, " "))
 	if d.Answered {
-		b.WriteString("  " + out.clr(cGrey, fmt.Sprintf("%.1fms", float64(d.Latency.Microseconds())/1000)))
+		l.b = append(l.b, "  "...)
+		c.scratch = strconv.AppendFloat(c.scratch[:0], float64(d.Latency.Microseconds())/1000, 'f', 1, 64)
+		c.scratch = append(c.scratch, "ms"...)
+		l.text(cGrey, unsafeString(c.scratch))
 	}
-	return b.String()
+}
+
+// appendAnswers appends the answers as refAnswers renders them, escaped
+// and space-separated.
+func appendAnswers(b []byte, rrs []tracep.DNSRecord) []byte {
+	for i, a := range rrs {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		switch a.Type {
+		case "A", "AAAA", "PTR":
+			b = append(b, tracep.EscapeDNS(a.Data)...)
+		case "TXT", "MX", "SRV":
+			for j, s := range refAnswers(rrs[i : i+1]) {
+				if j > 0 {
+					b = append(b, ' ')
+				}
+				b = append(b, tracep.EscapeDNS(s)...)
+			}
+		default:
+			b = append(b, tracep.EscapeDNS(a.Type+":"+a.Data)...)
+		}
+	}
+	return b
 }
 
 // pad pads s with spaces to n runes.
