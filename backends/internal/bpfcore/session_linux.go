@@ -498,6 +498,19 @@ func (c *core) markTask(slot, pid, flags int) (bool, error) {
 		return false, err
 	}
 	defer unix.Close(fd)
+	// EAGAIN: a program created the task's storage at the same instant
+	// (the kernel's bpf_local_storage_alloc lost the race and says to try
+	// again). The storage exists then: the next attempt reads its mark.
+	for range 3 {
+		added, err := c.markTaskFD(slot, fd)
+		if !errors.Is(err, unix.EAGAIN) {
+			return added, err
+		}
+	}
+	return c.markTaskFD(slot, fd)
+}
+
+func (c *core) markTaskFD(slot, fd int) (bool, error) {
 	tasks := c.maps.Maps[coreMapTpTasks]
 	var mark coreTpTaskMark
 	if err := tasks.Lookup(int32(fd), &mark); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
