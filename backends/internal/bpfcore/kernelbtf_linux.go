@@ -130,8 +130,7 @@ func registeredKernelTypes() []string {
 
 // reduceKernelBTF reduces the kernel's BTF to the types names (the
 // tracepoints' typedefs among them), or reads it so reduced earlier in the
-// boot, and
-// returns a cache holding it as its kernel spec.
+// boot, and returns a cache holding it as its kernel spec.
 func reduceKernelBTF(names []string) (*btf.Cache, *btf.Spec, error) {
 	key, path := reducedCacheKey(names)
 	spec := readReducedCache(path, key)

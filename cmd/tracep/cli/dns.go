@@ -367,14 +367,6 @@ func appendAnswers(b []byte, rrs []tracep.DNSRecord) []byte {
 	return b
 }
 
-// pad pads s with spaces to n runes.
-func pad(s string, n int) string {
-	if k := utf8.RuneCountInString(s); k < n {
-		return s + strings.Repeat(" ", n-k)
-	}
-	return s
-}
-
 // cut shortens s to n runes, the last being "…", when it is longer.
 func cut(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {

@@ -49,13 +49,8 @@ func (u *userNames) name(uid uint32) string {
 	return name
 }
 
-// colored is the name in the reference's colours: root bright red, others
-// bright green.
-func (u *userNames) colored(out *sink, uid uint32) string {
-	return out.clr(userColor(uid), u.name(uid))
-}
-
-// userColor is the colour of uid's name.
+// userColor is the colour of uid's name, the reference's: root bright
+// red, others bright green.
 func userColor(uid uint32) int {
 	if uid == 0 {
 		return cBrRed
