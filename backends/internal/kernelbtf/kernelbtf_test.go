@@ -86,12 +86,7 @@ func TestReduce(t *testing.T) {
 
 			// The typedefs keep their IDs, and what they point to.
 			for _, name := range []string{"btf_trace_sched_process_fork", "btf_trace_sys_exit"} {
-				var want, got *btf.Typedef
-				require.NoError(t, full.TypeByName(name, &want))
-				require.NoError(t, small.TypeByName(name, &got), name)
-				wantID, _ := full.TypeID(want)
-				gotID, _ := small.TypeID(got)
-				assert.Equal(t, wantID, gotID, name)
+				want, got := sameTypedef(t, full, small, name)
 				params := got.Type.(*btf.Pointer).Target.(*btf.FuncProto).Params
 				assert.Len(t, params, len(want.Type.(*btf.Pointer).Target.(*btf.FuncProto).Params), name)
 			}
@@ -143,6 +138,18 @@ func TestReduceVersion(t *testing.T) {
 	assert.Equal(t, "a121b49b4064db3cef01fa720e4453376252f3db96810428f95fd72f922f1489", hex.EncodeToString(sum[:]), "Reduce's output changed: bump kernelbtf.Version, then update both here")
 }
 
+// sameTypedef requires typedef name in small at its ID in full, and
+// returns both.
+func sameTypedef(t *testing.T, full, small *btf.Spec, name string) (want, got *btf.Typedef) {
+	t.Helper()
+	require.NoError(t, full.TypeByName(name, &want))
+	require.NoError(t, small.TypeByName(name, &got), name)
+	wantID, _ := full.TypeID(want)
+	gotID, _ := small.TypeID(got)
+	assert.Equal(t, wantID, gotID, name)
+	return want, got
+}
+
 // Typedefs named in Types are kept at their IDs, and no others.
 func TestReduceNamedTypedefs(t *testing.T) {
 	for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
@@ -152,12 +159,7 @@ func TestReduceNamedTypedefs(t *testing.T) {
 			reduced, err := kernelbtf.Reduce(raw, kernelbtf.Keep{Types: []string{"task_struct", name}})
 			require.NoError(t, err)
 			small := load(t, reduced)
-			var want, got *btf.Typedef
-			require.NoError(t, full.TypeByName(name, &want))
-			require.NoError(t, small.TypeByName(name, &got), name)
-			wantID, _ := full.TypeID(want)
-			gotID, _ := small.TypeID(got)
-			assert.Equal(t, wantID, gotID, name)
+			sameTypedef(t, full, small, name)
 			var found int
 			for typ, err := range small.All() {
 				require.NoError(t, err)
