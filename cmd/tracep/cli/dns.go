@@ -278,8 +278,8 @@ func txtStrings(data string) []string {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// textLine renders the reference's columns, padded before colouring so
-// that they line up with colour on too.
+// format appends ev's line (without its newline) to l: the reference's
+// columns, padded before colouring so that they line up with colour on too.
 func (c *dnsCmd) format(l *line, ev tracep.Event) {
 	d := ev.DNS
 	if c.stamps {
@@ -346,22 +346,22 @@ func (c *dnsCmd) format(l *line, ev tracep.Event) {
 // appendAnswers appends the answers as refAnswers renders them, escaped
 // and space-separated.
 func appendAnswers(b []byte, rrs []tracep.DNSRecord) []byte {
-	for i, a := range rrs {
-		if i > 0 {
+	n := 0
+	add := func(s string) {
+		if n > 0 {
 			b = append(b, ' ')
 		}
+		b = append(b, tracep.EscapeDNS(s)...)
+		n++
+	}
+	for i, a := range rrs {
 		switch a.Type {
 		case "A", "AAAA", "PTR":
-			b = append(b, tracep.EscapeDNS(a.Data)...)
-		case "TXT", "MX", "SRV":
-			for j, s := range refAnswers(rrs[i : i+1]) {
-				if j > 0 {
-					b = append(b, ' ')
-				}
-				b = append(b, tracep.EscapeDNS(s)...)
+			add(a.Data)
+		default: // prefixed, or several strings (TXT), or none
+			for _, s := range refAnswers(rrs[i : i+1]) {
+				add(s)
 			}
-		default:
-			b = append(b, tracep.EscapeDNS(a.Type+":"+a.Data)...)
 		}
 	}
 	return b

@@ -188,3 +188,21 @@ func TestIntegrationDNSPIDs(t *testing.T) {
 	require.Equal(t, "getent", evs[0].Proc.Comm)
 	require.Equal(t, int32(pid), evs[0].Proc.PPID)
 }
+
+// The answers column joins what refAnswers gives, empty strings and
+// records with none included, as strings.Join did.
+func TestAppendAnswers(t *testing.T) {
+	for _, rrs := range [][]tracep.DNSRecord{
+		nil,
+		{rec("TXT", ``)},
+		{rec("TXT", `"" "b"`), rec("A", "192.0.2.1")},
+		{rec("A", "192.0.2.1"), rec("TXT", ``), rec("MX", "10 mail.test"), rec("TXT", `"x" ""`)},
+		{rec("CNAME", "a.test"), rec("SRV", "1 2 443 s.test"), rec("TYPE99", "\\# 0")},
+	} {
+		var want []string
+		for _, a := range refAnswers(rrs) {
+			want = append(want, tracep.EscapeDNS(a))
+		}
+		require.Equal(t, strings.Join(want, " "), string(appendAnswers([]byte("x"), rrs))[1:], "%v", rrs)
+	}
+}
