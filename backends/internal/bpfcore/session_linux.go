@@ -501,13 +501,12 @@ func (c *core) markTask(slot, pid, flags int) (bool, error) {
 	// EAGAIN: a program created the task's storage at the same instant
 	// (the kernel's bpf_local_storage_alloc lost the race and says to try
 	// again). The storage exists then: the next attempt reads its mark.
-	for range 3 {
+	for try := 1; ; try++ {
 		added, err := c.markTaskFD(slot, fd)
-		if !errors.Is(err, unix.EAGAIN) {
+		if !errors.Is(err, unix.EAGAIN) || try == 4 {
 			return added, err
 		}
 	}
-	return c.markTaskFD(slot, fd)
 }
 
 func (c *core) markTaskFD(slot, fd int) (bool, error) {

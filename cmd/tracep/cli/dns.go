@@ -152,8 +152,7 @@ func (c *dnsCmd) print(ev tracep.Event) {
 	}
 	c.line.start(c.t.out)
 	c.format(&c.line, ev)
-	c.line.b = append(c.line.b, '\n')
-	c.t.out.write(c.line.b)
+	c.line.writeTo(c.t.out)
 }
 
 func (c *dnsCmd) printJSON(ev tracep.Event) {

@@ -163,8 +163,7 @@ func (c *execCmd) print(ev tracep.Event) {
 		l.b = strconv.AppendFloat(l.b, x.Duration.Seconds(), 'f', 3, 64)
 		l.b = append(l.b, 's')
 	}
-	l.b = append(l.b, '\n')
-	c.t.out.write(l.b)
+	l.writeTo(c.t.out)
 }
 
 func readLink(pid int32, what string) string {

@@ -140,8 +140,7 @@ func (c *netCmd) keep(ev tracep.Event) bool {
 func (c *netCmd) print(ev tracep.Event) {
 	c.line.start(c.t.out)
 	c.format(&c.line, ev)
-	c.line.b = append(c.line.b, '\n')
-	c.t.out.write(c.line.b)
+	c.line.writeTo(c.t.out)
 }
 
 // format appends ev's line (without its newline) to l.

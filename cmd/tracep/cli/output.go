@@ -158,6 +158,12 @@ func (l *line) start(out *sink) {
 	l.b, l.color = l.b[:0], out.color
 }
 
+// writeTo ends the line and writes it to out.
+func (l *line) writeTo(out *sink) {
+	l.b = append(l.b, '\n')
+	out.write(l.b)
+}
+
 // text appends s in colour code.
 func (l *line) text(code int, s string) {
 	if !l.color || s == "" {
