@@ -3,7 +3,7 @@
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --match 'v*' --dirty 2>/dev/null || echo v0.1.0-dev)
-LDFLAGS  := -X github.com/tracep/tracep/cmd/tracep/cli.Version=$(VERSION)
+LDFLAGS  := -X github.com/tracep/tracep/cmd/tracep/internal/base.Version=$(VERSION)
 BIN      := bin/tracep
 # Fuzz targets run a bounded number of inputs each in `make test` (FUZZTIME=0
 # skips them); a count, not a duration, since a duration sometimes ends in the
@@ -17,11 +17,15 @@ all: build
 # Static (no cgo): no dynamic loader at each start (~2 ms, ~10 ms of CPU
 # with the traced command) and no libc pages (1.3 MB of RSS). -as USER then
 # looks USER up in /etc/passwd and /etc/group only, not through NSS.
+# bin/tracep holds the tracers; bin/tracep-full, beside it, the commands and
+# flags that link net/http, crypto/tls or testscript (ca, script, view,
+# demo, -web, -net), which tracep hands over to it.
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tracep
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)-full ./cmd/tracep/tracep-full
 
 # The built-in demo: a workload traced inside a throwaway network namespace
-# that serves a fake internet. Needs root.
+# that serves a fake internet (tracep hands it to tracep-full). Needs root.
 run: build
 	./$(BIN) demo
 

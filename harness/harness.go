@@ -10,7 +10,7 @@ import (
 
 	"github.com/tracep/tracep/backends"
 	"github.com/tracep/tracep/backends/cgroup"
-	"github.com/tracep/tracep/backends/testnet"
+	"github.com/tracep/tracep/backends/testnet/cmdnet"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -50,7 +50,7 @@ func Run(ctx context.Context, cmd *exec.Cmd, opts ...Option) (*Capture, error) {
 	if cfg.net == nil {
 		// A command made by Net.Command: started from inside, so that the
 		// step that enters the network (nsenter) is not in the trace.
-		cfg.net = testnet.NetOf(cmd)
+		cfg.net = cmdnet.Of(cmd)
 	}
 	kinds := cfg.kinds
 	if len(kinds) == 0 {

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/tracep/tracep/backends"
-	"github.com/tracep/tracep/backends/testnet"
+	"github.com/tracep/tracep/backends/testnet/cmdnet"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -15,7 +15,7 @@ type config struct {
 	kinds     []tracep.Kind
 	allowLost bool
 	timeout   time.Duration
-	net       *testnet.Net
+	net       cmdnet.Network
 	onEvent   func(tracep.Event)
 	caughtUp  func()
 	onArmed   func(*backends.Trace)
@@ -41,8 +41,9 @@ func AllowLost() Option { return func(c *config) { c.allowLost = true } }
 // deadline for Trace). When it expires the command's cgroup is killed.
 func Timeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
-// InNet runs the command inside the hermetic network n.
-func InNet(n *testnet.Net) Option { return func(c *config) { c.net = n } }
+// InNet runs the command inside the hermetic network n (a *testnet.Net):
+// n.Start starts it.
+func InNet(n cmdnet.Network) Option { return func(c *config) { c.net = n } }
 
 // OnEvent calls f for each event as it arrives, before the command has
 // finished (for live output): one call at a time, from a goroutine of the

@@ -80,7 +80,7 @@
 // the tracer spends 3-5 ms of CPU, decoding and delivering included
 // (BenchmarkConnects1000; the reference conntrack tracer spent 1.6 s and
 // missed most of them), and tracep net -t writing the lines to a file
-// 14-17 ms (BenchmarkNetCLI1000 in cmd/tracep/cli). The highest rate this
+// 14-17 ms (BenchmarkNetCLI1000 in cmd/tracep/internal/base). The highest rate this
 // machine could drive, 20,000-28,000 connections per second from up to
 // eight processes, lost nothing (BenchmarkMaxRate). The BPF programs run in
 // the traced processes: about 9 µs per loopback connection with both ends

@@ -8,7 +8,20 @@ import (
 	"os/exec"
 	"slices"
 	"sync"
+
+	"github.com/tracep/tracep/backends/testnet/cmdnet"
 )
+
+// harness.Run finds the Net of a command through cmdnet, so that it need
+// not import this package.
+func init() {
+	cmdnet.Register(func(cmd *exec.Cmd) cmdnet.Network {
+		if n := NetOf(cmd); n != nil {
+			return n
+		}
+		return nil // not a nil *Net in an interface
+	})
+}
 
 // A command made by Command enters the namespaces itself: it runs nsenter
 // (util-linux), which joins the namespace thread's network and mount

@@ -9,7 +9,9 @@ import (
 )
 
 // tracepBin is the real binary, built once for the package's tests and
-// benchmarks; with the race detector when the tests have it.
+// benchmarks; with the race detector when the tests have it. tracep-full
+// is built beside it, as make build and go install place them, so that
+// the command lines tracep hands over (ca, -net, -web) run for real.
 var tracepBin string
 
 // plainBin is the binary without the race detector, for the tests that
@@ -24,10 +26,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	tracepBin, plainBin = filepath.Join(dir, "tracep"), filepath.Join(dir, "tracep")
-	builds := [][]string{{"build", "-o", tracepBin, "."}}
+	builds := [][]string{{"build", "-o", tracepBin, "."}, {"build", "-o", filepath.Join(dir, "tracep-full"), "./tracep-full"}}
 	if raceBuild {
-		tracepBin = filepath.Join(dir, "tracep-race")
-		builds = append(builds, []string{"build", "-race", "-o", tracepBin, "."})
+		tracepBin = filepath.Join(dir, "race", "tracep")
+		builds = append(builds, []string{"build", "-race", "-o", tracepBin, "."},
+			[]string{"build", "-race", "-o", filepath.Join(dir, "race", "tracep-full"), "./tracep-full"})
 	}
 	for _, args := range builds {
 		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {

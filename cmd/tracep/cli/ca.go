@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tracep/tracep/backends/cafetch"
+	"github.com/tracep/tracep/cmd/tracep/internal/base"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -33,51 +34,51 @@ func runCA(e *env, args []string) int {
 		asJSON    = fs.Bool("j", false, "Print the chain as one JSON line (tracep event schema) instead of the report")
 		timeout   = cafetch.DefaultTimeout
 	)
-	fs.Var(secondsFlag{&timeout}, "timeout", "Connection timeout in `seconds` (or a duration such as 500ms); bounds the dial, the handshake and the AIA fetch")
+	fs.Var(base.Seconds(&timeout), "timeout", "Connection timeout in `seconds` (or a duration such as 500ms); bounds the dial, the handshake and the AIA fetch")
 	pos, code, ok := parseCommandLine(fs, args, e, caUsageLine)
 	if !ok {
 		return code
 	}
 	if *showVer {
-		fmt.Fprintf(e.stdout, "tls-ca-fetch %s\n", version())
-		return exitOK
+		fmt.Fprintf(e.stdout, "tls-ca-fetch %s\n", base.VersionString())
+		return base.ExitOK
 	}
 	if len(pos) == 0 {
 		fmt.Fprintln(e.stderr, caUsageLine)
 		printDefaults(fs, e.stderr)
-		return exitError
+		return base.ExitError
 	}
 	if len(pos) > 2 {
 		fmt.Fprintf(e.stderr, "tracep ca: unexpected argument %q\n%s\n", pos[2], caUsageLine)
-		return exitUsage
+		return base.ExitUsage
 	}
 	if *asJSON && *out == "-" {
 		// Both would own stdout: PEM in a JSON stream breaks every reader.
 		fmt.Fprintf(e.stderr, "tracep ca: -j and -o - both write to stdout; give -o a file\n%s\n", caUsageLine)
-		return exitUsage
+		return base.ExitUsage
 	}
 	host, p, err := splitHostPort(pos[0])
 	if err != nil {
 		fmt.Fprintf(e.stderr, "error: %v\n", err)
-		return exitError
+		return base.ExitError
 	}
 	if p != "" {
 		pos = append(pos[:1], p) // host:port form; a second positional would conflict
 		if len(pos) > 2 {
 			fmt.Fprintf(e.stderr, "tracep ca: port given twice\n")
-			return exitUsage
+			return base.ExitUsage
 		}
 	}
 	if len(pos) == 2 {
 		n, err := strconv.Atoi(pos[1])
 		if err != nil || n < 1 || n > 65535 {
 			fmt.Fprintf(e.stderr, "invalid port: %s\n", pos[1])
-			return exitError
+			return base.ExitError
 		}
 		*port = n
 	} else if *port < 1 || *port > 65535 {
 		fmt.Fprintf(e.stderr, "invalid port: %d\n", *port)
-		return exitError
+		return base.ExitError
 	}
 
 	// With -o - the PEM owns stdout, so the report goes to stderr and the
@@ -95,7 +96,7 @@ func runCA(e *env, args []string) int {
 	})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "error: %s\n", describeFetchError(err, host, *port, timeout))
-		return exitError
+		return base.ExitError
 	}
 	if res.AIAError != nil {
 		fmt.Fprintf(e.stderr, "warning: %s\n", tracep.Escape(res.AIAError.Error()))
@@ -114,10 +115,10 @@ func runCA(e *env, args []string) int {
 		ev := tracep.Event{Kind: tracep.KindCA, Time: time.Now(), CA: res.Chain}
 		if err := tracep.NewEncoder(e.stdout).Encode(ev); err != nil {
 			fmt.Fprintf(e.stderr, "error: %v\n", err)
-			return exitError
+			return base.ExitError
 		}
 		if *out == "" {
-			return exitOK
+			return base.ExitOK
 		}
 	}
 	if len(save) == 0 {
@@ -125,7 +126,7 @@ func runCA(e *env, args []string) int {
 		if aia := res.Certs[0].IssuingCertificateURL; len(aia) > 0 {
 			fmt.Fprintf(e.stderr, "  Try -fetch-root. AIA URL: %s\n", tracep.Escape(aia[0]))
 		}
-		return exitError
+		return base.ExitError
 	}
 	var buf bytes.Buffer
 	for _, c := range save {
@@ -134,31 +135,31 @@ func runCA(e *env, args []string) int {
 	if *out == "-" {
 		if _, err := e.stdout.Write(buf.Bytes()); err != nil {
 			fmt.Fprintf(e.stderr, "error writing PEM: %v\n", err)
-			return exitError
+			return base.ExitError
 		}
-		return exitOK
+		return base.ExitOK
 	}
 	path := *out
 	if path == "" {
 		path = sanitizeFileName(host) + "-ca.pem"
 	}
-	if err := writeFile(path, buf.Bytes()); err != nil {
+	if err := base.WriteFile(path, buf.Bytes()); err != nil {
 		fmt.Fprintf(e.stderr, "error writing PEM: %v\n", err)
-		return exitError
+		return base.ExitError
 	}
 	n, err := countPEM(path)
 	if errors.Is(err, errNotRegular) {
-		return exitOK // a device such as /dev/null cannot be read back
+		return base.ExitOK // a device such as /dev/null cannot be read back
 	}
 	if err != nil || n != len(save) {
 		fmt.Fprintf(e.stderr, "error: %s: wrote %d certificate(s) but read back %d: %v\n", path, len(save), n, err)
-		return exitError
+		return base.ExitError
 	}
 	if !quiet {
 		fmt.Fprintf(report, "\n✓ Saved %d CA certificate(s) → %s\n", len(save), path)
 		fmt.Fprintf(report, "  Verified: %d PEM block(s) readable in output file\n", n)
 	}
-	return exitOK
+	return base.ExitOK
 }
 
 // splitHostPort accepts "host", "host:port", "[v6]:port" and a bare IPv6
@@ -287,9 +288,9 @@ func parseCommandLine(fs *flag.FlagSet, args []string, e *env, usageLine string)
 	if err == nil {
 		return pos, 0, true
 	}
-	w, code := e.stderr, exitUsage
+	w, code := e.stderr, base.ExitUsage
 	if errors.Is(err, flag.ErrHelp) {
-		w, code = e.stdout, exitOK
+		w, code = e.stdout, base.ExitOK
 	}
 	fmt.Fprintf(w, "Usage of %s:\n  %s\n\n", fs.Name(), strings.TrimPrefix(usageLine, "usage: "))
 	printDefaults(fs, w)

@@ -2,53 +2,36 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"runtime/debug"
-	"strings"
-	"syscall"
 
-	"github.com/tracep/tracep/backends"
+	"github.com/tracep/tracep/backends/testnet"
+	"github.com/tracep/tracep/cmd/tracep/internal/base"
+	"github.com/tracep/tracep/cmd/tracep/web"
 )
 
-// Version is set at link time with -ldflags "-X github.com/tracep/tracep/cmd/tracep/cli.Version=v1.2.3";
-// otherwise it comes from the module's build information.
-var Version = ""
-
-// version returns the tracep version, always starting with "v" so that
-// scripts matching the reference tool's `v[0-9]` keep working.
-func version() string {
-	v := Version
-	if v == "" {
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-	}
-	if v == "" {
-		v = "v0.1.0-dev"
-	}
-	if !strings.HasPrefix(v, "v") {
-		v = "v" + v
-	}
-	return v
+func init() {
+	base.Extend(base.Extensions{
+		Commands: map[string]func(context.Context, []string, io.Reader, io.Writer, io.Writer) int{
+			"ca":     command(runCA),
+			"script": command(runScript),
+		},
+		StartWeb: func(ctx context.Context, addr, title string) (base.LivePage, error) {
+			return web.Start(ctx, web.Config{Addr: addr, Title: title})
+		},
+		NewNetwork: func() (base.Network, error) { return testnet.New(nil) },
+	})
 }
 
-// Exit codes.
-const (
-	exitOK     = 0
-	exitError  = 1
-	exitUsage  = 2
-	exitPolicy = 3
-	// exitIncomplete: a verdict could not be given, the trace having lost
-	// or cut events where a violation could hide.
-	exitIncomplete = 4
-	// exitBrokenPipe: the reader of the output went away (128+SIGPIPE).
-	exitBrokenPipe = 141
-)
+// Main runs the command line and exits with its status.
+func Main() { base.Main() }
 
-// env is what a command runs with; tests substitute its parts.
+// Run runs tracep with args (without the program name) and returns the
+// exit status.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return base.Run(ctx, args, stdin, stdout, stderr)
+}
+
+// env is what ca and script run with.
 type env struct {
 	ctx    context.Context
 	stdin  io.Reader
@@ -56,88 +39,8 @@ type env struct {
 	stderr io.Writer
 }
 
-type command struct {
-	name    string
-	summary string
-	run     func(e *env, args []string) int
-}
-
-// commands lists the commands in the order the usage shows them.
-func commands() []command {
-	return []command{
-		{"net", "trace per-process network connections", runNet},
-		{"tls", "trace per-process TLS handshakes", runTLS},
-		{"dns", "trace per-process DNS queries", runDNS},
-		{"exec", "trace per-process exec syscalls", runExec},
-		{"ca", "fetch a host's TLS CA chain", runCA},
-		{"run", "run a command under every tracer; check a policy", runRun},
-		{"script", "run txtar test scripts with tracep's commands", runScript},
-		{"demo", "run the built-in demo in a hermetic fake internet", runDemo},
-		{"view", "serve a saved trace to a browser", runView},
-		{"doctor", "say what works on this host, and why not", runDoctor},
+func command(run func(e *env, args []string) int) func(context.Context, []string, io.Reader, io.Writer, io.Writer) int {
+	return func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+		return run(&env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}, args)
 	}
-}
-
-// Main runs the command line and exits with its status.
-func Main() {
-	if os.Getuid() != os.Geteuid() || os.Getgid() != os.Getegid() {
-		// A setuid copy would run the traced command as root for anyone.
-		fmt.Fprintln(os.Stderr, "tracep: refusing to run setuid or setgid; run it as root, or with the capabilities it needs, instead")
-		os.Exit(exitError)
-	}
-	// With SIGPIPE caught, a write to a closed pipe returns EPIPE instead of
-	// killing tracep before it cleaned up; a handler (not an ignore) is
-	// reset at exec, so traced commands get the default.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	if os.Getenv("GOGC") == "" {
-		// A tracer's live heap is small and its garbage steady: collecting
-		// at 25% growth keeps its memory flat over hours (measured:
-		// BenchmarkRSSFlat) for a few ms of CPU. A trace loads at 100%
-		// (loadGC).
-		debug.SetGCPercent(25)
-		steadyGCPercent = 25
-	}
-	settleOnArm = true
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// TRACEP_CPUPROFILE, TRACEP_MEMPROFILE, TRACEP_STARTUP (profile.go).
-	stopProfiling := startProfiling(os.Stderr)
-	code := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	backends.DetachIdle()
-	stopProfiling()
-	os.Exit(code)
-}
-
-// Run runs tracep with args (without the program name) and returns the exit status.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
-	if len(args) == 0 {
-		usage(stderr)
-		return exitUsage
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		usage(stdout)
-		return exitOK
-	case "-v", "--version", "version":
-		fmt.Fprintf(stdout, "tracep %s\n", version())
-		return exitOK
-	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(e, args[1:])
-		}
-	}
-	fmt.Fprintf(stderr, "tracep: unknown command %q\n\n", args[0])
-	usage(stderr)
-	return exitUsage
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintf(w, "tracep %s — trace a process's net, TLS, DNS & exec activity\n\n", version())
-	fmt.Fprintf(w, "usage: tracep <command> [flags]\n\ncommands:\n")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintf(w, "\nrun 'tracep <command> -h' for command-specific flags\n")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/tracep/tracep/cmd/tracep/internal/base"
 	"github.com/tracep/tracep/testscripts"
 )
 
@@ -36,14 +37,14 @@ one failed, 2 for a usage error. Tracing needs root.
 func runScript(e *env, args []string) int {
 	var update, verbose bool
 	var run string
-	fs := newFlags("tracep script")
+	fs := base.NewFlags("tracep script")
 	fs.Bool("update", &update, "")
 	fs.Bool("v", &verbose, "")
 	fs.String("run", "REGEXP", &run, "")
-	paths, err := fs.parse(args)
-	if errors.Is(err, errHelp) {
+	paths, err := fs.Parse(args)
+	if errors.Is(err, base.ErrHelp) {
 		fmt.Fprint(e.stdout, scriptHelp)
-		return exitOK
+		return base.ExitOK
 	}
 	var re *regexp.Regexp
 	if err == nil {
@@ -55,26 +56,26 @@ func runScript(e *env, args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tracep script: %v\n\n%s", err, scriptHelp)
-		return exitUsage
+		return base.ExitUsage
 	}
 	if err := onPath(); err != nil {
 		fmt.Fprintf(e.stderr, "tracep script: %v\n", err)
-		return exitError
+		return base.ExitError
 	}
 	p := testscript.Params{Files: files, UpdateScripts: update}
 	if err := testscripts.Setup(&p); err != nil {
 		fmt.Fprintf(e.stderr, "tracep script: %v\n", err)
-		return exitError
+		return base.ExitError
 	}
 	r := &scriptRun{out: e.stdout, verbose: verbose}
 	start := time.Now()
 	r.run("", func(t testscript.T) { testscript.RunT(t, p) }, true)
 	if r.failed {
 		fmt.Fprintf(e.stdout, "FAIL\t%d script(s)\t%.3fs\n", len(files), time.Since(start).Seconds())
-		return exitError
+		return base.ExitError
 	}
 	fmt.Fprintf(e.stdout, "ok\t%d script(s)\t%.3fs\n", len(files), time.Since(start).Seconds())
-	return exitOK
+	return base.ExitOK
 }
 
 // scriptFiles lists the scripts of paths whose name re matches.

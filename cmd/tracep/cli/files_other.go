@@ -1,8 +1,0 @@
-//go:build !linux
-
-package cli
-
-import "os"
-
-// createUnnamed is O_TMPFILE, which only Linux has.
-func createUnnamed(string) (*os.File, func(string) error, bool) { return nil, nil, false }
