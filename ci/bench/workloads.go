@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"syscall"
 	"time"
@@ -20,7 +21,8 @@ func workloads() []workload {
 		{name: "net", desc: "N×1,000 TCP connects to a loopback listener, each closed at once", run: benchNet},
 		{name: "dns", desc: "N×1,200 lookups (glibc, in the hermetic network) while another process floods 50,000 UDP packets on loopback", run: benchDNS, inNet: true},
 		{name: "tls", desc: "N×300 HTTPS requests by curl (a full handshake each) to the local server", run: benchTLS, inNet: true},
-		{name: "ca", desc: "N×50 fetches against the local HTTPS server", run: benchCA, oneoff: true, inNet: true},
+		{name: "ca", desc: "N×50 fetches against the local HTTPS server (tracep, handing over to tracep-full)", run: benchCA, oneoff: true, inNet: true},
+		{name: "ca", desc: "the same, tracep-full run directly", run: benchCAFull, oneoff: true, inNet: true},
 
 		{name: "dns", system: true, desc: "N×1,200 getent lookups one after another (resolver on loopback in the hermetic network)", run: benchGetent, inNet: true},
 		{name: "dns", system: true, desc: "the same, with a helper process and 50 unrelated datagrams after each lookup", run: benchGetentNoisy, inNet: true},
@@ -41,11 +43,18 @@ func benchExec(b *bench, w workload, scale int) (result, error) {
 }
 
 // benchCA runs `tracep ca` as a process per fetch, as the reference does.
-func benchCA(b *bench, _ workload, scale int) (result, error) {
+func benchCA(b *bench, _ workload, scale int) (result, error) { return fetches(b.bin, b, scale) }
+
+// benchCAFull runs tracep-full ca, which tracep hands `ca` over to.
+func benchCAFull(b *bench, _ workload, scale int) (result, error) {
+	return fetches(filepath.Join(filepath.Dir(b.bin), "tracep-full"), b, scale)
+}
+
+func fetches(bin string, b *bench, scale int) (result, error) {
 	var r result
 	n := 50 * scale
 	for i := 0; i < n; i++ {
-		cmd := exec.Command(b.bin, "ca", "-o", "-", "example.test")
+		cmd := exec.Command(bin, "ca", "-o", "-", "example.test")
 		t0 := time.Now()
 		if err := b.net.Run(cmd); err != nil {
 			return r, fmt.Errorf("tracep ca: %w", err)
