@@ -40,6 +40,11 @@ func main() {
 type result struct {
 	cpu      time.Duration // tracer utime+stime, start to exit
 	restCPU  time.Duration // of which spent before the workload started (loading, arming)
+	// workCPU is what the tracer spent from the workload's start until it
+	// had reported every expected event (its stop, which detaches and
+	// frees, not included); 0 if it did not within the wait, when the
+	// figure is taken at exit instead.
+	workCPU time.Duration
 	peakRSS  int64         // KiB
 	restRSS  int64         // KiB, armed and idle
 	threads  int           // at rest
@@ -156,9 +161,9 @@ func printRow(w workload, rs []result, scale int) {
 	fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w.name, w.mode(), desc,
 		spread(rs, func(r result) float64 { return float64(r.expected) / r.wall.Seconds() }, "%.0f/s"),
 		spread(rs, func(r result) float64 { return r.cpu.Seconds() }, "%.3f s"),
-		spread(rs, func(r result) float64 { return (r.cpu - r.restCPU).Seconds() }, "%.3f s"),
-		spread(rs, func(r result) float64 { return (r.cpu - r.restCPU).Seconds() * 1e6 / float64(max(1, r.expected)) }, "%.1f µs")+
-			" / "+spread(rs, func(r result) float64 { return (r.cpu - r.restCPU).Seconds() * 1e6 / float64(max(1, r.reported)) }, "%.1f µs"),
+		spread(rs, func(r result) float64 { return r.duringWork().Seconds() }, "%.3f s"),
+		spread(rs, func(r result) float64 { return r.duringWork().Seconds() * 1e6 / float64(max(1, r.expected)) }, "%.1f µs")+
+			" / "+spread(rs, func(r result) float64 { return r.duringWork().Seconds() * 1e6 / float64(max(1, r.reported)) }, "%.1f µs"),
 		spread(rs, func(r result) float64 { return float64(r.peakRSS) / 1024 }, "%.1f MB"),
 		spread(rs, func(r result) float64 { return float64(r.restRSS) / 1024 }, "%.1f MB"),
 		spread(rs, func(r result) float64 { return float64(r.threads) }, "%.0f"),
@@ -272,6 +277,15 @@ func (b *bench) daemon(w workload, args []string, script string, expected int, c
 		return r, fmt.Errorf("workload: %w", err)
 	}
 	r.wall = time.Since(w0)
+	// The tracer reports what it batched within a tick (500 ms): the
+	// workload's CPU is taken once every expected event is in the file,
+	// before the stop.
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if data, err := os.ReadFile(out); err == nil && count(data) >= expected {
+			r.workCPU = schedCPU(tr.Process.Pid) - r.restCPU
+			break
+		}
+	}
 	if err := tr.Process.Signal(syscall.SIGINT); err != nil {
 		return r, err
 	}
@@ -294,6 +308,15 @@ func (b *bench) daemon(w workload, args []string, script string, expected int, c
 	r.reported = reportedEvents(w.name, data)
 	r.lost = uint64(max(0, r.expected-r.captured))
 	return r, nil
+}
+
+// duringWork is the tracer's CPU for the workload: until it reported
+// every expected event, or else until it exited.
+func (r result) duringWork() time.Duration {
+	if r.workCPU > 0 {
+		return r.workCPU
+	}
+	return r.cpu - r.restCPU
 }
 
 // reportedEvents counts the events in a tracer's human output: a line
