@@ -38,16 +38,16 @@ func main() {
 
 // result is one run of one workload.
 type result struct {
-	cpu      time.Duration // tracer utime+stime, start to exit
-	restCPU  time.Duration // of which spent before the workload started (loading, arming)
+	cpu     time.Duration // tracer utime+stime, start to exit
+	restCPU time.Duration // of which spent before the workload started (loading, arming)
 	// workCPU is what the tracer spent from the workload's start until it
 	// had reported every expected event (its stop, which detaches and
 	// frees, not included); 0 if it did not within the wait, when the
 	// figure is taken at exit instead.
-	workCPU time.Duration
-	peakRSS  int64         // KiB
-	restRSS  int64         // KiB, armed and idle
-	threads  int           // at rest
+	workCPU  time.Duration
+	peakRSS  int64 // KiB
+	restRSS  int64 // KiB, armed and idle
+	threads  int   // at rest
 	arm      time.Duration
 	expected int
 	captured int

@@ -17,7 +17,7 @@ import (
 // otherwise it comes from the module's build information.
 var Version = ""
 
-// version returns the tracep version, always starting with "v" so that
+// VersionString returns the tracep version, always starting with "v" so that
 // scripts matching the reference tool's `v[0-9]` keep working.
 func VersionString() string {
 	v := Version
@@ -41,10 +41,10 @@ const (
 	ExitError  = 1
 	ExitUsage  = 2
 	ExitPolicy = 3
-	// exitIncomplete: a verdict could not be given, the trace having lost
+	// ExitIncomplete: a verdict could not be given, the trace having lost
 	// or cut events where a violation could hide.
 	ExitIncomplete = 4
-	// exitBrokenPipe: the reader of the output went away (128+SIGPIPE).
+	// ExitBrokenPipe: the reader of the output went away (128+SIGPIPE).
 	ExitBrokenPipe = 141
 )
 
@@ -72,9 +72,9 @@ func commands() []command {
 		{"tls", "trace per-process TLS handshakes", runTLS},
 		{"dns", "trace per-process DNS queries", runDNS},
 		{"exec", "trace per-process exec syscalls", runExec},
-		{FullCommands[0].Name, FullCommands[0].Summary, fullCommand(FullCommands[0].Name)},
+		{"ca", "fetch a host's TLS CA chain", fullCommand("ca")},
 		{"run", "run a command under every tracer; check a policy", runRun},
-		{FullCommands[1].Name, FullCommands[1].Summary, fullCommand(FullCommands[1].Name)},
+		{"script", "run txtar test scripts with tracep's commands", fullCommand("script")},
 		{"demo", "run the built-in demo in a hermetic fake internet", runDemo},
 		{"view", "serve a saved trace to a browser", runView},
 		{"doctor", "say what works on this host, and why not", runDoctor},
@@ -139,8 +139,8 @@ func dispatch(e *env, args []string) int {
 	return ExitUsage
 }
 
-// fullCommand runs the extension command name, or hands the command line
-// over to tracep-full.
+// fullCommand runs the extension command name (Extensions.Commands), or
+// hands the command line over to tracep-full.
 func fullCommand(name string) func(e *env, args []string) int {
 	return func(e *env, args []string) int {
 		if c := extensions.Commands[name]; c != nil {

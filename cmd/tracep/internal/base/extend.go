@@ -17,12 +17,13 @@ import (
 // Extensions are the parts of the command line that link net/http,
 // crypto/tls or testscript: the live page (-web, tracep view), the
 // hermetic network (-net, tracep demo) and the commands ca and script.
-// The tracep binary leaves them out, so that a tracer maps ~4 MB less of
-// its binary and starts sooner, and hands a command line that needs one
-// to tracep-full, which has them (package cli installs them).
+// The tracep binary leaves them out, so that a tracer does not map and
+// initialise what it never runs (~2.7 MB less resident), and hands a
+// command line that needs one to tracep-full, which has them (package cli
+// installs them).
 type Extensions struct {
-	// Commands are run by name, with Run's arguments; the usage lists
-	// them whether installed or not (FullCommands).
+	// Commands are the commands only tracep-full runs (ca, script), by
+	// name, with Run's arguments; the usage lists them either way.
 	Commands map[string]func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
 	// StartWeb starts the live page on addr.
 	StartWeb func(ctx context.Context, addr, title string) (LivePage, error)
@@ -45,24 +46,17 @@ type Network interface {
 	Close() error
 }
 
-// FullCommands are the commands only tracep-full runs, with their
-// summaries, in the usage's order after the tracing commands.
-var FullCommands = []struct{ Name, Summary string }{
-	{"ca", "fetch a host's TLS CA chain"},
-	{"script", "run txtar test scripts with tracep's commands"},
-}
-
 // extensions is what Extend installed.
 var extensions Extensions
 
 // Extend installs x, once, before Main or Run.
 func Extend(x Extensions) { extensions = x }
 
-// FullBinary is the name of the binary with every extension installed.
-const FullBinary = "tracep-full"
+// fullBinary is the name of the binary with every extension installed.
+const fullBinary = "tracep-full"
 
 // errNoFull says where tracep-full comes from.
-var errNoFull = errors.New("needs " + FullBinary + ", which is neither beside tracep nor on PATH (go install github.com/tracep/tracep/cmd/tracep/tracep-full@latest)")
+var errNoFull = errors.New("needs " + fullBinary + ", which is neither beside tracep nor on PATH (go install github.com/tracep/tracep/cmd/tracep/tracep-full@latest)")
 
 // handOver runs the whole command line again in tracep-full, for what
 // needs an extension this binary lacks: in place of this process when
@@ -91,8 +85,8 @@ func findFull() (string, bool) {
 	if self, err = filepath.EvalSymlinks(self); err != nil {
 		return "", false
 	}
-	candidates := []string{filepath.Join(filepath.Dir(self), FullBinary)}
-	if p, err := exec.LookPath(FullBinary); err == nil {
+	candidates := []string{filepath.Join(filepath.Dir(self), fullBinary)}
+	if p, err := exec.LookPath(fullBinary); err == nil {
 		candidates = append(candidates, p)
 	}
 	for _, c := range candidates {

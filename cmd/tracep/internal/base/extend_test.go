@@ -22,9 +22,8 @@ func init() {
 	})
 }
 
-func isFullCommand(name string) bool {
-	return slices.ContainsFunc(FullCommands, func(c struct{ Name, Summary string }) bool { return c.Name == name })
-}
+// isFullCommand: ca and script exist in tracep-full only.
+func isFullCommand(name string) bool { return slices.Contains([]string{"ca", "script"}, name) }
 
 // Without the extensions, as in the tracep binary, a command line that
 // needs one says so in one line and fails before anything runs; Main
