@@ -42,7 +42,8 @@ func AllowLost() Option { return func(c *config) { c.allowLost = true } }
 func Timeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
 // InNet runs the command inside the hermetic network n (a *testnet.Net):
-// n.Start starts it.
+// n.Start starts it. InNet(nil) is no option; a nil *testnet.Net is not
+// nil as a Network, and must not be passed.
 func InNet(n cmdnet.Network) Option { return func(c *config) { c.net = n } }
 
 // OnEvent calls f for each event as it arrives, before the command has
