@@ -79,24 +79,28 @@ func (e *env) handOver(what string) int {
 // binary itself, which would hand over to itself for ever.
 func findFull() (string, bool) {
 	self, err := os.Executable()
+	if err == nil {
+		self, err = filepath.EvalSymlinks(self)
+	}
 	if err != nil {
 		return "", false
 	}
-	if self, err = filepath.EvalSymlinks(self); err != nil {
-		return "", false
+	if p, ok := runnable(filepath.Join(filepath.Dir(self), fullBinary), self); ok {
+		return p, true
 	}
-	candidates := []string{filepath.Join(filepath.Dir(self), fullBinary)}
 	if p, err := exec.LookPath(fullBinary); err == nil {
-		candidates = append(candidates, p)
-	}
-	for _, c := range candidates {
-		real, err := filepath.EvalSymlinks(c)
-		if err != nil || real == self {
-			continue
-		}
-		if st, err := os.Stat(real); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return real, true
-		}
+		return runnable(p, self)
 	}
 	return "", false
+}
+
+// runnable resolves path and says whether it is an executable file other
+// than self.
+func runnable(path, self string) (string, bool) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil || real == self {
+		return "", false
+	}
+	st, err := os.Stat(real)
+	return real, err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
