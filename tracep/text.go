@@ -1,7 +1,6 @@
 package tracep
 
 import (
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -14,40 +13,65 @@ func Escape(s string) string {
 	if isPlain(s) {
 		return s
 	}
-	var b strings.Builder
+	return string(AppendEscape(make([]byte, 0, len(s)+8), s))
+}
+
+// AppendEscape appends Escape(s) to dst and returns the extended slice:
+// for output built in a reused buffer, without a string per field.
+func AppendEscape(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
+		if plain(s[i]) {
+			j := i + 1
+			for j < len(s) && plain(s[j]) {
+				j++
+			}
+			dst = append(dst, s[i:j]...)
+			i = j
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
+			dst = appendHex(append(dst, `\x`...), uint32(s[i]), 2)
 		case r == '\\':
-			b.WriteString(`\\`)
+			dst = append(dst, `\\`...)
 		case r == '\n':
-			b.WriteString(`\n`)
+			dst = append(dst, `\n`...)
 		case r == '\r':
-			b.WriteString(`\r`)
+			dst = append(dst, `\r`...)
 		case r == '\t':
-			b.WriteString(`\t`)
+			dst = append(dst, `\t`...)
 		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
+			dst = appendHex(append(dst, `\x`...), uint32(r), 2)
 		case !unicode.IsPrint(r) && r != ' ':
 			if r <= 0xffff {
-				fmt.Fprintf(&b, `\u%04x`, r)
+				dst = appendHex(append(dst, `\u`...), uint32(r), 4)
 			} else {
-				fmt.Fprintf(&b, `\U%08x`, r)
+				dst = appendHex(append(dst, `\U`...), uint32(r), 8)
 			}
 		default:
-			b.WriteRune(r)
+			dst = append(dst, s[i:i+size]...)
 		}
 		i += size
 	}
-	return b.String()
+	return dst
 }
+
+// appendHex appends v as exactly digits lower-case hex digits (%0*x).
+func appendHex(dst []byte, v uint32, digits int) []byte {
+	for shift := 4 * (digits - 1); shift >= 0; shift -= 4 {
+		dst = append(dst, "0123456789abcdef"[v>>shift&0xf])
+	}
+	return dst
+}
+
+// plain reports whether c prints as itself: printable ASCII but the
+// backslash.
+func plain(c byte) bool { return c >= 0x20 && c < 0x7f && c != '\\' }
 
 func isPlain(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '\\' {
+		if !plain(s[i]) {
 			return false
 		}
 	}

@@ -3,12 +3,14 @@ package tracep_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
@@ -105,7 +107,41 @@ func TestEscape(t *testing.T) {
 		"emoji \U0001f600": "emoji \U0001f600",
 	} {
 		require.Equal(t, want, tracep.Escape(in), "Escape(%q)", in)
+		require.Equal(t, "> "+want, string(tracep.AppendEscape([]byte("> "), in)), "AppendEscape(%q)", in)
 	}
+}
+
+// escapeWithFmt is Escape as it was written with fmt, before AppendEscape:
+// the two must agree on every input (FuzzEscape).
+func escapeWithFmt(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case !unicode.IsPrint(r) && r != ' ':
+			if r <= 0xffff {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			} else {
+				fmt.Fprintf(&b, `\U%08x`, r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
 }
 
 func TestShellQuote(t *testing.T) {
@@ -135,10 +171,12 @@ func TestScope(t *testing.T) {
 // FuzzEscape checks that nothing Escape or ShellQuote returns can drive a
 // terminal: no control characters and valid UTF-8.
 func FuzzEscape(f *testing.F) {
-	for _, s := range []string{"", "a b", "\x1b]0;title\x07", "\xff\xfe", "it's \\ \n"} {
+	for _, s := range []string{"", "a b", "\x1b]0;title\x07", "\xff\xfe", "it's \\ \n", "rtl\u202e \U000e0001 \u00a0 é"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		require.Equal(t, escapeWithFmt(s), tracep.Escape(s))
+		require.Equal(t, "pre "+escapeWithFmt(s), string(tracep.AppendEscape([]byte("pre "), s)))
 		for _, out := range []string{tracep.Escape(s), tracep.ShellQuote(s)} {
 			require.True(t, utf8.ValidString(out), "%q", out)
 			for _, r := range out {

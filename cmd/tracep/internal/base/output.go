@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/tracep/tracep/tracep"
 )
 
 // sink is where a tracer's lines go: stdout or an -o file opened for
@@ -183,16 +185,12 @@ func (l *line) padded(code int, s string, width int) {
 		l.text(code, s)
 		return
 	}
-	if l.color {
-		l.open(code)
-	}
+	l.begin(code)
 	l.b = append(l.b, s...)
 	for ; pad > 0; pad-- {
 		l.b = append(l.b, ' ')
 	}
-	if l.color {
-		l.close()
-	}
+	l.end()
 }
 
 // number appends n in colour code, spaces before it up to width bytes
@@ -200,13 +198,39 @@ func (l *line) padded(code int, s string, width int) {
 func (l *line) number(code int, n int64, width int) {
 	var digits [20]byte
 	d := strconv.AppendInt(digits[:0], n, 10)
-	if l.color {
-		l.open(code)
-	}
+	l.begin(code)
 	for pad := width - len(d); pad > 0; pad-- {
 		l.b = append(l.b, ' ')
 	}
 	l.b = append(l.b, d...)
+	l.end()
+}
+
+// escaped appends tracep.Escape(s) in colour code.
+func (l *line) escaped(code int, s string) {
+	if s == "" {
+		return
+	}
+	l.begin(code)
+	l.b = tracep.AppendEscape(l.b, s)
+	l.end()
+}
+
+// clock appends t's local time of day to the millisecond, dimmed.
+func (l *line) clock(t time.Time) {
+	l.begin(cDim)
+	l.b = t.Local().AppendFormat(l.b, "15:04:05.000")
+	l.end()
+}
+
+// begin starts colour code when colour is on; end ends it.
+func (l *line) begin(code int) {
+	if l.color {
+		l.open(code)
+	}
+}
+
+func (l *line) end() {
 	if l.color {
 		l.close()
 	}

@@ -51,6 +51,7 @@ type tlsCmd struct {
 	noBanner, sizes, verbose, hexdump bool
 	libs                              []string
 	count                             uint64
+	line                              line
 }
 
 func runTLS(e *env, args []string) int { return runTrace(e, "tls", &tlsCmd{}, args) }
@@ -104,7 +105,14 @@ func (c *tlsCmd) keep(ev tracep.Event) bool {
 	return true
 }
 
-func (c *tlsCmd) print(ev tracep.Event) { c.t.out.line("%s", c.format(ev)) }
+// print writes ev's line and, unless -s, its data: one write, so that an
+// event's lines never interleave with another's.
+func (c *tlsCmd) print(ev tracep.Event) {
+	l := &c.line
+	l.start(c.t.out)
+	c.format(l, ev)
+	l.writeTo(c.t.out)
+}
 
 // finish prints the reference's final count.
 func (c *tlsCmd) finish(_ *traceResult, code int) int {
@@ -115,65 +123,87 @@ func (c *tlsCmd) finish(_ *traceResult, code int) int {
 	return code
 }
 
-// format renders one event as its line and, unless -s, its data: one
-// write, so that an event's lines never interleave with another's.
-func (c *tlsCmd) format(ev tracep.Event) string {
+// format renders ev into l, in a buffer reused from event to event: a
+// string per field and fmt made formatting the larger part of a TLS
+// tracer's CPU.
+func (c *tlsCmd) format(l *line, ev tracep.Event) {
 	x := ev.TLS
-	var b strings.Builder
-	b.WriteString(c.t.out.clr(cDim, ev.Time.Local().Format("15:04:05.000")))
-	b.WriteString(" " + c.t.out.clr(cYellow, strconv.Itoa(int(ev.Proc.PID))))
-	b.WriteString(" " + c.t.out.clr(cBrCyan, tracep.Escape(ev.Proc.Comm)))
-	host := tracep.Escape(x.SNI)
-	if host == "" && x.Dst.IsValid() {
-		host = x.Dst.String()
+	l.clock(ev.Time)
+	l.b = append(l.b, ' ')
+	l.number(cYellow, int64(ev.Proc.PID), 0)
+	l.b = append(l.b, ' ')
+	l.escaped(cBrCyan, ev.Proc.Comm)
+	// The host: the server name, else the peer's address.
+	host := func() {
+		l.b = append(l.b, "  "...)
+		if x.SNI != "" || !x.Dst.IsValid() {
+			l.escaped(cMagenta, x.SNI)
+			return
+		}
+		l.begin(cMagenta)
+		l.b = x.Dst.AppendTo(l.b)
+		l.end()
 	}
 	switch x.Op {
 	case tracep.TLSOpHandshake:
-		b.WriteString(" " + c.t.out.clr(cGreen, "HS"))
-		b.WriteString(" " + c.t.out.clr(cDim, tracep.Escape(x.Function)))
+		l.b = append(l.b, ' ')
+		l.text(cGreen, "HS")
+		l.b = append(l.b, ' ')
+		l.escaped(cDim, x.Function)
 		if x.SNI == "" {
-			host = "-"
+			l.b = append(l.b, "  "...)
+			l.text(cMagenta, "-")
+		} else {
+			host()
 		}
-		b.WriteString("  " + c.t.out.clr(cMagenta, host))
 		if x.Dst.IsValid() {
-			b.WriteString("  " + x.Dst.String())
+			l.b = append(l.b, "  "...)
+			l.b = x.Dst.AppendTo(l.b)
 		}
-		return b.String()
+		return
 	case tracep.TLSOpRead:
-		b.WriteString(" " + c.t.out.clr(cCyan, "RX"))
+		l.b = append(l.b, ' ')
+		l.text(cCyan, "RX")
 	default:
-		b.WriteString(" " + c.t.out.clr(cYellow, "TX"))
+		l.b = append(l.b, ' ')
+		l.text(cYellow, "TX")
 	}
-	b.WriteString(" " + c.t.out.clr(cDim, tracep.Escape(x.Function)))
-	if host != "" {
-		b.WriteString("  " + c.t.out.clr(cMagenta, host))
+	l.b = append(l.b, ' ')
+	l.escaped(cDim, x.Function)
+	if x.SNI != "" || x.Dst.IsValid() {
+		host()
 	}
-	fmt.Fprintf(&b, "  %d bytes", x.Len)
+	l.b = append(l.b, "  "...)
+	l.b = strconv.AppendInt(l.b, int64(x.Len), 10)
+	l.b = append(l.b, " bytes"...)
 	if x.Truncated {
-		b.WriteString(c.t.out.clr(cRed, fmt.Sprintf(" (first %d captured)", len(x.Data))))
+		l.begin(cRed)
+		l.b = append(l.b, " (first "...)
+		l.b = strconv.AppendInt(l.b, int64(len(x.Data)), 10)
+		l.b = append(l.b, " captured)"...)
+		l.end()
 	}
 	if c.sizes || len(x.Data) == 0 {
-		return b.String()
+		return
 	}
 	if c.hexdump {
 		for _, line := range strings.SplitAfter(strings.TrimSuffix(hex.Dump(x.Data), "\n"), "\n") {
-			b.WriteString("\n    " + strings.TrimSuffix(line, "\n"))
+			l.b = append(l.b, "\n    "...)
+			l.b = append(l.b, strings.TrimSuffix(line, "\n")...)
 		}
-		return b.String()
+		return
 	}
 	// Text: one output line per line of data, each escaped (so a \r shows
-	// as \r and a terminal escape as \x1b).
-	data := string(x.Data)
-	for data != "" {
+	// as \r and a terminal escape as \x1b); a last newline ends the data
+	// rather than starting an empty line.
+	data := unsafeString(x.Data)
+	for {
 		line, rest, found := strings.Cut(data, "\n")
-		if found {
-			line += "\n"
-		}
-		b.WriteString("\n    " + c.t.out.clr(cDim, tracep.Escape(strings.TrimSuffix(line, "\n"))))
-		if found && rest == "" {
-			break
+		l.b = append(l.b, "\n    "...)
+		l.escaped(cDim, line)
+		if !found || rest == "" {
+			return
 		}
 		data = rest
 	}
-	return b.String()
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -99,6 +101,101 @@ func TestTLSFormatColour(t *testing.T) {
 	require.Contains(t, colored, "\x1b[33mTX\x1b[0m")
 	require.Contains(t, colored, "\x1b[35mexample.test\x1b[0m")
 	require.Equal(t, tlsPrinted(t, false, "", ev), tlsANSI.ReplaceAllString(colored, ""))
+}
+
+// The buffer-built lines are byte for byte what the formatter built with
+// fmt and a string per field wrote before (tlsFormatWithFmt), in colour
+// and without, for every flag that changes them.
+func TestTLSFormatMatchesFmt(t *testing.T) {
+	var evs []tracep.Event
+	for _, comm := range []string{"curl", "ev\x1bil", "ünï"} {
+		for _, sni := range []string{"", "example.test", "x\x1b[2J.test"} {
+			for _, dst := range []netip.AddrPort{{}, tlsServer, netip.MustParseAddrPort("[2001:db8::1]:8443")} {
+				evs = append(evs, tlsEv(comm, tracep.TLS{Op: tracep.TLSOpHandshake, Function: "ClientHello", SNI: sni, Len: 517, Dst: dst}))
+				for _, data := range []string{"", "\n", "a", "a\n", "a\n\n", "\nb", "GET / HTTP/1.1\r\nHost: h\r\n\r\n", "a\x00b\x1b]0;pwn\x07\xff\\"} {
+					for _, op := range []string{tracep.TLSOpRead, tracep.TLSOpWrite} {
+						evs = append(evs, tlsEv(comm, tracep.TLS{Op: op, Function: "SSL_read", SNI: sni, Data: []byte(data), Len: len(data), Dst: dst}),
+							tlsEv(comm, tracep.TLS{Op: op, Function: "crypto/tls.(*Conn).Write", SNI: sni, Data: []byte(data), Len: 20000, Truncated: true, Dst: dst}))
+					}
+				}
+			}
+		}
+	}
+	for _, color := range []bool{false, true} {
+		for _, flags := range []string{"", "s", "x"} {
+			var args []string
+			if flags != "" {
+				args = []string{"-" + flags}
+			}
+			for _, ev := range evs {
+				out := &sink{color: color}
+				c := &tlsCmd{sizes: flags == "s", hexdump: flags == "x"}
+				require.Equal(t, tlsFormatWithFmt(out, c.sizes, c.hexdump, ev)+"\n", printed(t, &tlsCmd{}, "tls", color, args, ev),
+					"%+v colour %v flags %q", *ev.TLS, color, flags)
+			}
+		}
+	}
+}
+
+// tlsFormatWithFmt is the TLS formatter as it was before it built lines
+// in a reused buffer.
+func tlsFormatWithFmt(out *sink, sizes, hexdump bool, ev tracep.Event) string {
+	x := ev.TLS
+	var b strings.Builder
+	b.WriteString(out.clr(cDim, ev.Time.Local().Format("15:04:05.000")))
+	b.WriteString(" " + out.clr(cYellow, strconv.Itoa(int(ev.Proc.PID))))
+	b.WriteString(" " + out.clr(cBrCyan, tracep.Escape(ev.Proc.Comm)))
+	host := tracep.Escape(x.SNI)
+	if host == "" && x.Dst.IsValid() {
+		host = x.Dst.String()
+	}
+	switch x.Op {
+	case tracep.TLSOpHandshake:
+		b.WriteString(" " + out.clr(cGreen, "HS"))
+		b.WriteString(" " + out.clr(cDim, tracep.Escape(x.Function)))
+		if x.SNI == "" {
+			host = "-"
+		}
+		b.WriteString("  " + out.clr(cMagenta, host))
+		if x.Dst.IsValid() {
+			b.WriteString("  " + x.Dst.String())
+		}
+		return b.String()
+	case tracep.TLSOpRead:
+		b.WriteString(" " + out.clr(cCyan, "RX"))
+	default:
+		b.WriteString(" " + out.clr(cYellow, "TX"))
+	}
+	b.WriteString(" " + out.clr(cDim, tracep.Escape(x.Function)))
+	if host != "" {
+		b.WriteString("  " + out.clr(cMagenta, host))
+	}
+	fmt.Fprintf(&b, "  %d bytes", x.Len)
+	if x.Truncated {
+		b.WriteString(out.clr(cRed, fmt.Sprintf(" (first %d captured)", len(x.Data))))
+	}
+	if sizes || len(x.Data) == 0 {
+		return b.String()
+	}
+	if hexdump {
+		for _, line := range strings.SplitAfter(strings.TrimSuffix(hex.Dump(x.Data), "\n"), "\n") {
+			b.WriteString("\n    " + strings.TrimSuffix(line, "\n"))
+		}
+		return b.String()
+	}
+	data := string(x.Data)
+	for data != "" {
+		line, rest, found := strings.Cut(data, "\n")
+		if found {
+			line += "\n"
+		}
+		b.WriteString("\n    " + out.clr(cDim, tracep.Escape(strings.TrimSuffix(line, "\n"))))
+		if found && rest == "" {
+			break
+		}
+		data = rest
+	}
+	return b.String()
 }
 
 // JSON lines carry the data base64-encoded, exactly.
