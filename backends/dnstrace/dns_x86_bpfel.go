@@ -103,7 +103,6 @@ type dnsTpdSock struct {
 const (
 	dnsMapTpCfg        = "tp_cfg"
 	dnsMapTpCgroups    = "tp_cgroups"
-	dnsMapTpLost       = "tp_lost"
 	dnsMapTpPending    = "tp_pending"
 	dnsMapTpRings      = "tp_rings"
 	dnsMapTpTasks      = "tp_tasks"
@@ -117,6 +116,7 @@ const (
 	dnsProgTpdDrop     = "tpd_drop"
 	dnsProgTpdEgress   = "tpd_egress"
 	dnsProgTpdIngress  = "tpd_ingress"
+	dnsVarTpLost       = "tp_lost"
 	dnsVarTpPidnsIno   = "tp_pidns_ino"
 	dnsVarTpRaw        = "tp_raw"
 	dnsVarTpWake       = "tp_wake"
@@ -179,7 +179,6 @@ type dnsProgramSpecs struct {
 type dnsMapSpecs struct {
 	TpCfg       *ebpf.MapSpec `ebpf:"tp_cfg"`
 	TpCgroups   *ebpf.MapSpec `ebpf:"tp_cgroups"`
-	TpLost      *ebpf.MapSpec `ebpf:"tp_lost"`
 	TpPending   *ebpf.MapSpec `ebpf:"tp_pending"`
 	TpRings     *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks     *ebpf.MapSpec `ebpf:"tp_tasks"`
@@ -194,6 +193,7 @@ type dnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
+	TpLost       *ebpf.VariableSpec `ebpf:"tp_lost"`
 	TpPidnsIno   *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpRaw        *ebpf.VariableSpec `ebpf:"tp_raw"`
 	TpWake       *ebpf.VariableSpec `ebpf:"tp_wake"`
@@ -223,7 +223,6 @@ func (o *dnsObjects) Close() error {
 type dnsMaps struct {
 	TpCfg       *ebpf.Map `ebpf:"tp_cfg"`
 	TpCgroups   *ebpf.Map `ebpf:"tp_cgroups"`
-	TpLost      *ebpf.Map `ebpf:"tp_lost"`
 	TpPending   *ebpf.Map `ebpf:"tp_pending"`
 	TpRings     *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks     *ebpf.Map `ebpf:"tp_tasks"`
@@ -238,7 +237,6 @@ func (m *dnsMaps) Close() error {
 	return _DnsClose(
 		m.TpCfg,
 		m.TpCgroups,
-		m.TpLost,
 		m.TpPending,
 		m.TpRings,
 		m.TpTasks,
@@ -254,6 +252,7 @@ func (m *dnsMaps) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
+	TpLost       *ebpf.Variable `ebpf:"tp_lost"`
 	TpPidnsIno   *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpRaw        *ebpf.Variable `ebpf:"tp_raw"`
 	TpWake       *ebpf.Variable `ebpf:"tp_wake"`

@@ -85,7 +85,6 @@ type execTpTaskMark struct {
 const (
 	execMapTpCfg        = "tp_cfg"
 	execMapTpCgroups    = "tp_cgroups"
-	execMapTpLost       = "tp_lost"
 	execMapTpPending    = "tp_pending"
 	execMapTpRings      = "tp_rings"
 	execMapTpTasks      = "tp_tasks"
@@ -95,6 +94,7 @@ const (
 	execProgTpxExit     = "tpx_exit"
 	execProgTpxExitLive = "tpx_exit_live"
 	execProgTpxSysExit  = "tpx_sys_exit"
+	execVarTpLost       = "tp_lost"
 	execVarTpPidnsIno   = "tp_pidns_ino"
 	execVarTpRaw        = "tp_raw"
 	execVarTpWake       = "tp_wake"
@@ -154,7 +154,6 @@ type execProgramSpecs struct {
 type execMapSpecs struct {
 	TpCfg      *ebpf.MapSpec `ebpf:"tp_cfg"`
 	TpCgroups  *ebpf.MapSpec `ebpf:"tp_cgroups"`
-	TpLost     *ebpf.MapSpec `ebpf:"tp_lost"`
 	TpPending  *ebpf.MapSpec `ebpf:"tp_pending"`
 	TpRings    *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks    *ebpf.MapSpec `ebpf:"tp_tasks"`
@@ -166,6 +165,7 @@ type execMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type execVariableSpecs struct {
+	TpLost     *ebpf.VariableSpec `ebpf:"tp_lost"`
 	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.VariableSpec `ebpf:"tp_raw"`
 	TpWake     *ebpf.VariableSpec `ebpf:"tp_wake"`
@@ -193,7 +193,6 @@ func (o *execObjects) Close() error {
 type execMaps struct {
 	TpCfg      *ebpf.Map `ebpf:"tp_cfg"`
 	TpCgroups  *ebpf.Map `ebpf:"tp_cgroups"`
-	TpLost     *ebpf.Map `ebpf:"tp_lost"`
 	TpPending  *ebpf.Map `ebpf:"tp_pending"`
 	TpRings    *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks    *ebpf.Map `ebpf:"tp_tasks"`
@@ -205,7 +204,6 @@ func (m *execMaps) Close() error {
 	return _ExecClose(
 		m.TpCfg,
 		m.TpCgroups,
-		m.TpLost,
 		m.TpPending,
 		m.TpRings,
 		m.TpTasks,
@@ -218,6 +216,7 @@ func (m *execMaps) Close() error {
 //
 // It can be passed to loadExecObjects or ebpf.CollectionSpec.LoadAndAssign.
 type execVariables struct {
+	TpLost     *ebpf.Variable `ebpf:"tp_lost"`
 	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.Variable `ebpf:"tp_raw"`
 	TpWake     *ebpf.Variable `ebpf:"tp_wake"`

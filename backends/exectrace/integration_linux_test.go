@@ -414,6 +414,12 @@ func TestIntegrationLossReported(t *testing.T) {
 	// record was either delivered or counted.
 	require.GreaterOrEqual(t, uint64(delivered.Load())+lost.Count, uint64(2000))
 	require.Positive(t, delivered.Load())
+
+	// The next session of the slot (a ring of the same size is reused in
+	// place) starts its count at zero.
+	next := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}, ArgvLimit: 1024, RingBytes: 64 << 10}, func(tracep.Event) {})
+	require.Equal(t, exectrace.SlotOf(s), exectrace.SlotOf(next), "the slot of the lossy session is reused")
+	require.Zero(t, next.Lost())
 }
 
 // Every session takes one of bpfcore.MaxSessions slots; one more fails cleanly

@@ -120,7 +120,6 @@ type netTpnTask struct {
 const (
 	netMapTpCfg          = "tp_cfg"
 	netMapTpCgroups      = "tp_cgroups"
-	netMapTpLost         = "tp_lost"
 	netMapTpPending      = "tp_pending"
 	netMapTpRings        = "tp_rings"
 	netMapTpTasks        = "tp_tasks"
@@ -139,6 +138,7 @@ const (
 	netProgTpnSockops    = "tpn_sockops"
 	netProgTpnState      = "tpn_state"
 	netProgTpnSysExit    = "tpn_sys_exit"
+	netVarTpLost         = "tp_lost"
 	netVarTpPidnsIno     = "tp_pidns_ino"
 	netVarTpRaw          = "tp_raw"
 	netVarTpWake         = "tp_wake"
@@ -204,7 +204,6 @@ type netProgramSpecs struct {
 type netMapSpecs struct {
 	TpCfg      *ebpf.MapSpec `ebpf:"tp_cfg"`
 	TpCgroups  *ebpf.MapSpec `ebpf:"tp_cgroups"`
-	TpLost     *ebpf.MapSpec `ebpf:"tp_lost"`
 	TpPending  *ebpf.MapSpec `ebpf:"tp_pending"`
 	TpRings    *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks    *ebpf.MapSpec `ebpf:"tp_tasks"`
@@ -220,6 +219,7 @@ type netMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netVariableSpecs struct {
+	TpLost       *ebpf.VariableSpec `ebpf:"tp_lost"`
 	TpPidnsIno   *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpRaw        *ebpf.VariableSpec `ebpf:"tp_raw"`
 	TpWake       *ebpf.VariableSpec `ebpf:"tp_wake"`
@@ -248,7 +248,6 @@ func (o *netObjects) Close() error {
 type netMaps struct {
 	TpCfg      *ebpf.Map `ebpf:"tp_cfg"`
 	TpCgroups  *ebpf.Map `ebpf:"tp_cgroups"`
-	TpLost     *ebpf.Map `ebpf:"tp_lost"`
 	TpPending  *ebpf.Map `ebpf:"tp_pending"`
 	TpRings    *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks    *ebpf.Map `ebpf:"tp_tasks"`
@@ -264,7 +263,6 @@ func (m *netMaps) Close() error {
 	return _NetClose(
 		m.TpCfg,
 		m.TpCgroups,
-		m.TpLost,
 		m.TpPending,
 		m.TpRings,
 		m.TpTasks,
@@ -281,6 +279,7 @@ func (m *netMaps) Close() error {
 //
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netVariables struct {
+	TpLost       *ebpf.Variable `ebpf:"tp_lost"`
 	TpPidnsIno   *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpRaw        *ebpf.Variable `ebpf:"tp_raw"`
 	TpWake       *ebpf.Variable `ebpf:"tp_wake"`

@@ -149,7 +149,6 @@ const (
 	tlsMapTlsxScratch   = "tlsx_scratch"
 	tlsMapTpCfg         = "tp_cfg"
 	tlsMapTpCgroups     = "tp_cgroups"
-	tlsMapTpLost        = "tp_lost"
 	tlsMapTpPending     = "tp_pending"
 	tlsMapTpRings       = "tp_rings"
 	tlsMapTpTasks       = "tp_tasks"
@@ -160,6 +159,7 @@ const (
 	tlsProgTlsxRecv     = "tlsx_recv"
 	tlsProgTlsxSend     = "tlsx_send"
 	tlsProgTlsxSysEnter = "tlsx_sys_enter"
+	tlsVarTpLost        = "tp_lost"
 	tlsVarTpPidnsIno    = "tp_pidns_ino"
 	tlsVarTpRaw         = "tp_raw"
 	tlsVarTpWake        = "tp_wake"
@@ -229,7 +229,6 @@ type tlsMapSpecs struct {
 	TlsxScratch *ebpf.MapSpec `ebpf:"tlsx_scratch"`
 	TpCfg       *ebpf.MapSpec `ebpf:"tp_cfg"`
 	TpCgroups   *ebpf.MapSpec `ebpf:"tp_cgroups"`
-	TpLost      *ebpf.MapSpec `ebpf:"tp_lost"`
 	TpPending   *ebpf.MapSpec `ebpf:"tp_pending"`
 	TpRings     *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks     *ebpf.MapSpec `ebpf:"tp_tasks"`
@@ -240,6 +239,7 @@ type tlsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlsVariableSpecs struct {
+	TpLost     *ebpf.VariableSpec `ebpf:"tp_lost"`
 	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.VariableSpec `ebpf:"tp_raw"`
 	TpWake     *ebpf.VariableSpec `ebpf:"tp_wake"`
@@ -275,7 +275,6 @@ type tlsMaps struct {
 	TlsxScratch *ebpf.Map `ebpf:"tlsx_scratch"`
 	TpCfg       *ebpf.Map `ebpf:"tp_cfg"`
 	TpCgroups   *ebpf.Map `ebpf:"tp_cgroups"`
-	TpLost      *ebpf.Map `ebpf:"tp_lost"`
 	TpPending   *ebpf.Map `ebpf:"tp_pending"`
 	TpRings     *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks     *ebpf.Map `ebpf:"tp_tasks"`
@@ -294,7 +293,6 @@ func (m *tlsMaps) Close() error {
 		m.TlsxScratch,
 		m.TpCfg,
 		m.TpCgroups,
-		m.TpLost,
 		m.TpPending,
 		m.TpRings,
 		m.TpTasks,
@@ -306,6 +304,7 @@ func (m *tlsMaps) Close() error {
 //
 // It can be passed to loadTlsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlsVariables struct {
+	TpLost     *ebpf.Variable `ebpf:"tp_lost"`
 	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.Variable `ebpf:"tp_raw"`
 	TpWake     *ebpf.Variable `ebpf:"tp_wake"`

@@ -72,8 +72,11 @@ type core struct {
 	fork  *ebpf.Collection // the fork follower, once loaded
 	links []link.Link
 	cfg   coreTpScopeCfg // mirror of tp_cfg[0]
-	wake  []byte         // tp_wake, mapped: a word per slot, set while its reader sleeps
-	slots [MaxSessions]*Session
+	// mapped is the section of tp_wake and tp_lost (bpf/tp_core.h), mapped:
+	// per slot, a word set while its reader sleeps and a count of records
+	// lost.
+	mapped []byte
+	slots  [MaxSessions]*Session
 	// rings[i] is the ring installed at slot i in tp_rings. It stays there
 	// after its session closes, for the next session of the same size:
 	// every update of an array-of-maps from user space waits for an RCU
@@ -83,7 +86,6 @@ type core struct {
 	// session finds one ready.
 	spare *spareRing
 	users int
-	ncpu  int
 	// loaded lists the backends whose programs are loaded, attached or not.
 	loaded []*Backend
 	// idle detaches what no session uses, Linger after the last use.
@@ -110,10 +112,6 @@ var theCore core
 // (bpf_loop, task storage in tracing programs: 5.17+) charges BPF memory to
 // the memory cgroup instead (5.11+).
 func (c *core) loadMaps() error {
-	ncpu, err := ebpf.PossibleCPU()
-	if err != nil {
-		return fmt.Errorf("possible cpus: %w", err)
-	}
 	spec, err := loadCore()
 	if err != nil {
 		return err
@@ -136,22 +134,23 @@ func (c *core) loadMaps() error {
 	if err != nil {
 		return wrapErr("create bpf maps", err)
 	}
-	// A reader going to sleep sets its word of tp_wake with a store.
-	wakeMap, ok := maps.Maps[wakeSection]
+	// A reader going to sleep sets its word of tp_wake with a store; the
+	// loss counts are read with a load.
+	mappedMap, ok := maps.Maps[mappedSection]
 	if !ok {
 		maps.Close()
-		return fmt.Errorf("core bpf spec: no %s", wakeSection)
+		return fmt.Errorf("core bpf spec: no %s", mappedSection)
 	}
-	wake, err := unix.Mmap(wakeMap.FD(), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if wake, lost := spec.Variables[coreVarTpWake], spec.Variables[coreVarTpLost]; wake.Offset != wakeOffset || lost.Offset != lostOffset {
+		maps.Close()
+		return fmt.Errorf("%s: tp_wake at offset %d, tp_lost at %d", mappedSection, wake.Offset, lost.Offset)
+	}
+	mapped, err := unix.Mmap(mappedMap.FD(), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		maps.Close()
-		return fmt.Errorf("map %s: %w", wakeSection, err)
+		return fmt.Errorf("map %s: %w", mappedSection, err)
 	}
-	if off := spec.Variables[coreVarTpWake].Offset; off != 0 {
-		maps.Close()
-		return fmt.Errorf("%s: tp_wake at offset %d", wakeSection, off)
-	}
-	c.spec, c.maps, c.ncpu, c.wake = spec, maps, ncpu, wake
+	c.spec, c.maps, c.mapped = spec, maps, mapped
 	c.cfg = coreTpScopeCfg{}
 	return nil
 }
@@ -242,12 +241,17 @@ func DetachIdle() {
 	c.detachIdle()
 }
 
-// wakeSection is the data section, and map, of tp_wake (bpf/tp_core.h).
-const wakeSection = ".data.tp_wake"
+// mappedSection is the data section, and map, of the globals user space
+// maps (bpf/tp_core.h): tp_wake, then tp_lost.
+const (
+	mappedSection = ".data.tp_mapped"
+	wakeOffset    = 0
+	lostOffset    = 4 * MaxSessions
+)
 
 // shared reports whether map name of a spec is one of the core's, which
-// every object shares: the tp_* maps and tp_wake's section.
-func shared(name string) bool { return strings.HasPrefix(name, "tp_") || name == wakeSection }
+// every object shares: the tp_* maps and the mapped globals' section.
+func shared(name string) bool { return strings.HasPrefix(name, "tp_") || name == mappedSection }
 
 // replacements returns the core's maps for every tp_* map of spec, whose
 // sizes it sets to theirs (the core sizes some by the kernel's features).
@@ -629,7 +633,13 @@ func LinkIDs() []link.ID {
 // wakeFlag returns slot's word in tp_wake: set, the slot's reader sleeps
 // until the next record.
 func (c *core) wakeFlag(slot int) *uint32 {
-	return (*uint32)(unsafe.Pointer(&c.wake[4*slot]))
+	return (*uint32)(unsafe.Pointer(&c.mapped[wakeOffset+4*slot]))
+}
+
+// lostCount returns slot's word in tp_lost: the records the kernel could
+// not hand over, added to atomically by the programs.
+func (c *core) lostCount(slot int) *uint64 {
+	return (*uint64)(unsafe.Pointer(&c.mapped[lostOffset+8*slot]))
 }
 
 // VerifiedInstructions returns, for every program loaded by this process

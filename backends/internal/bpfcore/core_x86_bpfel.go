@@ -47,12 +47,12 @@ type coreTpTaskMark struct {
 const (
 	coreMapTpCfg      = "tp_cfg"
 	coreMapTpCgroups  = "tp_cgroups"
-	coreMapTpLost     = "tp_lost"
 	coreMapTpPending  = "tp_pending"
 	coreMapTpRings    = "tp_rings"
 	coreMapTpTasks    = "tp_tasks"
 	coreMapTpTmp      = "tp_tmp"
 	coreProgTpcFork   = "tpc_fork"
+	coreVarTpLost     = "tp_lost"
 	coreVarTpPidnsIno = "tp_pidns_ino"
 	coreVarTpRaw      = "tp_raw"
 	coreVarTpWake     = "tp_wake"
@@ -109,7 +109,6 @@ type coreProgramSpecs struct {
 type coreMapSpecs struct {
 	TpCfg     *ebpf.MapSpec `ebpf:"tp_cfg"`
 	TpCgroups *ebpf.MapSpec `ebpf:"tp_cgroups"`
-	TpLost    *ebpf.MapSpec `ebpf:"tp_lost"`
 	TpPending *ebpf.MapSpec `ebpf:"tp_pending"`
 	TpRings   *ebpf.MapSpec `ebpf:"tp_rings"`
 	TpTasks   *ebpf.MapSpec `ebpf:"tp_tasks"`
@@ -120,6 +119,7 @@ type coreMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type coreVariableSpecs struct {
+	TpLost     *ebpf.VariableSpec `ebpf:"tp_lost"`
 	TpPidnsIno *ebpf.VariableSpec `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.VariableSpec `ebpf:"tp_raw"`
 	TpWake     *ebpf.VariableSpec `ebpf:"tp_wake"`
@@ -147,7 +147,6 @@ func (o *coreObjects) Close() error {
 type coreMaps struct {
 	TpCfg     *ebpf.Map `ebpf:"tp_cfg"`
 	TpCgroups *ebpf.Map `ebpf:"tp_cgroups"`
-	TpLost    *ebpf.Map `ebpf:"tp_lost"`
 	TpPending *ebpf.Map `ebpf:"tp_pending"`
 	TpRings   *ebpf.Map `ebpf:"tp_rings"`
 	TpTasks   *ebpf.Map `ebpf:"tp_tasks"`
@@ -158,7 +157,6 @@ func (m *coreMaps) Close() error {
 	return _CoreClose(
 		m.TpCfg,
 		m.TpCgroups,
-		m.TpLost,
 		m.TpPending,
 		m.TpRings,
 		m.TpTasks,
@@ -170,6 +168,7 @@ func (m *coreMaps) Close() error {
 //
 // It can be passed to loadCoreObjects or ebpf.CollectionSpec.LoadAndAssign.
 type coreVariables struct {
+	TpLost     *ebpf.Variable `ebpf:"tp_lost"`
 	TpPidnsIno *ebpf.Variable `ebpf:"tp_pidns_ino"`
 	TpRaw      *ebpf.Variable `ebpf:"tp_raw"`
 	TpWake     *ebpf.Variable `ebpf:"tp_wake"`

@@ -44,8 +44,8 @@
 //
 // A [Session] owns one of [MaxSessions] slots. Its ring buffer serves it alone
 // and sits at its slot in an array-of-maps (tp_rings), so every session has
-// its own ring, its own reader goroutine and its own loss counter (tp_lost,
-// per slot and CPU). A BPF program computes, for the task that caused an
+// its own ring, its own reader goroutine and its own loss counter (a word
+// of tp_lost, a global user space maps and reads without a system call). A BPF program computes, for the task that caused an
 // event, the mask of slots whose scope matches (tp_scope_mask in
 // bpf/tp_core.h) and copies the record to each of those rings.
 //

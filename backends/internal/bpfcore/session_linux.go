@@ -86,8 +86,7 @@ func (s *Session) Lost() uint64 {
 	if s.released {
 		return s.finalLost
 	}
-	n, _ := c.kernelLost(s.slot)
-	return n + s.bad.Load()
+	return c.kernelLost(s.slot) + s.bad.Load()
 }
 
 // Open starts a session of backend b. It returns once the backend's programs
@@ -342,9 +341,7 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 	if _, err := s.rd.drain(func([]byte) {}, true); err != nil {
 		return nil, fmt.Errorf("drain reused ring buffer: %w", err)
 	}
-	if err := c.maps.Maps[coreMapTpLost].Put(uint32(slot), make([]uint64, c.ncpu)); err != nil {
-		return nil, fmt.Errorf("reset loss counter: %w", err)
-	}
+	atomic.StoreUint64(c.lostCount(slot), 0)
 
 	if cfg.Scope.CgroupID != 0 {
 		fd, err := cgroup.OpenByID(cfg.Scope.CgroupID)
@@ -638,34 +635,22 @@ func (s *Session) close() error {
 	return errors.Join(errs...)
 }
 
-// kernelLost sums the per-CPU count of records the kernel could not put
-// into slot's ring.
-func (c *core) kernelLost(slot int) (uint64, error) {
-	var vals []uint64
-	if err := c.maps.Maps[coreMapTpLost].Lookup(uint32(slot), &vals); err != nil {
-		return 0, fmt.Errorf("read loss counter: %w", err)
-	}
-	var lost uint64
-	for _, v := range vals {
-		lost += v
-	}
-	return lost, nil
-}
+// kernelLost returns the count of records the kernel could not put into
+// slot's ring.
+func (c *core) kernelLost(slot int) uint64 { return atomic.LoadUint64(c.lostCount(slot)) }
 
 // release frees s's slot, leaving its ring installed for a later session,
 // and detaches what no session uses any more. It returns the kernel's loss
 // count for the slot.
 func (c *core) release(s *Session) (uint64, error) {
-	lost, err := c.kernelLost(s.slot)
+	lost := c.kernelLost(s.slot)
 	s.released, s.finalLost = true, lost+s.bad.Load()
 	if s.scope.CgroupID != 0 {
 		_ = c.maps.Maps[coreMapTpCgroups].Delete(uint32(s.slot))
 	}
 	c.cfg.Param[s.slot] = 0
 	c.cfg.Gen[s.slot]++
-	if werr := c.writeCfg(); werr != nil && err == nil {
-		err = werr
-	}
+	err := c.writeCfg()
 	c.slots[s.slot] = nil
 	c.users--
 	s.backend.users--

@@ -120,13 +120,28 @@ struct {
 	__type(value, struct tp_pending);
 } tp_pending SEC(".maps");
 
-/* Records the kernel could not hand over, per slot and CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TP_MAX_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} tp_lost SEC(".maps");
+/*
+ * Globals user space maps: a data section of their own (".data.tp_mapped",
+ * a map the core creates and every object shares), read and written by
+ * user space without a system call, and by programs without a map lookup
+ * and its NULL check.
+ *
+ * tp_wake: per slot, set by a reader that sleeps until a record comes
+ * (see TP_WAKE_SHIFT). User space sets its slot's word with a store; a
+ * program clears it with a store of its own: a word per slot, so neither
+ * undoes the other's.
+ */
+volatile __u32 tp_wake[TP_MAX_SLOTS] SEC(".data.tp_mapped");
+
+/*
+ * tp_lost: per slot, the records the kernel could not hand over, added to
+ * atomically (loss is rare: the contention of one counter for every CPU
+ * costs nothing while nothing is lost). User space reads it with a load
+ * where a per-CPU map took a system call, which at a few records a second
+ * cost more than the records (a system call after a sleep wakes the Go
+ * runtime's monitor thread, ~100 us here).
+ */
+__u64 tp_lost[TP_MAX_SLOTS] SEC(".data.tp_mapped");
 
 /*
  * Per-CPU working memory. Masks built bit by bit in loops are kept here, in
@@ -244,10 +259,7 @@ static __always_inline struct tp_scratch *tp_get_tmp(void)
 
 static __always_inline void tp_lost_inc(__u32 slot)
 {
-	__u64 *n = bpf_map_lookup_elem(&tp_lost, &slot);
-
-	if (n)
-		*n += 1;
+	__sync_fetch_and_add(&tp_lost[slot & (TP_MAX_SLOTS - 1)], 1);
 }
 
 /*
@@ -399,13 +411,6 @@ static __always_inline __u64 tp_scope_mask(struct tp_scope_cfg *cfg, int kind)
  */
 #define TP_WAKE_SHIFT 2
 
-/* Per slot, set by a reader that sleeps until a record comes: a global in
- * a data section of its own (".data.tp_wake", a map the core creates and
- * every object shares), read without a map lookup and its NULL check.
- * Mapped by user space, which sets its slot's word with a store; a
- * program clears it with a store of its own: a word per slot, so neither
- * undoes the other's. */
-volatile __u32 tp_wake[TP_MAX_SLOTS] SEC(".data.tp_wake");
 
 /* tp_output copies data to the ring of slot, counting a failure as lost. */
 static __always_inline void tp_output(__u32 slot, void *data, __u64 size)
