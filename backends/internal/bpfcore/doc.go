@@ -45,9 +45,10 @@
 // A [Session] owns one of [MaxSessions] slots. Its ring buffer serves it alone
 // and sits at its slot in an array-of-maps (tp_rings), so every session has
 // its own ring, its own reader goroutine and its own loss counter (a word
-// of tp_lost, a global user space maps and reads without a system call). A BPF program computes, for the task that caused an
-// event, the mask of slots whose scope matches (tp_scope_mask in
-// bpf/tp_core.h) and copies the record to each of those rings.
+// of tp_lost, a global user space maps and reads without a system call).
+// A BPF program computes, for the task that caused an event, the mask of
+// slots whose scope matches (tp_scope_mask in bpf/tp_core.h) and copies
+// the record to each of those rings.
 //
 // # Scopes
 //

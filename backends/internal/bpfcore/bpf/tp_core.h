@@ -411,7 +411,6 @@ static __always_inline __u64 tp_scope_mask(struct tp_scope_cfg *cfg, int kind)
  */
 #define TP_WAKE_SHIFT 2
 
-
 /* tp_output copies data to the ring of slot, counting a failure as lost. */
 static __always_inline void tp_output(__u32 slot, void *data, __u64 size)
 {

@@ -133,10 +133,11 @@ func (c *tlsCmd) format(l *line, ev tracep.Event) {
 	l.number(cYellow, int64(ev.Proc.PID), 0)
 	l.b = append(l.b, ' ')
 	l.escaped(cBrCyan, ev.Proc.Comm)
-	// The host: the server name, else the peer's address.
+	// The host: the server name, else the peer's address (called when
+	// there is one or the other).
 	host := func() {
 		l.b = append(l.b, "  "...)
-		if x.SNI != "" || !x.Dst.IsValid() {
+		if x.SNI != "" {
 			l.escaped(cMagenta, x.SNI)
 			return
 		}
