@@ -2,6 +2,8 @@ package bpfcore
 
 // The generated core_x86_bpfel.{go,o} are committed, so building needs no
 // clang; `make generate` (go generate ./backends/...) rebuilds them and needs
-// clang, llvm-strip and the libbpf headers (libbpf-dev).
+// clang, llvm-strip and the libbpf headers (libbpf-dev). trimlines then
+// keeps only the source lines at functions' starts (package btfext).
 
 //go:generate go run github.com/cilium/ebpf/cmd/bpf2go@v0.22.0 -target amd64 -tags linux -cc clang -cflags "-O2 -g -Wall -Werror" -type tp_scope_cfg -type tp_task_mark core bpf/core.bpf.c -- -I./bpf
+//go:generate go run ../btfext/trimlines core_x86_bpfel.o
