@@ -158,7 +158,7 @@ func (c *core) loadMaps() error {
 // loadFork loads and attaches the fork follower.
 func (c *core) loadFork() error {
 	t0 := time.Now()
-	opts, err := loadOptions(c.spec)
+	opts, err := loadOptions(kernelTypes(CoreKernelTypes...), c.spec)
 	if err != nil {
 		return err
 	}
@@ -296,14 +296,15 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 		return fmt.Errorf("%s bpf spec: %w", b.Kind, err)
 	}
 	Phase(string(b.Kind)+": read bpf spec", t0)
+	t0 = time.Now()
+	k := kernelTypes(b.KernelTypes...)
+	Phase("kernel btf", t0)
 	if b.Prepare != nil {
-		t0 := time.Now()
-		kernel, err := kernelTypes().types()
+		kernel, err := k.types()
 		if err != nil {
 			return err
 		}
-		Phase("kernel btf", t0)
-		t0 = time.Now()
+		t0 := time.Now()
 		if err := b.Prepare(spec, kernel); err != nil {
 			return fmt.Errorf("prepare %s bpf spec: %w", b.Kind, err)
 		}
@@ -321,7 +322,7 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 		}
 	}
 	// Chosen once Prepare left out what the kernel lacks.
-	opts, err := loadOptions(spec)
+	opts, err := loadOptions(k, spec)
 	if err != nil {
 		return err
 	}
@@ -351,6 +352,19 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 var registry struct {
 	sync.Mutex
 	backends []*Backend
+}
+
+// registeredFor returns the registered backends of kinds.
+func registeredFor(kinds []tracep.Kind) []*Backend {
+	registry.Lock()
+	defer registry.Unlock()
+	var found []*Backend
+	for _, b := range registry.backends {
+		if slices.Contains(kinds, b.Kind) {
+			found = append(found, b)
+		}
+	}
+	return found
 }
 
 // loadCollection loads spec as ebpf.NewCollectionWithOptions does, but
@@ -433,15 +447,7 @@ func Register(b *Backend) {
 // is left for Open, which reports why.
 func Preload(kinds ...tracep.Kind) {
 	Prime(kinds...)
-	registry.Lock()
-	var todo []*Backend
-	for _, b := range registry.backends {
-		if slices.Contains(kinds, b.Kind) {
-			todo = append(todo, b)
-		}
-	}
-	registry.Unlock()
-
+	todo := registeredFor(kinds)
 	c := &theCore
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -451,8 +457,9 @@ func Preload(kinds ...tracep.Kind) {
 	if len(todo) == 0 {
 		return
 	}
-	// Loads relocate against kernel BTF: read it on another CPU while
-	// this one makes the core's maps.
+	// Loads relocate against kernel BTF: read it, reduced for them all,
+	// on another CPU while this one makes the core's maps.
+	wantKernelTypes(backendKernelTypes(todo))
 	go kernelTypes()
 	t0 := time.Now()
 	if c.maps == nil {
@@ -475,6 +482,7 @@ func Preload(kinds ...tracep.Kind) {
 // returns the fork follower's error and each backend's. Called with c.mu
 // held.
 func (c *core) loadTogether(todo []*Backend, prefetched <-chan specResult) (forkErr error, errs []error) {
+	wantKernelTypes(backendKernelTypes(todo))
 	errs = make([]error, len(todo))
 	var wg sync.WaitGroup
 	if c.fork == nil {

@@ -96,6 +96,13 @@ func Prime(kinds ...tracep.Kind) {
 	if len(todo) == 0 {
 		return
 	}
+	names := backendKernelTypes(registeredFor(kinds))
+	for _, f := range todo {
+		for _, tp := range featureTracepoints[f.Name] {
+			names = append(names, "btf_trace_"+tp)
+		}
+	}
+	wantKernelTypes(names)
 	var wg sync.WaitGroup
 	wg.Go(func() { kernelTypes() })
 	for _, f := range todo {
@@ -220,7 +227,7 @@ func probeOne(f *Feature) error {
 // probeTpBTF loads an empty tp_btf program. (features.HaveProgramType
 // probes tracing programs with fentry, refused where ftrace is locked down
 // although tp_btf works.) It finds its attach target in the kernel BTF the
-// loads share (kernelCache) rather than decoding it once more.
+// loads share (kernelTypes) rather than decoding it once more.
 func probeTpBTF() error {
 	if _, err := os.Stat(vmlinuxBTF); err != nil {
 		return fmt.Errorf("%w: no kernel BTF", ebpf.ErrNotSupported)
@@ -231,7 +238,7 @@ func probeTpBTF() error {
 		AttachTo:     "sched_process_fork",
 		License:      "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	}}}, ebpf.CollectionOptions{Cache: kernelCache()})
+	}}}, ebpf.CollectionOptions{Cache: kernelTypes("btf_trace_sched_process_fork").cache})
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			return err
@@ -242,20 +249,20 @@ func probeTpBTF() error {
 	return nil
 }
 
-// featureTracepoints are the tracepoints a feature needs. Their typedefs
-// are in CoreKernelTypes, so that the reduced kernel BTF holds them in
-// every process, whichever backends it has: a feature's answer is
-// remembered for the boot.
+// featureTracepoints are the tracepoints a feature needs. Their probe asks
+// for their typedefs (kernelTypes), so that whichever types the process
+// reduced the kernel's BTF to, it cannot find a tracepoint missing that is
+// not, and remember that for the boot.
 var featureTracepoints = map[string][]string{
 	"tp_inet_sock_set_state": {"inet_sock_set_state"},
 	"tp_sock_send_length":    {"sock_send_length", "sock_recv_length"},
 }
 
 // haveTracepoint looks up the BTF type of tracepoint name in the kernel
-// BTF the loads share (kernelCache): an index lookup once it is decoded,
+// BTF the loads share (kernelTypes): an index lookup once it is decoded,
 // where reading the file to search it cost a copy of it (5 MB here).
 func haveTracepoint(name string) error {
-	kernel, err := kernelCache().Kernel()
+	kernel, err := kernelTypes("btf_trace_" + name).cache.Kernel()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ebpf.ErrNotSupported, err)
 	}

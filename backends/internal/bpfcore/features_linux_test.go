@@ -2,6 +2,7 @@ package bpfcore
 
 import (
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,13 +42,23 @@ func TestNoMemlock(t *testing.T) {
 	require.Equal(t, "plain", noMemlock{errors.New("plain")}.Error())
 }
 
-// The reduced kernel BTF of every process holds the typedefs the feature
-// probes look up: a process with other backends must not find a
-// tracepoint missing, and remember that for the boot.
-func TestFeatureTracepointsKept(t *testing.T) {
+// A tracepoint's probe finds its typedef whichever types the process's
+// kernel BTF was reduced to: a process that loads only the exec tracer
+// must not find the network tracepoints missing and remember that for the
+// boot.
+func TestFeatureTracepointsFound(t *testing.T) {
+	if _, err := os.Stat(vmlinuxBTF); err != nil {
+		t.Skip("no kernel BTF:", err)
+	}
 	for feature, tps := range featureTracepoints {
 		for _, tp := range tps {
-			assert.Contains(t, CoreKernelTypes, "btf_trace_"+tp, feature)
+			freshKernelTypes(t)
+			require.NotNil(t, kernelTypes().reduced, "reduced to the core's types")
+			require.NotContains(t, kernelTypes().names, "btf_trace_"+tp)
+			assert.NoError(t, haveTracepoint(tp), feature)
+			assert.Contains(t, kernelTypes().names, "btf_trace_"+tp)
 		}
 	}
+	freshKernelTypes(t)
+	assert.Error(t, haveTracepoint("no_such_tracepoint"))
 }

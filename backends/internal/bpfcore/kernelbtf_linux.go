@@ -27,11 +27,10 @@ import (
 
 // CoreKernelTypes are the kernel types the fork follower and tp_core.h's
 // helpers (task ids, pid namespaces), which every backend includes,
-// relocate against, and the typedefs of the tracepoints the fork follower
-// and the feature probes (featureTracepoints) name.
+// relocate against, and the typedef of the tracepoint the fork follower
+// and the tp_btf probe attach to.
 var CoreKernelTypes = []string{
-	"task_struct", "pid", "upid", "pid_namespace",
-	"btf_trace_sched_process_fork", "btf_trace_inet_sock_set_state", "btf_trace_sock_send_length", "btf_trace_sock_recv_length",
+	"task_struct", "pid", "upid", "pid_namespace", "btf_trace_sched_process_fork",
 }
 
 // reducedBTF is the name, in DisableEnv, that makes loads decode the
@@ -44,30 +43,62 @@ type kernelBTF struct {
 	// cache is the loads' and feature probes' btf.Cache. Its kernel spec
 	// is reduced unless reduced is nil.
 	cache *btf.Cache
-	// reduced holds the types KernelTypes names, typedefs at their
-	// kernel IDs (kernelbtf.Reduce).
+	// reduced holds the types names lists, typedefs at their kernel IDs
+	// (kernelbtf.Reduce).
 	reduced *btf.Spec
 	names   []string
 }
 
 var sharedBTF struct {
 	sync.Mutex
+	// wanted lists, sorted, every kernel type the process's loads and
+	// probes asked for so far (CoreKernelTypes among them).
+	wanted []string
 	kernel *kernelBTF
 	whole  *btf.Cache // for a spec reduced does not cover
 }
 
-// kernelTypes returns the process's kernel BTF: on first use, the
-// kernel's BTF reduced to what the registered backends relocate against
-// (~1/4 of the CPU and 1/4 of the memory of decoding it whole), or, if
-// that fails or DisableEnv names reduced_btf, a cache that decodes it
-// whole.
-func kernelTypes() *kernelBTF {
+// wantKernelTypes adds names to the types the next reduction keeps. Loads
+// about to start together say what they need first, so that the
+// kernel's BTF is reduced once for all of them.
+func wantKernelTypes(names []string) {
 	sharedBTF.Lock()
 	defer sharedBTF.Unlock()
-	if sharedBTF.kernel != nil {
-		return sharedBTF.kernel
+	sharedBTF.wanted = unionSorted(sharedBTF.wanted, CoreKernelTypes, names)
+}
+
+// backendKernelTypes lists the kernel types of backends.
+func backendKernelTypes(backends []*Backend) []string {
+	var names []string
+	for _, b := range backends {
+		names = append(names, b.KernelTypes...)
 	}
-	k := &kernelBTF{names: registeredKernelTypes()}
+	return names
+}
+
+// unionSorted returns the sorted union of lists.
+func unionSorted(lists ...[]string) []string {
+	all := slices.Concat(lists...)
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+// kernelTypes returns the process's kernel BTF holding names: the kernel's
+// BTF reduced to the types wanted (wantKernelTypes) and names, a fraction
+// of the CPU and memory of decoding it whole, and the less the fewer
+// tracepoints' typedefs it keeps at their IDs (a tracer of execs alone
+// reads 160 KB, one of connections 530 KB). It is reduced again, for all
+// of them, when a later caller asks for a type it lacks. If reducing
+// fails or DisableEnv names reduced_btf, it is a cache that decodes the
+// kernel's BTF whole.
+func kernelTypes(names ...string) *kernelBTF {
+	sharedBTF.Lock()
+	defer sharedBTF.Unlock()
+	if k := sharedBTF.kernel; k != nil && (k.reduced == nil || subset(names, k.names)) {
+		return k
+	}
+	sharedBTF.wanted = unionSorted(sharedBTF.wanted, CoreKernelTypes, names)
+	k := &kernelBTF{names: sharedBTF.wanted}
 	if !Disabled(reducedBTF) {
 		t0 := time.Now()
 		var err error
@@ -87,9 +118,19 @@ func kernelTypes() *kernelBTF {
 	return k
 }
 
-// wholeKernelCache returns a cache that decodes kernel BTF whole.
-func wholeKernelCache() *btf.Cache {
-	k := kernelTypes()
+// subset reports whether sorted holds every name of names.
+func subset(names, sorted []string) bool {
+	for _, n := range names {
+		if _, ok := slices.BinarySearch(sorted, n); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// wholeKernelCache returns a cache that decodes kernel BTF whole: k's, if
+// it is not reduced.
+func wholeKernelCache(k *kernelBTF) *btf.Cache {
 	if k.reduced == nil {
 		return k.cache
 	}
@@ -100,9 +141,6 @@ func wholeKernelCache() *btf.Cache {
 	}
 	return sharedBTF.whole
 }
-
-// kernelCache returns the btf.Cache loads and feature probes share.
-func kernelCache() *btf.Cache { return kernelTypes().cache }
 
 // ReleaseCache drops the kernel BTF kept for loading programs and returns
 // the memory to the system: call it once tracing is armed. A later load
@@ -115,17 +153,6 @@ func ReleaseCache() {
 	if had {
 		debug.FreeOSMemory()
 	}
-}
-
-// registeredKernelTypes lists the kernel types of CoreKernelTypes and of
-// the registered backends' KernelTypes.
-func registeredKernelTypes() []string {
-	names := slices.Clone(CoreKernelTypes)
-	for _, b := range Registered() {
-		names = append(names, b.KernelTypes...)
-	}
-	slices.Sort(names)
-	return slices.Compact(names)
 }
 
 // reduceKernelBTF reduces the kernel's BTF to the types names (the
@@ -254,16 +281,15 @@ func (k *kernelBTF) types() (*btf.Spec, error) {
 }
 
 // loadOptions returns the options that load spec against the kernel's
-// types: the reduced ones if they cover spec, else the whole.
-func loadOptions(spec *ebpf.CollectionSpec) (ebpf.CollectionOptions, error) {
-	k := kernelTypes()
+// types: k's reduced ones if they cover spec, else the whole.
+func loadOptions(k *kernelBTF, spec *ebpf.CollectionSpec) (ebpf.CollectionOptions, error) {
 	if k.reduced != nil && k.covers(spec) {
 		// KernelTypes keeps cilium/ebpf from reading kernel modules' BTF
 		// for CO-RE, which would need the whole kernel's as their base.
 		return ebpf.CollectionOptions{Cache: k.cache, Programs: ebpf.ProgramOptions{KernelTypes: k.reduced}}, nil
 	}
 	t0 := time.Now()
-	cache := wholeKernelCache()
+	cache := wholeKernelCache(k)
 	if _, err := cache.Kernel(); err != nil {
 		return ebpf.CollectionOptions{}, wrapErr("kernel btf", err)
 	}

@@ -121,6 +121,47 @@ func TestReducedKernelBTFCached(t *testing.T) {
 	assert.NoFileExists(t, oldBoot)
 }
 
+// freshKernelTypes makes the process's kernel BTF as if nothing had been
+// loaded: the next kernelTypes reduces it to the core's types.
+func freshKernelTypes(t *testing.T) {
+	t.Helper()
+	ReleaseCache()
+	sharedBTF.Lock()
+	sharedBTF.wanted = nil
+	sharedBTF.Unlock()
+	t.Cleanup(ReleaseCache)
+}
+
+// The kernel's BTF is reduced to what the process asks for, and again,
+// keeping what it held, when a load asks for more; types asked for before
+// a reduction are in it.
+func TestKernelTypesGrow(t *testing.T) {
+	if _, err := os.Stat(vmlinuxBTF); err != nil {
+		t.Skip("no kernel BTF:", err)
+	}
+	freshKernelTypes(t)
+	core := kernelTypes()
+	if core.reduced == nil {
+		t.Skip("kernel BTF not reduced here")
+	}
+	assert.Equal(t, unionSorted(CoreKernelTypes), core.names)
+	assert.Same(t, core, kernelTypes("task_struct"), "held: no new reduction")
+
+	grown := kernelTypes("sock", "btf_trace_sys_exit")
+	require.NotSame(t, core, grown)
+	assert.Equal(t, unionSorted(CoreKernelTypes, []string{"sock", "btf_trace_sys_exit"}), grown.names)
+	for _, name := range []string{"sock", "task_struct"} {
+		assert.True(t, grown.holds(name), name)
+	}
+	var td *btf.Typedef
+	require.NoError(t, grown.reduced.TypeByName("btf_trace_sys_exit", &td))
+
+	wantKernelTypes([]string{"file"})
+	assert.Same(t, grown, kernelTypes(), "wanted, not asked for: no new reduction")
+	ReleaseCache()
+	assert.True(t, kernelTypes().holds("file"), "wanted before the next reduction")
+}
+
 // The reduced types serve the fork follower; not a program attaching
 // anywhere else through kernel BTF, nor a relocation against a type they
 // do not hold.
