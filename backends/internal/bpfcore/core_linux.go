@@ -274,6 +274,17 @@ func (c *core) writeCfg() error {
 	return nil
 }
 
+// prefetchSpec parses b's spec on a goroutine of its own, while the caller
+// does something else.
+func prefetchSpec(b *Backend) <-chan specResult {
+	ch := make(chan specResult, 1)
+	go func() {
+		spec, err := b.Spec()
+		ch <- specResult{spec, err}
+	}()
+	return ch
+}
+
 // specResult is a backend's spec, parsed ahead.
 type specResult struct {
 	spec *ebpf.CollectionSpec
@@ -458,9 +469,14 @@ func Preload(kinds ...tracep.Kind) {
 		return
 	}
 	// Loads relocate against kernel BTF: read it, reduced for them all,
-	// on another CPU while this one makes the core's maps.
+	// and parse the backends' specs on other CPUs while this one makes the
+	// core's maps.
 	wantKernelTypes(backendKernelTypes(todo))
 	go kernelTypes()
+	specs := make([]<-chan specResult, len(todo))
+	for i, b := range todo {
+		specs[i] = prefetchSpec(b)
+	}
 	t0 := time.Now()
 	if c.maps == nil {
 		if err := c.loadMaps(); err != nil {
@@ -469,7 +485,7 @@ func Preload(kinds ...tracep.Kind) {
 		Phase("core: create maps", t0)
 	}
 	t0 = time.Now()
-	_, _ = c.loadTogether(todo, nil) // Open reports what failed
+	_, _ = c.loadTogether(todo, specs) // Open reports what failed
 	Phase(fmt.Sprintf("preload %d tracers", len(todo)), t0)
 	// Detached after Linger if no session comes to use them.
 	c.scheduleDetach()
@@ -477,11 +493,11 @@ func Preload(kinds ...tracep.Kind) {
 
 // loadTogether loads the fork follower, unless it is loaded, and the
 // backends todo, each on a goroutine: every load waits for kernel BTF,
-// then for the verifier, which runs on the loading thread. prefetched, when
-// not nil, delivers todo[0]'s spec. It adds what loaded to c.loaded and
-// returns the fork follower's error and each backend's. Called with c.mu
-// held.
-func (c *core) loadTogether(todo []*Backend, prefetched <-chan specResult) (forkErr error, errs []error) {
+// then for the verifier, which runs on the loading thread. prefetched[i],
+// when not nil, delivers todo[i]'s spec (prefetchSpec). It adds what
+// loaded to c.loaded and returns the fork follower's error and each
+// backend's. Called with c.mu held.
+func (c *core) loadTogether(todo []*Backend, prefetched []<-chan specResult) (forkErr error, errs []error) {
 	wantKernelTypes(backendKernelTypes(todo))
 	errs = make([]error, len(todo))
 	var wg sync.WaitGroup
@@ -489,11 +505,7 @@ func (c *core) loadTogether(todo []*Backend, prefetched <-chan specResult) (fork
 		wg.Go(func() { forkErr = c.loadFork() })
 	}
 	for i, b := range todo {
-		var spec <-chan specResult
-		if i == 0 {
-			spec = prefetched
-		}
-		wg.Go(func() { errs[i] = c.loadBackend(b, spec) })
+		wg.Go(func() { errs[i] = c.loadBackend(b, prefetched[i]) })
 	}
 	wg.Wait()
 	for i, b := range todo {

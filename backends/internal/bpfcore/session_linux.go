@@ -113,13 +113,9 @@ func (b *Backend) Open(ctx context.Context, cfg SessionConfig, h Handler) (*Sess
 	c := &theCore
 	// The backend's spec is parsed while the kernel is probed.
 	c.mu.Lock()
-	var prefetched chan specResult
+	var prefetched <-chan specResult
 	if b.coll == nil {
-		prefetched = make(chan specResult, 1)
-		go func() {
-			spec, err := b.Spec()
-			prefetched <- specResult{spec, err}
-		}()
+		prefetched = prefetchSpec(b)
 	}
 	c.mu.Unlock()
 	Prime(b.Kind)
@@ -276,7 +272,7 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 		}
 		if b.coll == nil {
 			// With the fork follower, when it is not loaded either.
-			forkErr, errs := c.loadTogether([]*Backend{b}, prefetched)
+			forkErr, errs := c.loadTogether([]*Backend{b}, []<-chan specResult{prefetched})
 			return errors.Join(forkErr, errs[0])
 		}
 		if c.fork == nil {
