@@ -103,9 +103,10 @@
 // Every update of an array-of-maps from user space waits for an RCU grace
 // period (5-20 ms here). So a ring stays installed at its slot after its
 // session closes, for the next session asking for that size; the first
-// session's ring is installed while the programs load, and a spare ring of
-// the same size is installed in the background for the next session. Each
-// costs its size in memory until the process's last session closes.
+// session's ring is installed while the programs load, and, while sessions
+// overlap, a spare ring of the same size is installed in the background for
+// the next one. Each costs its size in kernel memory for the life of the
+// process.
 //
 // # Records and loss
 //

@@ -189,7 +189,11 @@ func (c *core) rankSlots(size, exclude int) (int, int) {
 // startSpare installs, in the background, a ring of size in a free slot
 // other than exclude, unless a free slot already has one or a spare is in
 // flight. Installing waits for an RCU grace period; doing it ahead keeps
-// that wait out of the next session's start.
+// that wait out of the next session's start. It is called only while
+// sessions overlap: one after another, a session finds the ring of the
+// one before installed, and a process with a single session (a command
+// line's) would pay a ring's creation (~3 ms of CPU for 4 MiB) and its
+// memory for nothing.
 func (c *core) startSpare(size, exclude int) {
 	if c.spare != nil {
 		return
@@ -258,9 +262,11 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 		installed = make(chan error, 1)
 		rings := c.maps.Maps[coreMapTpRings]
 		go func() { installed <- rings.Put(uint32(slot), ring) }()
-		// The next session will likely want the same: start its ring too,
-		// so both grace periods overlap the program loads.
-		c.startSpare(cfg.RingBytes, slot)
+		// Beside another session, the next will likely want the same:
+		// start its ring too, so both grace periods overlap the loads.
+		if c.users > 0 {
+			c.startSpare(cfg.RingBytes, slot)
+		}
 	}
 	loadErr := func() error {
 		if c.fork != nil && c.links == nil {
@@ -384,7 +390,9 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 	c.slots[slot] = s
 	c.users++
 	b.users++
-	c.startSpare(cfg.RingBytes, -1)
+	if c.users > 1 {
+		c.startSpare(cfg.RingBytes, -1)
+	}
 	liveReaders.Add(1)
 	go s.run()
 	return s, nil
@@ -583,6 +591,23 @@ func (s *Session) run() {
 			got = 0
 		}
 	}
+}
+
+// FreeRings returns how many ring buffers of size are installed at a slot
+// no session uses, a spare counted once installed, for tests: the rings a
+// next session can take without waiting for the kernel.
+func FreeRings(size int) int {
+	c := &theCore
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.collectSpare(true)
+	n := 0
+	for i, r := range c.rings {
+		if r != nil && c.slots[i] == nil && int(r.MaxEntries()) == size {
+			n++
+		}
+	}
+	return n
 }
 
 // Slot returns the session's slot, for diagnostics.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tracep/tracep/backends/cgroup"
+	"github.com/tracep/tracep/backends/exectrace"
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/tracep"
 	"github.com/tracep/tracep/tracep/tracetest"
@@ -62,6 +63,30 @@ func TestIntegrationNothingLeaks(t *testing.T) {
 		require.Zero(t, system.Late(), "events after Close")
 		require.Zero(t, bpfcore.Readers(), "reader goroutines left behind")
 	})
+}
+
+// A session alone installs no spare ring: a command line's would pay for
+// a ring (~3 ms of CPU and 4 MiB of kernel memory by default) it never uses. Beside another
+// session, a ring is ready for the next, which then waits for no RCU grace
+// period.
+func TestIntegrationSpareRingOnlyBesideAnother(t *testing.T) {
+	tracetest.RequireSupported(t, exectrace.Supported())
+	bpfcore.DetachIdle()
+	require.Empty(t, bpfcore.LinkIDs(), "a session of another test is still open")
+	const size = 8 << 20 // no other test's: no ring of this size is installed
+	start := func(t *testing.T) tracep.Session {
+		return tracetest.Start(t, session(exectrace.Start, func(s tracep.Scope) exectrace.Config {
+			return exectrace.Config{Scope: s, RingBytes: size}
+		}), tracep.Scope{}, func(tracep.Event) {})
+	}
+	require.Zero(t, bpfcore.FreeRings(size))
+	first := start(t)
+	require.Zero(t, bpfcore.FreeRings(size), "a lone session installed a spare ring")
+	second := start(t)
+	require.Equal(t, 1, bpfcore.FreeRings(size), "two sessions, no ring ready for a third")
+	require.NoError(t, second.Close())
+	require.NoError(t, first.Close())
+	require.Equal(t, 3, bpfcore.FreeRings(size), "the sessions' rings stay installed for the next")
 }
 
 // Start refuses a nil emit, a bad pid and a cancelled context, and leaves
