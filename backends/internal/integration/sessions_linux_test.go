@@ -73,10 +73,10 @@ func TestIntegrationSpareRingOnlyBesideAnother(t *testing.T) {
 	tracetest.RequireSupported(t, exectrace.Supported())
 	bpfcore.DetachIdle()
 	require.Empty(t, bpfcore.LinkIDs(), "a session of another test is still open")
-	const size = 8 << 20 // no other test's: no ring of this size is installed
+	const size = 1 << 20 // no other test's here: no ring of this size is installed
 	start := func(t *testing.T) tracep.Session {
 		return tracetest.Start(t, session(exectrace.Start, func(s tracep.Scope) exectrace.Config {
-			return exectrace.Config{Scope: s, RingBytes: size}
+			return exectrace.Config{Scope: s, RingBytes: size, ArgvLimit: 32 << 10}
 		}), tracep.Scope{}, func(tracep.Event) {})
 	}
 	require.Zero(t, bpfcore.FreeRings(size))
