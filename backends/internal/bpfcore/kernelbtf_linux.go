@@ -171,13 +171,14 @@ func reduceKernelBTF(names []string) (*btf.Cache, *btf.Spec, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if spec, err = btf.LoadSpecFromReader(bytes.NewReader(blob)); err != nil {
+		obj := btfObject(blob)
+		if spec, err = btf.LoadSpecFromReader(bytes.NewReader(obj)); err != nil {
 			return nil, nil, fmt.Errorf("reduced kernel btf: %w", err)
 		}
 		// Only saves time. Those of other boots are stale, left where
 		// /run outlives a boot (a container's): removed once the
 		// directory proved private.
-		if path != "" && writeCacheFile(path, ".btf-", []byte(key+"\n"), blob) == nil {
+		if path != "" && writeCacheFile(path, ".btf-", []byte(key+"\n"), obj) == nil {
 			removeOtherBoots(filepath.Dir(path), "btf.", featureCache.boot)
 		}
 	}
@@ -204,7 +205,7 @@ func reducedCacheKey(names []string) (key, path string) {
 	if err != nil {
 		return "", ""
 	}
-	key = fmt.Sprintf("reduced btf %d release %s size %d types %s", kernelbtf.Version, featureCache.release, fi.Size(), strings.Join(names, ","))
+	key = fmt.Sprintf("reduced btf object %d release %s size %d types %s", kernelbtf.Version, featureCache.release, fi.Size(), strings.Join(names, ","))
 	// A file per key: processes that keep other types (a test binary
 	// with one backend, another build) do not take turns rewriting one.
 	sum := sha256.Sum256([]byte(key))
@@ -226,6 +227,7 @@ func readReducedCache(path, key string) *btf.Spec {
 	if _, err := io.ReadFull(f, head); err != nil || string(head) != key+"\n" {
 		return nil
 	}
+	// An object (btfObject): read into one buffer of its size.
 	spec, err := btf.LoadSpecFromReader(io.NewSectionReader(f, int64(len(head)), math.MaxInt64))
 	if err != nil {
 		return nil

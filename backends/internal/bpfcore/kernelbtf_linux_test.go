@@ -44,8 +44,9 @@ func TestReducedCacheFile(t *testing.T) {
 	}
 	b, err := btf.NewBuilder([]btf.Type{&btf.Typedef{Name: "btf_trace_x", Type: &btf.Int{Name: "int", Size: 4}}}, nil)
 	require.NoError(t, err)
-	blob, err := b.Marshal(nil, nil)
+	raw, err := b.Marshal(nil, nil)
 	require.NoError(t, err)
+	blob := btfObject(raw)
 	path := filepath.Join(t.TempDir(), "tracep", "btf.boot")
 	require.NoError(t, writeCacheFile(path, ".btf-", []byte("key\n"), blob))
 	// A temporary file a killed tracep left goes at the next write.
