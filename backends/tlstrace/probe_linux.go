@@ -13,7 +13,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	"github.com/tracep/tracep/backends/internal/bpfcore"
@@ -89,7 +88,7 @@ type prober struct {
 	enter, exit *ebpf.Program
 	known       *ebpf.Map
 	multi       bool // uprobe_multi links, else one perf event per probe
-	disc        *ringbuf.Reader
+	disc        *bpfcore.RingReader
 	done        chan struct{} // closed when the discovery goroutine ends
 
 	// hold is the kernel's record of held processes (tlsx_hold_on,
@@ -131,7 +130,7 @@ func currentProber() *prober {
 }
 
 func newProber(coll *ebpf.Collection, multi bool) (*prober, error) {
-	rd, err := ringbuf.NewReader(coll.Maps[tlsMapTlsxDisc])
+	rd, err := bpfcore.NewRingReader(coll.Maps[tlsMapTlsxDisc])
 	if err != nil {
 		return nil, fmt.Errorf("discovery ring reader: %w", err)
 	}
@@ -493,18 +492,17 @@ func (p *prober) unhold(d discovery) {
 	_ = p.hold.Held.Delete(d.hold)
 }
 
-// run reads the discovery ring until it is closed. It reads without
+// run reads the discovery ring until close flushes it. It reads without
 // batching: a held process waits for it.
 func (p *prober) run() {
 	defer close(p.done)
-	var rec ringbuf.Record
-	for {
-		if err := p.disc.ReadInto(&rec); err != nil {
-			return
-		}
-		if d, ok := parseDiscovery(rec.RawSample); ok {
+	err := p.disc.Read(func(rec []byte) {
+		if d, ok := parseDiscovery(rec); ok {
 			p.discover(d)
 		}
+	})
+	if err != nil {
+		p.logf(true, "discovery ring: %v", err)
 	}
 }
 
@@ -619,9 +617,9 @@ func (p *prober) close() {
 	p.closed = true
 	wd := p.wd
 	p.mu.Unlock()
-	// The reader returns what is queued, then ErrFlushed; with closed set,
+	// The reader hands what is queued, then returns; with closed set,
 	// queued records only have their processes continued.
-	_ = p.disc.Flush()
+	p.disc.Flush()
 	<-p.done
 	// Discovery is over: nothing attaches uprobes any more.
 	p.mu.Lock()

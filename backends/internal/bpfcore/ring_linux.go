@@ -252,3 +252,56 @@ func (r *ringReader) close() {
 		r.file.Close()
 	}
 }
+
+// RingReader reads a ring buffer of a backend's own, not a session's,
+// whose programs wake readers the kernel's default way (at a record, when
+// the reader has caught up). It reads as sessions' rings are read (see
+// ringReader): in the netpoller and through windows, where cilium/ebpf's
+// ringbuf.Reader maps the data whole (twice the ring's size counted in the
+// resident set at once) and blocks a thread in epoll_wait.
+type RingReader struct {
+	r       *ringReader
+	asleep  uint32 // tp_wake's part for sessions' rings: unused here
+	flushed atomic.Bool
+}
+
+// NewRingReader returns a reader of m, a ring buffer of a power-of-two
+// size of at least MinRingBytes.
+func NewRingReader(m *ebpf.Map) (*RingReader, error) {
+	rr := &RingReader{}
+	r, err := newRingReader(m, &rr.asleep)
+	if err != nil {
+		return nil, err
+	}
+	rr.r = r
+	return rr, nil
+}
+
+// Read hands every record to h, in order, as they come, until Flush; it
+// then hands those committed before Flush and returns. A record is valid
+// only during h's call, and the ring moves past it when h returns.
+func (rr *RingReader) Read(h func([]byte)) error {
+	for {
+		if rr.flushed.Load() {
+			_, err := rr.r.drain(h, true)
+			return err
+		}
+		if _, err := rr.r.drain(h, false); err != nil {
+			return err
+		}
+		if _, err := rr.r.wait(time.Time{}, rr.flushed.Load); err != nil {
+			return err
+		}
+	}
+}
+
+// Flush makes Read return once it has handed the records committed so
+// far.
+func (rr *RingReader) Flush() {
+	rr.flushed.Store(true)
+	rr.r.interrupt()
+}
+
+// Close releases the ring's mappings and file. Read must have returned, or
+// never have been called.
+func (rr *RingReader) Close() { rr.r.close() }
