@@ -130,6 +130,28 @@ type deadTracer struct {
 	progs, maps, links []uint32
 }
 
+// stop stops the tracer with SIGSTOP and waits until it is stopped. A
+// SIGCONT from elsewhere may continue it first: pids are reused within
+// seconds here (pid_max 32768, the storms of these tests), and a TLS
+// tracer of another test continues by pid the processes it held, as does
+// its watchdog when it dies. The kernel reports that continuation, and the
+// tracer is stopped again.
+func (tr *tracer) stop(t *testing.T) {
+	t.Helper()
+	for {
+		require.NoError(t, tr.cmd.Process.Signal(unix.SIGSTOP))
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(tr.cmd.Process.Pid, &ws, unix.WUNTRACED|unix.WCONTINUED, nil)
+		require.NoError(t, err)
+		if ws.Continued() {
+			t.Logf("tracep %d continued by another process: stopping it again", tr.cmd.Process.Pid)
+			continue
+		}
+		require.True(t, ws.Stopped(), "tracep ended by itself (status %#x): %s", ws, tr.stderr)
+		return
+	}
+}
+
 // kill kills the tracer with SIGKILL and reaps it. With freeze, it is
 // stopped first (at that instant) so that the BPF objects it holds are
 // all known; without, they are read just before the kill.
@@ -137,11 +159,7 @@ func (tr *tracer) kill(t *testing.T, freeze bool) deadTracer {
 	t.Helper()
 	pid := tr.cmd.Process.Pid
 	if freeze {
-		require.NoError(t, tr.cmd.Process.Signal(unix.SIGSTOP))
-		var ws unix.WaitStatus
-		_, err := unix.Wait4(pid, &ws, unix.WUNTRACED, nil)
-		require.NoError(t, err)
-		require.True(t, ws.Stopped(), "tracep ended by itself (status %#x): %s", ws, tr.stderr)
+		tr.stop(t)
 	}
 	d := deadTracer{pid: pid}
 	d.progs, d.maps, d.links = bpfFDs(pid)
@@ -462,11 +480,7 @@ func TestIntegrationSIGKILLLeavesNothing(t *testing.T) {
 					tr.waitTracing(t)
 					frozen := i == 0
 					if frozen {
-						require.NoError(t, tr.cmd.Process.Signal(unix.SIGSTOP))
-						var ws unix.WaitStatus
-						_, err := unix.Wait4(tr.cmd.Process.Pid, &ws, unix.WUNTRACED, nil)
-						require.NoError(t, err)
-						require.True(t, ws.Stopped(), "tracep ended by itself: %s", tr.stderr)
+						tr.stop(t)
 					}
 					_, err = in.Write([]byte("go\n"))
 					require.NoError(t, err)

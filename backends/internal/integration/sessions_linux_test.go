@@ -66,9 +66,9 @@ func TestIntegrationNothingLeaks(t *testing.T) {
 }
 
 // A session alone installs no spare ring: a command line's would pay for
-// a ring (~3 ms of CPU and 4 MiB of kernel memory by default) it never uses. Beside another
-// session, a ring is ready for the next, which then waits for no RCU grace
-// period.
+// a ring it never uses (its creation, and 2-8 MiB of kernel memory by
+// default). Beside another session, a ring is ready for the next, which
+// then waits for no RCU grace period.
 func TestIntegrationSpareRingOnlyBesideAnother(t *testing.T) {
 	tracetest.RequireSupported(t, exectrace.Supported())
 	bpfcore.DetachIdle()
