@@ -41,16 +41,21 @@ func TestBTFObject(t *testing.T) {
 			require.NoError(t, err)
 			fromObj, err := btf.LoadSpecFromReader(bytes.NewReader(obj))
 			require.NoError(t, err)
-			for _, name := range []string{"btf_trace_x", "task_struct", "int"} {
-				a, err := fromRaw.AnyTypeByName(name)
-				require.NoError(t, err)
-				b, err := fromObj.AnyTypeByName(name)
-				require.NoError(t, err)
-				idA, _ := fromRaw.TypeID(a)
-				idB, _ := fromObj.TypeID(b)
-				assert.Equal(t, idA, idB, name)
-				assert.Equal(t, a.TypeName(), b.TypeName())
-			}
+			requireSameIDs(t, fromRaw, fromObj, "btf_trace_x", "task_struct", "int")
 		})
+	}
+}
+
+// requireSameIDs requires a and b to hold the types names at the same IDs.
+func requireSameIDs(t *testing.T, a, b *btf.Spec, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		typA, err := a.AnyTypeByName(name)
+		require.NoError(t, err)
+		typB, err := b.AnyTypeByName(name)
+		require.NoError(t, err)
+		idA, _ := a.TypeID(typA)
+		idB, _ := b.TypeID(typB)
+		assert.Equal(t, idA, idB, name)
 	}
 }

@@ -96,15 +96,7 @@ func TestReducedKernelBTFCached(t *testing.T) {
 	_, second, err := reduceKernelBTF(CoreKernelTypes)
 	require.NoError(t, err)
 	require.NotSame(t, first, second)
-	for _, name := range []string{"btf_trace_sched_process_fork", "task_struct"} {
-		a, err := first.AnyTypeByName(name)
-		require.NoError(t, err)
-		b, err := second.AnyTypeByName(name)
-		require.NoError(t, err)
-		idA, _ := first.TypeID(a)
-		idB, _ := second.TypeID(b)
-		assert.Equal(t, idA, idB, name)
-	}
+	requireSameIDs(t, first, second, "btf_trace_sched_process_fork", "task_struct")
 	key, _ := reducedCacheKey(CoreKernelTypes)
 	assert.Nil(t, readReducedCache(path, key+",sock"), "another key")
 
