@@ -482,13 +482,49 @@ func (p *prober) watch(wd *watchdog.Watchdog) {
 	p.logf(true, "hold watchdog %d exited: new binaries are not held until the next session", wd.PID())
 }
 
+// held is a process the kernel held, pinned by a pidfd as soon as its
+// record is read: continued through the pidfd after the inspection, which
+// may take a while, a process that died meanwhile and whose pid was
+// reused (pid_max may be 32768) leaves the pid's new owner alone.
+type held struct {
+	pid   int
+	pidfd int // -1: none (the kernel has no pidfds), continued by pid
+	gone  bool
+}
+
+// pinHeld pins the process d names.
+func pinHeld(d discovery) held {
+	h := held{pid: d.pid, pidfd: -1}
+	if d.pid <= 0 { // kill(0) would signal this process's own group
+		h.gone = true
+		return h
+	}
+	fd, err := unix.PidfdOpen(d.pid, 0)
+	switch {
+	case err == nil:
+		h.pidfd = fd
+	case errors.Is(err, unix.ESRCH):
+		h.gone = true
+	}
+	return h
+}
+
+// cont sends the held process SIGCONT and releases its pidfd.
+func (h held) cont() {
+	switch {
+	case h.pidfd >= 0:
+		_ = unix.PidfdSendSignal(h.pidfd, unix.SIGCONT, nil, 0)
+		unix.Close(h.pidfd)
+	case !h.gone:
+		_ = unix.Kill(h.pid, unix.SIGCONT)
+	}
+}
+
 // unhold continues a process the kernel held, then forgets the hold: in
 // this order, so that a tracer dying in between leaves the watchdog a
 // process to continue again rather than one stopped.
-func (p *prober) unhold(d discovery) {
-	if d.pid > 0 { // kill(0) would signal this process's own group
-		_ = unix.Kill(d.pid, unix.SIGCONT)
-	}
+func (p *prober) unhold(d discovery, h held) {
+	h.cont()
 	_ = p.hold.Held.Delete(d.hold)
 }
 
@@ -511,7 +547,7 @@ func (p *prober) run() {
 func (p *prober) discover(d discovery) {
 	if d.held {
 		p.holds.Add(1)
-		defer p.unhold(d)
+		defer p.unhold(d, pinHeld(d))
 	}
 	p.mu.Lock()
 	closed := p.closed
