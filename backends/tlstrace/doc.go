@@ -119,8 +119,9 @@
 // within milliseconds. So for a scoped session (cgroup, as the harness and
 // tracep tls CMD use, or pids) the kernel stops such a process with SIGSTOP
 // at exec (or mmap) until its file is inspected and probed, then user space
-// sends SIGCONT; this costs about a millisecond per new binary, once per
-// tracer process. A process that leads a process group of its own (a job of
+// sends SIGCONT, through a pidfd opened as the record is read, so that a
+// process killed meanwhile leaves its pid's next owner alone; this costs
+// about a millisecond per new binary, once per tracer process. A process that leads a process group of its own (a job of
 // an interactive shell, which would report the stop to its user) is not
 // held, nor is anything in a whole-system session; for those the first
 // instructions race with the attach (a ClientHello and a request usually
