@@ -1,18 +1,19 @@
 package tlstrace
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/tracep/tracep/backends/internal/bpfcore"
 	"github.com/tracep/tracep/backends/internal/procfs"
@@ -177,13 +178,10 @@ func systemLibraries() []string {
 			}
 		}
 	}
+	dirs := make(map[unix.Stat_t]bool) // by device and inode: /lib is often /usr/lib
+	buf := make([]byte, 16<<10)
 	for _, dir := range libDirs {
-		matches, _ := filepath.Glob(filepath.Join(dir, "lib*.so*"))
-		for _, m := range matches {
-			if isTLSLibName(filepath.Base(m)) {
-				names = append(names, m)
-			}
-		}
+		names = appendTLSLibs(names, dir, buf, dirs)
 	}
 	seen := map[fileKey]bool{}
 	var out []string
@@ -207,12 +205,56 @@ func systemLibraries() []string {
 	return out
 }
 
-// isTLSLibName reports whether a library's name is OpenSSL's libssl or
-// GnuTLS's main library (not NSS's libssl3.so nor gnutls-openssl's
-// compatibility layer, which would report every call twice).
-func isTLSLibName(name string) bool {
-	return strings.HasPrefix(name, "libssl.so.") || strings.HasPrefix(name, "libgnutls.so.")
+// appendTLSLibs appends to names the paths of the TLS libraries in dir,
+// unless seen has dir already. It reads the directory's entries into buf
+// and looks at their names in place: a library directory holds a thousand
+// or more, which os.ReadDir or filepath.Glob would each make a string of
+// (0.3 MB of a TLS tracer's start for the usual directories).
+func appendTLSLibs(names []string, dir string, buf []byte, seen map[unix.Stat_t]bool) []string {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return names
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return names
+	}
+	key := unix.Stat_t{Dev: st.Dev, Ino: st.Ino}
+	if seen[key] {
+		return names
+	}
+	seen[key] = true
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err != nil || n <= 0 {
+			return names
+		}
+		parseDirents(buf[:n], func(name []byte) {
+			if isTLSLib(name) {
+				names = append(names, filepath.Join(dir, string(name)))
+			}
+		})
+	}
 }
+
+// tlsLibPrefixes name OpenSSL's libssl and GnuTLS's main library (not
+// NSS's libssl3.so nor gnutls-openssl's compatibility layer, which would
+// report every call twice).
+var tlsLibPrefixes = [][]byte{[]byte("libssl.so."), []byte("libgnutls.so.")}
+
+// isTLSLib reports whether a library's name is one of tlsLibPrefixes'.
+func isTLSLib(name []byte) bool {
+	for _, p := range tlsLibPrefixes {
+		if bytes.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// isTLSLibName is isTLSLib for a string.
+func isTLSLibName(name string) bool { return isTLSLib([]byte(name)) }
 
 // Session is a running TLS trace.
 type Session struct {
