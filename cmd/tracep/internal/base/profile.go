@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -40,6 +42,9 @@ func startProfiling(stderr io.Writer) (stop func()) {
 	if f := os.Getenv("TRACEP_MEMPROFILE"); f != "" {
 		stops = append(stops, func() {
 			if out, err := os.Create(f); err == nil {
+				// The profile is as of the last collection: one now
+				// makes it hold every allocation of the run.
+				runtime.GC()
 				_ = pprof.Lookup("heap").WriteTo(out, 0)
 				out.Close()
 			}
@@ -60,7 +65,7 @@ func startProfiling(stderr io.Writer) (stop func()) {
 			backends.SetStartupTrace(nil)
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintf(stderr, "tracep startup: %8.2f ms            exit%s\n", since(time.Now()), peakRSS())
+			fmt.Fprintf(stderr, "tracep startup: %8.2f ms            exit%s%s\n", since(time.Now()), peakRSS(), heapAllocated())
 		})
 	}
 	return func() {
@@ -68,6 +73,17 @@ func startProfiling(stderr io.Writer) (stop func()) {
 			f()
 		}
 	}
+}
+
+// heapAllocated returns ", N kB allocated": everything the heap handed
+// out since the process started, freed or not (runtime/metrics).
+func heapAllocated() string {
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return ""
+	}
+	return fmt.Sprintf(", %d kB allocated", sample[0].Value.Uint64()>>10)
 }
 
 // peakRSS returns ", peak RSS N kB" from /proc/self/status, or "".
