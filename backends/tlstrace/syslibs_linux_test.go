@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 )
 
 // systemLibraries finds what globbing the library directories and
@@ -56,7 +55,7 @@ func TestAppendTLSLibs(t *testing.T) {
 	for _, name := range []string{"libssl.so.3", "libgnutls.so.30", "libssl3.so", "libgnutls-openssl.so.27", "libssl.so"} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o644))
 	}
-	seen := map[unix.Stat_t]bool{}
+	seen := map[[2]uint64]bool{}
 	buf := make([]byte, 4096) // many calls
 	got := appendTLSLibs(nil, dir, buf, seen)
 	slices.Sort(got)
@@ -64,5 +63,5 @@ func TestAppendTLSLibs(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "lib")
 	require.NoError(t, os.Symlink(dir, link))
 	require.Empty(t, appendTLSLibs(nil, link, buf, seen), "the same directory again")
-	require.Empty(t, appendTLSLibs(nil, filepath.Join(dir, "none"), buf, map[unix.Stat_t]bool{}))
+	require.Empty(t, appendTLSLibs(nil, filepath.Join(dir, "none"), buf, map[[2]uint64]bool{}))
 }

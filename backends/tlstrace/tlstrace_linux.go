@@ -178,7 +178,7 @@ func systemLibraries() []string {
 			}
 		}
 	}
-	dirs := make(map[unix.Stat_t]bool) // by device and inode: /lib is often /usr/lib
+	dirs := make(map[[2]uint64]bool) // by device and inode: /lib is often /usr/lib
 	buf := make([]byte, 16<<10)
 	for _, dir := range libDirs {
 		names = appendTLSLibs(names, dir, buf, dirs)
@@ -210,7 +210,7 @@ func systemLibraries() []string {
 // and looks at their names in place: a library directory holds a thousand
 // or more, which os.ReadDir or filepath.Glob would each make a string of
 // (0.3 MB of a TLS tracer's start for the usual directories).
-func appendTLSLibs(names []string, dir string, buf []byte, seen map[unix.Stat_t]bool) []string {
+func appendTLSLibs(names []string, dir string, buf []byte, seen map[[2]uint64]bool) []string {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return names
@@ -220,7 +220,7 @@ func appendTLSLibs(names []string, dir string, buf []byte, seen map[unix.Stat_t]
 	if unix.Fstat(fd, &st) != nil {
 		return names
 	}
-	key := unix.Stat_t{Dev: st.Dev, Ino: st.Ino}
+	key := [2]uint64{st.Dev, st.Ino}
 	if seen[key] {
 		return names
 	}
