@@ -186,6 +186,35 @@ func removeStale(dir, prefix string) {
 	}
 }
 
+// keepNewest removes all but the n most recently modified cache files
+// named with prefix in dir.
+func keepNewest(dir, prefix string, n int) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type file struct {
+		name string
+		mod  time.Time
+	}
+	var files []file
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			files = append(files, file{e.Name(), fi.ModTime()})
+		}
+	}
+	if len(files) <= n {
+		return
+	}
+	slices.SortFunc(files, func(a, b file) int { return b.mod.Compare(a.mod) })
+	for _, f := range files[n:] {
+		os.Remove(filepath.Join(dir, f.name))
+	}
+}
+
 // removeOtherBoots removes the cache files named with prefix in dir that
 // another boot than boot wrote (prefix then the boot's id).
 func removeOtherBoots(dir, prefix, boot string) {

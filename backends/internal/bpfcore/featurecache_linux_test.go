@@ -3,7 +3,9 @@ package bpfcore
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -37,4 +39,34 @@ func TestFeatureCacheFile(t *testing.T) {
 	open := t.TempDir()
 	require.NoError(t, os.Chmod(open, 0o777))
 	require.Error(t, writeFeatureCache(filepath.Join(open, "f"), "6.18.0", []string{"ringbuf"}), "a directory others may write")
+}
+
+// keepNewest keeps the n most recently modified files of its prefix and
+// leaves the others alone.
+func TestKeepNewest(t *testing.T) {
+	dir := t.TempDir()
+	base := time.Now().Add(-time.Hour)
+	for i := range 10 {
+		path := filepath.Join(dir, "btf.boot."+strconv.Itoa(i))
+		require.NoError(t, os.WriteFile(path, nil, 0o600))
+		mod := base.Add(time.Duration(i) * time.Minute)
+		require.NoError(t, os.Chtimes(path, mod, mod))
+	}
+	other := filepath.Join(dir, "features.boot")
+	require.NoError(t, os.WriteFile(other, nil, 0o600))
+	require.NoError(t, os.Chtimes(other, base, base))
+
+	keepNewest(dir, "btf.boot.", 8)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	require.ElementsMatch(t, []string{"features.boot", "btf.boot.2", "btf.boot.3", "btf.boot.4", "btf.boot.5",
+		"btf.boot.6", "btf.boot.7", "btf.boot.8", "btf.boot.9"}, names)
+	keepNewest(dir, "btf.boot.", 8)
+	entries, err = os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 9, "nothing more to remove")
 }

@@ -180,6 +180,7 @@ func reduceKernelBTF(names []string) (*btf.Cache, *btf.Spec, error) {
 		// directory proved private.
 		if path != "" && writeCacheFile(path, ".btf-", []byte(key+"\n"), obj) == nil {
 			removeOtherBoots(filepath.Dir(path), "btf.", featureCache.boot)
+			keepNewest(filepath.Dir(path), "btf."+featureCache.boot+".", maxReducedFiles)
 		}
 	}
 	cache, err := cacheWithKernel(spec)
@@ -193,6 +194,13 @@ func reduceKernelBTF(names []string) (*btf.Cache, *btf.Spec, error) {
 // (featureCacheDir, root's only), keyed by what made it: the kernel
 // release, the size of its BTF, the types kept and the reduction's
 // version. Reading it back instead of reducing saves ~10 ms of a start.
+// Each set of tracers has its own, up to 530 KB, and /run is memory: at
+// most maxReducedFiles are kept, the least recently used going first (a
+// file read back is touched).
+
+// maxReducedFiles bounds the reduced BTF files of a boot: the four
+// tracers alone, all of them, and a few other sets (a test binary's).
+const maxReducedFiles = 8
 
 // reducedCacheKey returns the key of the BTF reduced for names and its
 // file, "" when there is no cache.
@@ -232,6 +240,8 @@ func readReducedCache(path, key string) *btf.Spec {
 	if err != nil {
 		return nil
 	}
+	now := time.Now() // used: kept by keepNewest
+	_ = os.Chtimes(path, now, now)
 	return spec
 }
 

@@ -112,6 +112,23 @@ func TestReducedKernelBTFCached(t *testing.T) {
 	assert.FileExists(t, path)
 	assert.FileExists(t, other)
 	assert.NoFileExists(t, oldBoot)
+
+	// At most maxReducedFiles stay: the least recently used goes, not the
+	// one written first but just read back.
+	past := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(path, past, past))
+	require.NoError(t, os.Chtimes(other, past.Add(time.Minute), past.Add(time.Minute)))
+	_, _, err = reduceKernelBTF(CoreKernelTypes) // read back: touched
+	require.NoError(t, err)
+	for _, name := range []string{"file", "inode", "net", "socket", "pt_regs", "mm_struct", "linux_binprm"} {
+		_, _, err = reduceKernelBTF(append(slices.Clone(CoreKernelTypes), name))
+		require.NoError(t, err)
+	}
+	files, err := filepath.Glob(filepath.Join(featureCacheDir, "btf.*"))
+	require.NoError(t, err)
+	assert.Len(t, files, maxReducedFiles)
+	assert.FileExists(t, path, "used lately")
+	assert.NoFileExists(t, other, "least recently used")
 }
 
 // freshKernelTypes makes the process's kernel BTF as if nothing had been
