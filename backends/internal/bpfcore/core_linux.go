@@ -471,8 +471,7 @@ func Preload(kinds ...tracep.Kind) {
 	// Loads relocate against kernel BTF: read it, reduced for them all,
 	// and parse the backends' specs on other CPUs while this one makes the
 	// core's maps.
-	wantKernelTypes(backendKernelTypes(todo))
-	go kernelTypes()
+	go kernelTypes(backendKernelTypes(todo)...)
 	specs := make([]<-chan specResult, len(todo))
 	for i, b := range todo {
 		specs[i] = prefetchSpec(b)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -169,19 +170,30 @@ func writeCacheFile(path, prefix string, parts ...[]byte) error {
 // for one a killed tracep left (writing one takes milliseconds).
 const staleAfter = 10 * time.Second
 
-// removeStale removes the temporary cache files named with prefix in dir
-// that are older than staleAfter.
-func removeStale(dir, prefix string) {
+// cacheFiles returns the files of dir named with prefix.
+func cacheFiles(dir, prefix string) []fs.FileInfo {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return
+		return nil
 	}
+	var files []fs.FileInfo
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Name(), prefix) {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
-			os.Remove(filepath.Join(dir, e.Name()))
+		if fi, err := e.Info(); err == nil {
+			files = append(files, fi)
+		}
+	}
+	return files
+}
+
+// removeStale removes the temporary cache files named with prefix in dir
+// that are older than staleAfter.
+func removeStale(dir, prefix string) {
+	for _, fi := range cacheFiles(dir, prefix) {
+		if time.Since(fi.ModTime()) > staleAfter {
+			os.Remove(filepath.Join(dir, fi.Name()))
 		}
 	}
 }
@@ -189,42 +201,22 @@ func removeStale(dir, prefix string) {
 // keepNewest removes all but the n most recently modified cache files
 // named with prefix in dir.
 func keepNewest(dir, prefix string, n int) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	type file struct {
-		name string
-		mod  time.Time
-	}
-	var files []file
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), prefix) {
-			continue
-		}
-		if fi, err := e.Info(); err == nil {
-			files = append(files, file{e.Name(), fi.ModTime()})
-		}
-	}
+	files := cacheFiles(dir, prefix)
 	if len(files) <= n {
 		return
 	}
-	slices.SortFunc(files, func(a, b file) int { return b.mod.Compare(a.mod) })
-	for _, f := range files[n:] {
-		os.Remove(filepath.Join(dir, f.name))
+	slices.SortFunc(files, func(a, b fs.FileInfo) int { return b.ModTime().Compare(a.ModTime()) })
+	for _, fi := range files[n:] {
+		os.Remove(filepath.Join(dir, fi.Name()))
 	}
 }
 
 // removeOtherBoots removes the cache files named with prefix in dir that
 // another boot than boot wrote (prefix then the boot's id).
 func removeOtherBoots(dir, prefix, boot string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), prefix) && !strings.HasPrefix(e.Name(), prefix+boot+".") {
-			os.Remove(filepath.Join(dir, e.Name()))
+	for _, fi := range cacheFiles(dir, prefix) {
+		if !strings.HasPrefix(fi.Name(), prefix+boot+".") {
+			os.Remove(filepath.Join(dir, fi.Name()))
 		}
 	}
 }

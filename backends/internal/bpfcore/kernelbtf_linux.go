@@ -64,6 +64,11 @@ var sharedBTF struct {
 func wantKernelTypes(names []string) {
 	sharedBTF.Lock()
 	defer sharedBTF.Unlock()
+	wantLocked(names)
+}
+
+// wantLocked adds names to sharedBTF.wanted, which it holds locked.
+func wantLocked(names []string) {
 	sharedBTF.wanted = unionSorted(sharedBTF.wanted, CoreKernelTypes, names)
 }
 
@@ -97,7 +102,7 @@ func kernelTypes(names ...string) *kernelBTF {
 	if k := sharedBTF.kernel; k != nil && (k.reduced == nil || subset(names, k.names)) {
 		return k
 	}
-	sharedBTF.wanted = unionSorted(sharedBTF.wanted, CoreKernelTypes, names)
+	wantLocked(names)
 	k := &kernelBTF{names: sharedBTF.wanted}
 	if !Disabled(reducedBTF) {
 		t0 := time.Now()
