@@ -8,10 +8,9 @@ import (
 // btfObject wraps raw BTF in the smallest ELF object github.com/cilium/ebpf
 // reads BTF from: its .BTF section, an empty symbol table and the string
 // tables naming them. Given raw BTF, btf.LoadSpecFromReader reads its
-// reader whole through io.ReadAll, which for the reduced kernel BTF (530 KB
-// with the network tracepoints' typedefs) allocates twice the size in
-// growing pieces, the largest part of a tracer's start-up allocations; from
-// an object it reads the section into one buffer of its size.
+// reader whole through io.ReadAll, which allocates twice the size in
+// growing pieces; from an object it reads the section into one buffer of
+// its size.
 func btfObject(raw []byte) []byte {
 	// The object's byte order is the BTF's: its magic, 0xeb9f, read in it.
 	var bo binary.ByteOrder = binary.LittleEndian

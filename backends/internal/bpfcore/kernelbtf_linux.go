@@ -43,8 +43,8 @@ type kernelBTF struct {
 	// cache is the loads' and feature probes' btf.Cache. Its kernel spec
 	// is reduced unless reduced is nil.
 	cache *btf.Cache
-	// reduced holds the types names lists, typedefs at their kernel IDs
-	// (kernelbtf.Reduce).
+	// reduced holds the types names lists, typedefs under their kernel
+	// IDs (kernelbtf.Reduce, setKernelIDs).
 	reduced *btf.Spec
 	names   []string
 }
@@ -90,9 +90,8 @@ func unionSorted(lists ...[]string) []string {
 
 // kernelTypes returns the process's kernel BTF holding names: the kernel's
 // BTF reduced to the types wanted (wantKernelTypes) and names, a fraction
-// of the CPU and memory of decoding it whole, and the less the fewer
-// tracepoints' typedefs it keeps at their IDs (a tracer of execs alone
-// reads 160 KB, one of connections 530 KB). It is reduced again, for all
+// of the CPU and memory of decoding it whole (a tracer of execs alone
+// reads 26 KB, every tracer 76 KB). It is reduced again, for all
 // of them, when a later caller asks for a type it lacks. If reducing
 // fails or DisableEnv names reduced_btf, it is a cache that decodes the
 // kernel's BTF whole.
@@ -188,6 +187,9 @@ func reduceKernelBTF(names []string) (*btf.Cache, *btf.Spec, error) {
 			keepNewest(filepath.Dir(path), "btf."+featureCache.boot+".", maxReducedFiles)
 		}
 	}
+	if err := setKernelIDs(spec, names); err != nil {
+		return nil, nil, err
+	}
 	cache, err := cacheWithKernel(spec)
 	if err != nil {
 		return nil, nil, err
@@ -199,7 +201,7 @@ func reduceKernelBTF(names []string) (*btf.Cache, *btf.Spec, error) {
 // (featureCacheDir, root's only), keyed by what made it: the kernel
 // release, the size of its BTF, the types kept and the reduction's
 // version. Reading it back instead of reducing saves ~10 ms of a start.
-// Each set of tracers has its own, up to 530 KB, and /run is memory: at
+// Each set of tracers has its own, up to 76 KB, and /run is memory: at
 // most maxReducedFiles are kept, the least recently used going first (a
 // file read back is touched).
 
@@ -281,6 +283,86 @@ func cacheWithKernel(spec *btf.Spec) (*btf.Cache, error) {
 	}
 	*(**btf.Spec)(unsafe.Pointer(f.UnsafeAddr())) = spec
 	return c, nil
+}
+
+// setKernelIDs gives the typedefs of spec that names lists the type IDs
+// they have in the kernel, which kernelbtf.Reduce wrote in a tag on each.
+// cilium/ebpf takes a tp_btf program's attach_btf_id from the ID its
+// kernel spec gives the tracepoint's typedef, and exports no way to set
+// one. Its decoder gives a type the ID it was last looked up by, so this
+// files each typedef under its kernel ID, in the decoder's types and in
+// its index of names, and fails if those are not as expected
+// (TestSetKernelIDs checks it) or the spec then gives another ID. Call it
+// before the spec is shared.
+func setKernelIDs(spec *btf.Spec, names []string) error {
+	types, index, err := decoderTables(spec)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		var td *btf.Typedef
+		if spec.TypeByName(name, &td) != nil {
+			continue // not a typedef, or not this kernel's
+		}
+		kernelID, ok := kernelbtf.KernelID(td.Tags)
+		if !ok {
+			return fmt.Errorf("typedef %s: no kernel type id", name)
+		}
+		id, err := spec.TypeID(td)
+		if err != nil {
+			return err
+		}
+		if id == btf.TypeID(kernelID) {
+			continue
+		}
+		if _, err := spec.TypeByID(btf.TypeID(kernelID)); err == nil {
+			// Only on a kernel whose typedef comes before the
+			// reduction's last type: loads then decode the whole.
+			return fmt.Errorf("typedef %s: its kernel id %d is a reduced type's", name, kernelID)
+		}
+		types[btf.TypeID(kernelID)] = td
+		delete(types, id) // looked up by id again, it is another copy
+		for i, e := range index {
+			if uint32(e) == uint32(id) {
+				index[i] = e&^math.MaxUint32 | uint64(kernelID)
+			}
+		}
+		slices.Sort(index)
+		var again *btf.Typedef
+		if err := spec.TypeByName(name, &again); err != nil {
+			return fmt.Errorf("typedef %s: %w", name, err)
+		}
+		if got, err := spec.TypeID(again); err != nil || again != td || got != btf.TypeID(kernelID) {
+			return fmt.Errorf("typedef %s: kernel id %d set, %d read back", name, kernelID, got)
+		}
+	}
+	return nil
+}
+
+// decoderTables returns the maps of spec's decoder setKernelIDs edits: the
+// types decoded by ID, and the index of names, each entry a name's hash
+// in the high 32 bits and a type ID in the low.
+func decoderTables(spec *btf.Spec) (map[btf.TypeID]btf.Type, []uint64, error) {
+	errLayout := errors.New("btf.Spec's decoder is not as expected")
+	d := reflect.ValueOf(spec).Elem().FieldByName("decoder")
+	if !d.IsValid() || d.Kind() != reflect.Pointer || d.IsNil() || d.Elem().Kind() != reflect.Struct {
+		return nil, nil, errLayout
+	}
+	t := d.Elem().FieldByName("types")
+	if !t.IsValid() || t.Type() != reflect.TypeFor[map[btf.TypeID]btf.Type]() {
+		return nil, nil, errLayout
+	}
+	n := d.Elem().FieldByName("namedTypes")
+	if !n.IsValid() || n.Kind() != reflect.Pointer || n.IsNil() || n.Elem().Kind() != reflect.Struct {
+		return nil, nil, errLayout
+	}
+	e := n.Elem().FieldByName("entries")
+	if !e.IsValid() || e.Kind() != reflect.Slice || e.Type().Elem().Kind() != reflect.Uint64 {
+		return nil, nil, errLayout
+	}
+	types := *(*map[btf.TypeID]btf.Type)(unsafe.Pointer(t.UnsafeAddr()))
+	index := *(*[]uint64)(unsafe.Pointer(e.UnsafeAddr()))
+	return types, index, nil
 }
 
 // types returns the kernel's types for a backend's Prepare: the reduced

@@ -1,6 +1,8 @@
 package bpfcore
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,8 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tracep/tracep/backends/internal/kernelbtf"
 )
 
 // cilium/ebpf's Cache still has the field cacheWithKernel sets, and then
@@ -25,6 +29,77 @@ func TestCacheWithKernel(t *testing.T) {
 	got, err := cache.Kernel()
 	require.NoError(t, err)
 	assert.Same(t, spec, got)
+}
+
+// setKernelIDs files each typedef under the ID its tag gives, which
+// cilium/ebpf then reports (a tp_btf load's attach_btf_id, here found as a
+// load finds it), however often and by whatever path it is looked up. It
+// refuses a typedef without a tag, and an ID one of the reduced types has.
+func TestSetKernelIDs(t *testing.T) {
+	intT := &btf.Int{Name: "int", Size: 4}
+	var kernel []btf.Type
+	for i := range 20 {
+		kernel = append(kernel, &btf.Struct{Name: fmt.Sprintf("s%d", i), Size: 4, Members: []btf.Member{{Name: "x", Type: intT}}})
+	}
+	kernel = append(kernel, &btf.Typedef{Name: "btf_trace_a", Type: intT}, &btf.Typedef{Name: "btf_trace_b", Type: intT})
+	raw := marshalBTF(t, kernel)
+	full, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+	require.NoError(t, err)
+	reduce := func(names ...string) *btf.Spec {
+		blob, err := kernelbtf.Reduce(raw, kernelbtf.Keep{Types: names})
+		require.NoError(t, err)
+		spec, err := btf.LoadSpecFromReader(bytes.NewReader(btfObject(blob)))
+		require.NoError(t, err)
+		return spec
+	}
+
+	names := []string{"btf_trace_a", "btf_trace_b", "s3", "int", "missing"}
+	spec := reduce(names...)
+	require.NoError(t, setKernelIDs(spec, names))
+	cache, err := cacheWithKernel(spec)
+	require.NoError(t, err)
+	kernelSpec, err := cache.Kernel()
+	require.NoError(t, err)
+	for _, name := range []string{"btf_trace_a", "btf_trace_b"} {
+		var want *btf.Typedef
+		require.NoError(t, full.TypeByName(name, &want))
+		wantID, err := full.TypeID(want)
+		require.NoError(t, err)
+		var got *btf.Typedef
+		require.NoError(t, kernelSpec.TypeByName(name, &got))
+		id, err := kernelSpec.TypeID(got)
+		require.NoError(t, err)
+		assert.Equal(t, wantID, id, name)
+		for _, err := range kernelSpec.All() { // every ID looked up, the typedef's in the reduction too
+			require.NoError(t, err)
+		}
+		id, err = kernelSpec.TypeID(got)
+		require.NoError(t, err)
+		assert.Equal(t, wantID, id, "%s after every ID was looked up", name)
+	}
+
+	// Untagged: BTF not from kernelbtf.Reduce.
+	untagged, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+	require.NoError(t, err)
+	assert.ErrorContains(t, setKernelIDs(untagged, names), "no kernel type id")
+
+	// A typedef whose kernel ID a reduced type has: s0 (ID 1) dropped,
+	// the typedef's ID is 21 in the reduction, and 22, its kernel ID, is
+	// its tag's.
+	all := []string{"btf_trace_a"}
+	for i := 1; i < 20; i++ {
+		all = append(all, fmt.Sprintf("s%d", i))
+	}
+	assert.ErrorContains(t, setKernelIDs(reduce(all...), all), "is a reduced type's")
+}
+
+func marshalBTF(t *testing.T, types []btf.Type) []byte {
+	t.Helper()
+	b, err := btf.NewBuilder(types, nil)
+	require.NoError(t, err)
+	raw, err := b.Marshal(nil, nil)
+	require.NoError(t, err)
+	return raw
 }
 
 // UnlistedKernelTypes reads the relocations' types out of cilium/ebpf's
