@@ -128,6 +128,7 @@ func (c *core) loadMaps() error {
 		// entries took 6 ms of a 40 ms start.
 		spec.Maps[coreMapTpPending].MaxEntries = 1
 	}
+	dropMapBTF(spec)
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil
 	maps, err := ebpf.NewCollection(mapsOnly)
@@ -332,6 +333,7 @@ func (c *core) loadBackend(b *Backend, prefetched <-chan specResult) error {
 			return fmt.Errorf("%s bpf spec: map %s unknown to the core (stale tp_core.h?)", b.Kind, name)
 		}
 	}
+	dropMapBTF(spec)
 	// Chosen once Prepare left out what the kernel lacks.
 	opts, err := loadOptions(k, spec)
 	if err != nil {

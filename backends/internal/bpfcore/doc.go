@@ -154,7 +154,9 @@
 // everything asked so far. A spec that relocates against a type no backend
 // lists, or attaches to a tracepoint a kernel module defines, loads
 // against the whole, as every load does with reduced_btf in [DisableEnv]
-// or when a typedef's kernel ID is one a reduced type has. Features found
+// or when a typedef's kernel ID is one a reduced type has. Maps the kernel
+// creates as well without BTF are created without (dropMapBTF): a BTF load
+// fewer each. Features found
 // present are remembered for the boot in /run/tracep (root's only), so a
 // later process probes only what it has not seen; [Prime] decodes BTF only
 // while something remains to probe. [Preload] loads the backends of a
