@@ -293,12 +293,12 @@ func (b *bench) daemon(w workload, args []string, script string, expected int, c
 	werr := tr.Wait()
 	ru := tr.ProcessState.SysUsage().(*syscall.Rusage)
 	r.cpu = tv(ru.Utime) + tv(ru.Stime)
-	r.peakRSS = ru.Maxrss
-	if hwm > 0 {
-		r.peakRSS = hwm
-	}
+	r.peakRSS = hwm
 	if werr != nil {
 		return r, fmt.Errorf("tracer: %w", werr)
+	}
+	if hwm == 0 {
+		return r, errNoPeak
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
@@ -346,12 +346,31 @@ func peakFromStartupTrace(lines *bufio.Scanner, w io.Writer) int64 {
 			}
 			continue
 		}
-		if _, rest, ok := strings.Cut(line, "peak RSS "); ok {
-			peak, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if kb, ok := peakRSS(line); ok {
+			peak = kb
 		}
 	}
 	return peak
 }
+
+// peakRSS returns N from a start-up trace's exit line, "... exit, peak
+// RSS N kB, M kB allocated" (what follows N kB may change).
+func peakRSS(line string) (int64, bool) {
+	_, rest, ok := strings.Cut(line, "peak RSS ")
+	if !ok {
+		return 0, false
+	}
+	n, _, ok := strings.Cut(rest, " kB")
+	if !ok {
+		return 0, false
+	}
+	kb, err := strconv.ParseInt(n, 10, 64)
+	return kb, err == nil && kb > 0
+}
+
+// errNoPeak is returned for a tracer whose start-up trace gave no peak
+// RSS: the rusage's would be the bench's own (see peakFromStartupTrace).
+var errNoPeak = errors.New("no peak RSS in the tracer's start-up trace (TRACEP_STARTUP)")
 
 func (b *bench) start(c *exec.Cmd) error { return b.net.Start(c) }
 

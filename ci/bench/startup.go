@@ -71,9 +71,10 @@ func startOnce(argv []string) (result, error) {
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	r.cpu = tv(ru.Utime) + tv(ru.Stime)
-	r.peakRSS = ru.Maxrss
-	if hwm := peakFromStartupTrace(bufio.NewScanner(&stderr), io.Discard); hwm > 0 {
-		r.peakRSS = hwm
+	// true's rusage peak is the bench's own; a tracer's is in its trace.
+	r.peakRSS = peakFromStartupTrace(bufio.NewScanner(&stderr), io.Discard)
+	if r.peakRSS == 0 && len(argv) > 1 {
+		return r, fmt.Errorf("%s: %w", argv, errNoPeak)
 	}
 	return r, nil
 }

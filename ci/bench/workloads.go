@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -55,14 +59,21 @@ func fetches(bin string, b *bench, scale int) (result, error) {
 	n := 50 * scale
 	for i := 0; i < n; i++ {
 		cmd := exec.Command(bin, "ca", "-o", "-", "example.test")
+		cmd.Env = append(os.Environ(), "TRACEP_STARTUP=1")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
 		t0 := time.Now()
 		if err := b.net.Run(cmd); err != nil {
-			return r, fmt.Errorf("tracep ca: %w", err)
+			return r, fmt.Errorf("tracep ca: %w: %s", err, stderr.Bytes())
 		}
 		r.wall += time.Since(t0)
 		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 		r.cpu += tv(ru.Utime) + tv(ru.Stime)
-		r.peakRSS = max(r.peakRSS, ru.Maxrss)
+		peak := peakFromStartupTrace(bufio.NewScanner(&stderr), io.Discard)
+		if peak == 0 {
+			return r, fmt.Errorf("tracep ca: %w", errNoPeak)
+		}
+		r.peakRSS = max(r.peakRSS, peak)
 	}
 	r.wall /= time.Duration(n)
 	r.cpu /= time.Duration(n)
