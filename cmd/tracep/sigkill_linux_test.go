@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf/link"
 	"github.com/stretchr/testify/require"
@@ -342,25 +343,7 @@ func (l leftovers) requireReleased(t *testing.T, d deadTracer) {
 	requireLinksGone(t, d.links)
 
 	heldProgs, heldMaps, _ := bpfFDsOfAll(t)
-	attached := map[uint32]bool{}
-	for attempt := 1; ; attempt++ {
-		clear(attached)
-		var it link.Iterator
-		for it.Next() {
-			if info, err := it.Link.Info(); err == nil {
-				attached[uint32(info.Program)] = true
-			}
-		}
-		err := it.Err()
-		it.Close()
-		// EAGAIN: a link another process is creating, not settled yet
-		// (not the dead tracer's); walk again.
-		if errors.Is(err, unix.EAGAIN) && attempt < 100 {
-			continue
-		}
-		require.NoError(t, err)
-		break
-	}
+	attached := attachedPrograms(t)
 	for _, id := range d.progs {
 		require.False(t, attached[id], "program %d of the dead tracer still attached", id)
 		require.False(t, heldProgs[id], "program %d of the dead tracer held by a process", id)
@@ -369,6 +352,42 @@ func (l leftovers) requireReleased(t *testing.T, d deadTracer) {
 		require.False(t, heldMaps[id], "map %d of the dead tracer held by a process", id)
 	}
 	require.Equal(t, l.uprobes, uprobeEvents(t), "uprobe_events changed")
+}
+
+// attachedPrograms returns the programs some link attaches. A link
+// another process is creating (not settled yet: EAGAIN) is not the dead
+// tracer's, nor is one freed meanwhile (ENOENT): both are skipped, where
+// link.Iterator would stop at the first.
+func attachedPrograms(t *testing.T) map[uint32]bool {
+	t.Helper()
+	attached := map[uint32]bool{}
+	// union bpf_attr for BPF_LINK_GET_NEXT_ID: start_id, next_id, open_flags.
+	var attr struct{ start, next, flags uint32 }
+	for {
+		_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_LINK_GET_NEXT_ID, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+		if errno == unix.ENOENT {
+			return attached
+		}
+		require.NoError(t, errnoErr(errno), "next link id")
+		attr.start = attr.next
+		l, err := link.NewFromID(link.ID(attr.next))
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		require.NoError(t, err)
+		if info, err := l.Info(); err == nil {
+			attached[uint32(info.Program)] = true
+		}
+		l.Close()
+	}
+}
+
+// errnoErr is nil for 0, else errno.
+func errnoErr(errno unix.Errno) error {
+	if errno == 0 {
+		return nil
+	}
+	return errno
 }
 
 // bpfFDsOfAll returns the BPF programs and maps every process holds.
