@@ -133,12 +133,22 @@ func Start(ctx context.Context, k tracep.Kind, scope tracep.Scope, cfg Config, e
 }
 
 // DetachIdle detaches now, all at once, the programs no session uses,
-// rather than Linger after their last session. A process about to exit
-// calls it: the kernel would detach them one after another as it closes
-// the process's files, each waiting for an RCU grace period.
+// rather than Linger after their last session.
 func DetachIdle() {
 	t0 := time.Now()
 	bpfcore.DetachIdle()
+	bpfcore.Phase("detach idle programs", t0)
+}
+
+// DetachBeforeExit is DetachIdle for a process about to exit, which calls
+// it last: the kernel would detach the programs one after another as it
+// closes the process's files, each waiting for a grace period, and the
+// exit would wait for them all. Uprobes, whose detach waits longest
+// (60-100 ms here), are left to a short-lived child process to detach
+// after this one exits.
+func DetachBeforeExit() {
+	t0 := time.Now()
+	bpfcore.DetachBeforeExit()
 	bpfcore.Phase("detach idle programs", t0)
 }
 

@@ -29,6 +29,7 @@ var backend = &bpfcore.Backend{
 	KernelTypes: []string{"sk_buff", "skb_drop_reason", "sock", "btf_trace_kfree_skb"},
 	Prepare:     prepare,
 	Attach:      attach,
+	RingBytes:   DefaultRingBytes,
 }
 
 // Known to bpfcore.Preload, which loads several tracers at once.

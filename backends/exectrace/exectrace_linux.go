@@ -20,7 +20,8 @@ var backend = &bpfcore.Backend{
 		"linux_binprm", "mm_struct", "pt_regs", "signal_struct",
 		"btf_trace_sched_process_exec", "btf_trace_sys_exit", "btf_trace_sched_process_exit",
 	},
-	Prepare: prepare,
+	Prepare:   prepare,
+	RingBytes: DefaultRingBytes,
 }
 
 // Known to bpfcore.Preload, which loads several tracers at once.

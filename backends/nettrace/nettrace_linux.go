@@ -29,7 +29,8 @@ var backend = &bpfcore.Backend{
 		"fdtable", "file", "files_struct", "inet_sock", "pt_regs", "sock", "socket", "tcp_sock",
 		"btf_trace_inet_sock_set_state", "btf_trace_sys_exit", "btf_trace_sock_send_length",
 	},
-	Attach: attach,
+	Attach:    attach,
+	RingBytes: DefaultRingBytes,
 }
 
 // Known to bpfcore.Preload, which loads several tracers at once.

@@ -163,7 +163,11 @@
 // tracer killed with SIGKILL leaves no probe and two tracers never clash.
 // The probes are detached bpfcore.Linger after a process's last TLS session
 // closes (uprobe_multi: ~0.15 s of unregistering in the background; perf
-// events: ~2 s).
+// events: ~2 s). A process about to exit (the tracep command) hands its
+// uprobe_multi links to a short-lived child that detaches them as it exits
+// (bpfcore.DetachBeforeExit), and leaves the release of what it holds to
+// its watchdog (watchdog.Leave), so that its own exit waits for none of
+// the kernel's grace periods (60-100 ms here for uprobes).
 //
 // # Measurements
 //

@@ -679,7 +679,12 @@ func (p *prober) close() {
 	// A program that was running as the hooks were detached may have
 	// committed a record since, or be about to: the watchdog's release
 	// waits for such runs and continues whatever tlsx_held names.
-	if wd != nil {
+	switch {
+	case wd != nil && bpfcore.Exiting():
+		// The watchdog does it, as after a SIGKILL: the release waits for
+		// a grace period, which the exit need not.
+		wd.Leave()
+	case wd != nil:
 		t0 := time.Now()
 		if err := wd.Close(); err != nil {
 			p.logf(true, "release held processes: %v", err)

@@ -36,8 +36,9 @@ var backend = &bpfcore.Backend{
 		"fdtable", "file", "files_struct", "inode", "linux_binprm", "net", "pt_regs", "signal_struct", "sock", "socket", "super_block",
 		"btf_trace_sched_process_exec", "btf_trace_sys_enter", "btf_trace_sock_send_length", "btf_trace_sock_recv_length",
 	},
-	Prepare: prepare,
-	Attach:  attachBackend,
+	Prepare:   prepare,
+	Attach:    attachBackend,
+	RingBytes: DefaultRingBytes,
 }
 
 // Known to bpfcore.Preload, which loads several tracers at once.

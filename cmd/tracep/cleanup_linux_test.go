@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -185,4 +186,53 @@ func TestIntegrationExecPIDScope(t *testing.T) {
 	require.Regexp(t, `(?m)^[0-9]+ /bin/echo inside-token$`, out.String())
 	require.Regexp(t, `(?m)^[0-9]+ /bin/echo grandchild-token$`, out.String())
 	require.NotContains(t, out.String(), "outside-token")
+}
+
+// tracep's exit does not wait for its uprobes' detach (the kernel's grace
+// periods, 60-100 ms here): it hands their links to a child process that
+// releases them after it. Nothing outlives that child.
+func TestIntegrationUprobesHandedOffAtExit(t *testing.T) {
+	tracetest.SkipUnlessRoot(t, "tracing")
+	tracer := exec.Command(tracepBin, "tls", "sh", "-c", "echo ready; read line")
+	tracer.Env = append(os.Environ(), "TRACEP_STARTUP=1")
+	in, err := tracer.StdinPipe()
+	require.NoError(t, err)
+	out, err := tracer.StderrPipe() // the command's output and the start-up trace
+	require.NoError(t, err)
+	require.NoError(t, tracer.Start())
+	t.Cleanup(func() { tracer.Process.Kill(); tracer.Wait() })
+	r := bufio.NewReader(out)
+	for {
+		line, err := r.ReadString('\n')
+		require.NoError(t, err, "tracer output ended before the command was ready")
+		if line == "ready\n" {
+			break
+		}
+	}
+	_, links := bpfObjects(t, tracer.Process.Pid)
+	var uprobes []uint32
+	for _, id := range links {
+		l, err := link.NewFromID(link.ID(id))
+		if err != nil {
+			continue
+		}
+		if info, err := l.Info(); err == nil && info.Type == link.UprobeMultiType {
+			uprobes = append(uprobes, id)
+		}
+		l.Close()
+	}
+	require.NotEmpty(t, uprobes, "the system's TLS libraries are probed (curl's libssl)")
+
+	_, err = in.Write([]byte("go\n"))
+	require.NoError(t, err)
+	rest, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.NoError(t, tracer.Wait(), "%s", rest)
+	// The child releases them as it exits (its cmdline is gone by then).
+	m := regexp.MustCompile(`tracep startup: .* \d+ uprobe links handed to child (\d+) to detach`).FindStringSubmatch(string(rest))
+	require.NotNil(t, m, "no hand-off in the start-up trace:\n%s", rest)
+	child, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	waitExit(t, child)
+	requireLinksGone(t, uprobes)
 }

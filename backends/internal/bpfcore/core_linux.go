@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/tracep/tracep/backends/internal/handoff"
 	"github.com/tracep/tracep/tracep"
 )
 
@@ -55,6 +57,9 @@ type Backend struct {
 	// links it returns are closed on detach. On error it must close what
 	// it attached.
 	Attach func(coll *ebpf.Collection) ([]link.Link, error)
+	// RingBytes is the ring buffer of a session configured by default:
+	// Preload installs one for each backend while the programs load.
+	RingBytes int
 
 	// Guarded by theCore.mu.
 	coll  *ebpf.Collection
@@ -82,16 +87,17 @@ type core struct {
 	// every update of an array-of-maps from user space waits for an RCU
 	// grace period (5-20 ms here), creating the ring takes ~1 ms.
 	rings [MaxSessions]*ebpf.Map
-	// spare is a ring being installed in the background, so that the next
-	// session finds one ready.
-	spare *spareRing
-	users int
+	// spares are rings being installed in the background, so that the
+	// next sessions find them ready.
+	spares []*spareRing
+	users  int
 	// loaded lists the backends whose programs are loaded, attached or not.
 	loaded []*Backend
 	// idle detaches what no session uses, Linger after the last use.
 	idle *time.Timer
 }
 
+// spareRing is a ring being installed at slot.
 type spareRing struct {
 	slot int
 	size int
@@ -454,29 +460,34 @@ func Register(b *Backend) {
 // kinds that are not loaded yet, so that sessions then opened find them
 // ready: each load is mostly the kernel's verifier, which runs on the
 // loading thread's CPU (tracep run's four tracers took 330 ms one after
-// another), and waits for kernel BTF, read meanwhile on another CPU. A
-// caller with other work before its first session (making a cgroup,
-// starting a watchdog) runs Preload beside it. A backend that cannot load
-// is left for Open, which reports why.
+// another), and waits for kernel BTF, read meanwhile on another CPU.
+// Meanwhile it installs a ring of each backend's RingBytes (InstallRings),
+// so that their grace periods pass during the loads, not one after
+// another as each session opens. A caller with other work before its
+// first session (making a cgroup, starting a watchdog) runs Preload beside
+// it. A backend that cannot load is left for Open, which reports why.
 func Preload(kinds ...tracep.Kind) {
 	Prime(kinds...)
-	todo := registeredFor(kinds)
+	usable := registeredFor(kinds)
 	c := &theCore
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	todo = slices.DeleteFunc(todo, func(b *Backend) bool {
-		return b.coll != nil || b.Caps.Check(b.op()) != nil || Need(b.Kind) != nil
+	usable = slices.DeleteFunc(usable, func(b *Backend) bool {
+		return b.Caps.Check(b.op()) != nil || Need(b.Kind) != nil
 	})
-	if len(todo) == 0 {
+	if len(usable) == 0 {
 		return
 	}
-	// Loads relocate against kernel BTF: read it, reduced for them all,
-	// and parse the backends' specs on other CPUs while this one makes the
-	// core's maps.
-	go kernelTypes(backendKernelTypes(todo)...)
+	todo := slices.DeleteFunc(slices.Clone(usable), func(b *Backend) bool { return b.coll != nil })
 	specs := make([]<-chan specResult, len(todo))
-	for i, b := range todo {
-		specs[i] = prefetchSpec(b)
+	if len(todo) > 0 {
+		// Loads relocate against kernel BTF: read it, reduced for them
+		// all, and parse the backends' specs on other CPUs while this one
+		// makes the core's maps.
+		go kernelTypes(backendKernelTypes(todo)...)
+		for i, b := range todo {
+			specs[i] = prefetchSpec(b)
+		}
 	}
 	t0 := time.Now()
 	if c.maps == nil {
@@ -485,11 +496,46 @@ func Preload(kinds ...tracep.Kind) {
 		}
 		Phase("core: create maps", t0)
 	}
+	var sizes []int
+	for _, b := range usable {
+		if b.RingBytes > 0 {
+			sizes = append(sizes, b.RingBytes)
+		}
+	}
+	c.installAhead(sizes, -1)
+	if len(todo) == 0 {
+		return
+	}
 	t0 = time.Now()
 	_, _ = c.loadTogether(todo, specs) // Open reports what failed
 	Phase(fmt.Sprintf("preload %d tracers", len(todo)), t0)
 	// Detached after Linger if no session comes to use them.
 	c.scheduleDetach()
+}
+
+// InstallRings installs, in the background, a ring buffer of each of
+// sizes (bytes, a power of two each) for the sessions about to open,
+// unless a slot no session uses has one of that size installed or being
+// installed: every install waits for an RCU grace period, and installs
+// begun together wait for about one. A session opened meanwhile with one
+// of the sizes waits for its ring, not for another. The rings stay
+// installed for later sessions, as every session's does.
+func InstallRings(sizes ...int) error {
+	for _, size := range sizes {
+		if r, err := RingSize(size); err != nil || r != size {
+			return fmt.Errorf("ring of %d bytes: %w", size, tracep.ErrInvalid)
+		}
+	}
+	c := &theCore
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.maps == nil {
+		if err := c.loadMaps(); err != nil {
+			return err
+		}
+	}
+	c.installAhead(sizes, -1)
+	return nil
 }
 
 // loadTogether loads the fork follower, unless it is loaded, and the
@@ -617,9 +663,15 @@ func ClearMap(m *ebpf.Map) error {
 }
 
 // CloseLinks closes links, all at once: detaching a program waits for a
-// grace period of the kernel (3 ms for a tracepoint, 30-90 ms for uprobes
-// here), and together they wait for about one. It returns what failed.
+// grace period of the kernel (3 ms for a tracepoint, 60-100 ms for uprobes
+// here), and together they wait for about one. In a process about to exit
+// (DetachBeforeExit) the uprobe_multi links are handed to a child process
+// that releases them (package handoff): their wait is not the exit's. It
+// returns what failed.
 func CloseLinks(links []link.Link) error {
+	if exiting.Load() {
+		links = handOff(links)
+	}
 	errs := make([]error, len(links))
 	var wg sync.WaitGroup
 	for i, l := range links {
@@ -627,6 +679,53 @@ func CloseLinks(links []link.Link) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// exiting is set by DetachBeforeExit.
+var exiting atomic.Bool
+
+// Exiting reports whether the process called DetachBeforeExit: a backend
+// closing then need not wait for what happens after the exit anyway.
+func Exiting() bool { return exiting.Load() }
+
+// DetachBeforeExit is DetachIdle for a process about to exit: uprobes are
+// detached by a child after it (CloseLinks), the rest at once. A process
+// that goes on should call DetachIdle.
+func DetachBeforeExit() {
+	exiting.Store(true)
+	DetachIdle()
+}
+
+// handOff closes the uprobe_multi links of links through a child process
+// (handoff.Close) and returns the others, or all of them if it could not.
+// Such a link alone holds its uprobes; a perf event's uprobe is held by
+// the event too, which the link does not give.
+func handOff(links []link.Link) []link.Link {
+	var fds []int
+	var handed, rest []link.Link
+	for _, l := range links {
+		info, err := l.Info()
+		raw, ok := l.(interface{ FD() int })
+		if err != nil || !ok || info.Type != link.UprobeMultiType {
+			rest = append(rest, l)
+			continue
+		}
+		fds = append(fds, raw.FD())
+		handed = append(handed, l)
+	}
+	t0 := time.Now()
+	pid, err := handoff.Close(fds, func() {
+		for _, l := range handed {
+			_ = l.Close() // the child's copy is the last
+		}
+	})
+	if err != nil {
+		return links
+	}
+	if len(fds) > 0 {
+		Phase(fmt.Sprintf("%d uprobe links handed to child %d to detach", len(fds), pid), t0)
+	}
+	return rest
 }
 
 // LinkIDs returns the ids of the BPF links this process holds for tracep,

@@ -45,6 +45,9 @@ func Prime(...tracep.Kind) {}
 // Preload does nothing: there is no BPF off Linux.
 func Preload(...tracep.Kind) {}
 
+// InstallRings fails: there is no BPF off Linux.
+func InstallRings(...int) error { return errOffLinux }
+
 // Have fails: there is no BPF off Linux.
 func Have(name string) error { return errOffLinux }
 
@@ -58,3 +61,9 @@ var errOffLinux = fmt.Errorf("BPF on %s: %w", runtime.GOOS, tracep.ErrNotSupport
 
 // DetachIdle does nothing: there is no BPF off Linux.
 func DetachIdle() {}
+
+// DetachBeforeExit does nothing: there is no BPF off Linux.
+func DetachBeforeExit() {}
+
+// Exiting reports false: there is no BPF off Linux.
+func Exiting() bool { return false }

@@ -102,8 +102,11 @@
 //
 // Every update of an array-of-maps from user space waits for an RCU grace
 // period (5-20 ms here). So a ring stays installed at its slot after its
-// session closes, for the next session asking for that size; the first
-// session's ring is installed while the programs load, and, while sessions
+// session closes, for the next session asking for that size; [Preload]
+// installs a ring of each backend's default size while the programs load
+// ([InstallRings]: installs begun together share one grace period, where
+// tracep run's four sessions waited for four in a row), a session opened
+// without it installs its own while its programs load, and, while sessions
 // overlap, a spare ring of the same size is installed in the background for
 // the next one. Each costs its size in kernel memory for the life of the
 // process.
@@ -150,21 +153,23 @@
 // Backend's KernelTypes) and their tracepoints' typedefs, each filed under
 // its kernel ID (package kernelbtf, setKernelIDs): a fifth of the CPU and
 // memory of decoding it whole, 26 KB for exec, 76 KB for every tracer. A
-// load or probe that needs a type it lacks reduces it again, for
-// everything asked so far. A spec that relocates against a type no backend
-// lists, or attaches to a tracepoint a kernel module defines, loads
-// against the whole, as every load does with reduced_btf in [DisableEnv]
-// or when a typedef's kernel ID is one a reduced type has. Maps the kernel
-// creates as well without BTF are created without (dropMapBTF): a BTF load
-// fewer each. Features found
-// present are remembered for the boot in /run/tracep (root's only), so a
-// later process probes only what it has not seen; [Prime] decodes BTF only
-// while something remains to probe. [Preload] loads the backends of a
-// trace in parallel (each registers with [Register]), so that their
-// verifier runs overlap. [SetPhaseHook] reports each phase of a start
-// (probes, maps, loads, attaching, the ring, the scope) for
-// TRACEP_STARTUP. Links are closed all at once ([CloseLinks]): each detach
-// waits for a grace period of the kernel.
+// load or probe that needs a type it lacks reduces it again, for everything
+// asked so far. A spec that relocates against a type no backend lists, or
+// attaches to a tracepoint a kernel module defines, loads against the
+// whole, as every load does with reduced_btf in [DisableEnv] or when a
+// typedef's kernel ID is one a reduced type has. Maps the kernel creates as
+// well without BTF are created without (dropMapBTF): a BTF load fewer each.
+// Features found present are remembered for the boot in /run/tracep (root's
+// only), so a later process probes only what it has not seen; [Prime]
+// decodes BTF only while something remains to probe. [Preload] loads the
+// backends of a trace in parallel (each registers with [Register]), so that
+// their verifier runs overlap. [SetPhaseHook] reports each phase of a start
+// (probes, maps, loads, attaching, the ring, the scope) for TRACEP_STARTUP.
+// Links are closed all at once ([CloseLinks]): each detach waits for a
+// grace period of the kernel. A process about to exit ([DetachBeforeExit])
+// hands its uprobe links to a child process instead (package handoff),
+// whose exit detaches them: the uprobes' grace periods (60-100 ms here) are
+// then no part of the exit.
 //
 // # Close
 //

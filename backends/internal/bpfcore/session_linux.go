@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -152,24 +153,32 @@ func (b *Backend) Open(ctx context.Context, cfg SessionConfig, h Handler) (*Sess
 
 // pickSlot returns a free slot, preferring one whose installed ring already
 // has the wanted size, then one without a ring. A ring still being installed
-// in the background is waited for when it is the one that fits.
+// in the background is waited for when it is the one that fits, or when
+// every free slot is taken by one.
 func (c *core) pickSlot(size int) int {
-	c.collectSpare(false)
-	slot, rank := c.rankSlots(size, -1)
-	if c.spare != nil && (slot < 0 || (rank > 0 && c.spare.size == size)) {
-		c.collectSpare(true)
-		slot, _ = c.rankSlots(size, -1)
+	c.collectSpares()
+	slot, rank := c.rankSlots(size, nil)
+	if rank > 0 {
+		if i := slices.IndexFunc(c.spares, func(sp *spareRing) bool { return sp.size == size }); i >= 0 {
+			c.waitSpare(c.spares[i])
+			slot, rank = c.rankSlots(size, nil)
+		}
+	}
+	if slot < 0 && len(c.spares) > 0 {
+		c.waitSpares()
+		slot, _ = c.rankSlots(size, nil)
 	}
 	return slot
 }
 
 // rankSlots returns the best free slot for a ring of size and its rank: 0
-// with a ring of that size installed, 1 with none, 2 with another size. It
-// skips exclude and the slot of a spare in flight.
-func (c *core) rankSlots(size, exclude int) (int, int) {
+// with a ring of that size installed, 1 with none, 2 with another size
+// (-1 and 3 if there is none). It skips the slots in skip and those of
+// spares in flight.
+func (c *core) rankSlots(size int, skip map[int]bool) (int, int) {
 	best, bestRank := -1, 3
 	for i, s := range c.slots {
-		if s != nil || i == exclude || (c.spare != nil && c.spare.slot == i) {
+		if s != nil || skip[i] || slices.ContainsFunc(c.spares, func(sp *spareRing) bool { return sp.slot == i }) {
 			continue
 		}
 		rank := 2
@@ -186,60 +195,86 @@ func (c *core) rankSlots(size, exclude int) (int, int) {
 	return best, bestRank
 }
 
-// startSpare installs, in the background, a ring of size in a free slot
-// other than exclude, unless a free slot already has one or a spare is in
-// flight. Installing waits for an RCU grace period; doing it ahead keeps
-// that wait out of the next session's start. It is called only while
-// sessions overlap: one after another, a session finds the ring of the
-// one before installed, and a process with a single session (a command
-// line's) would pay for a ring it never uses: its creation (0.5-3 ms of
-// the kernel's time for 2-8 MiB here) and its memory.
-func (c *core) startSpare(size, exclude int) {
-	if c.spare != nil {
-		return
-	}
-	slot, rank := c.rankSlots(size, exclude)
-	if slot < 0 || rank == 0 {
-		return
-	}
-	sp := &spareRing{slot: slot, size: size, done: make(chan spareResult, 1)}
-	rings := c.maps.Maps[coreMapTpRings]
-	go func() {
-		ring, err := ebpf.NewMap(&ebpf.MapSpec{Name: "tp_session", Type: ebpf.RingBuf, MaxEntries: uint32(size)})
-		if err == nil {
-			if err = rings.Put(uint32(slot), ring); err != nil {
-				ring.Close()
-				ring = nil
-			}
+// installAhead installs, in the background, a ring of each size in sizes,
+// in a free slot other than exclude, but where a free slot already has one
+// of that size or one is in flight (each counted once). Installing waits
+// for an RCU grace period; doing it ahead keeps that wait out of the next
+// sessions' start. Preload calls it for the sessions about to open, and
+// open for the next while sessions overlap: one after another, a session
+// finds the ring of the one before installed, and a process with a single
+// session (a command line's) would pay for a ring it never uses: its
+// creation (0.5-3 ms of the kernel's time for 2-8 MiB here) and its memory.
+func (c *core) installAhead(sizes []int, exclude int) {
+	counted := map[int]bool{exclude: true}
+	countedSpares := map[*spareRing]bool{}
+	for _, size := range sizes {
+		slot, rank := c.rankSlots(size, counted)
+		if rank == 0 {
+			counted[slot] = true
+			continue
 		}
-		sp.done <- spareResult{ring, err}
-	}()
-	c.spare = sp
-}
-
-// collectSpare takes in the spare ring once installed, waiting for it when
-// block is set.
-func (c *core) collectSpare(block bool) {
-	if c.spare == nil {
-		return
-	}
-	var res spareResult
-	if block {
-		res = <-c.spare.done
-	} else {
-		select {
-		case res = <-c.spare.done:
-		default:
+		if i := slices.IndexFunc(c.spares, func(sp *spareRing) bool {
+			return sp.size == size && !countedSpares[sp]
+		}); i >= 0 {
+			countedSpares[c.spares[i]] = true
+			continue
+		}
+		if slot < 0 {
 			return
 		}
+		sp := &spareRing{slot: slot, size: size, done: make(chan spareResult, 1)}
+		rings := c.maps.Maps[coreMapTpRings]
+		go func() {
+			ring, err := ebpf.NewMap(&ebpf.MapSpec{Name: "tp_session", Type: ebpf.RingBuf, MaxEntries: uint32(size)})
+			if err == nil {
+				if err = rings.Put(uint32(slot), ring); err != nil {
+					ring.Close()
+					ring = nil
+				}
+			}
+			sp.done <- spareResult{ring, err}
+		}()
+		c.spares = append(c.spares, sp)
+		countedSpares[sp] = true
 	}
-	if res.ring != nil {
-		if old := c.rings[c.spare.slot]; old != nil {
-			old.Close()
+}
+
+// collectSpares takes in the spare rings installed by now.
+func (c *core) collectSpares() {
+	c.spares = slices.DeleteFunc(c.spares, func(sp *spareRing) bool {
+		select {
+		case res := <-sp.done:
+			c.takeSpare(sp, res)
+			return true
+		default:
+			return false
 		}
-		c.rings[c.spare.slot] = res.ring
+	})
+}
+
+// waitSpare waits for sp to be installed and takes it in.
+func (c *core) waitSpare(sp *spareRing) {
+	c.takeSpare(sp, <-sp.done)
+	c.spares = slices.DeleteFunc(c.spares, func(s *spareRing) bool { return s == sp })
+}
+
+// waitSpares waits for every spare ring in flight and takes them in.
+func (c *core) waitSpares() {
+	for len(c.spares) > 0 {
+		c.waitSpare(c.spares[0])
 	}
-	c.spare = nil
+}
+
+// takeSpare puts an installed spare ring at its slot, in place of the
+// ring that was there, which the kernel no longer holds.
+func (c *core) takeSpare(sp *spareRing, res spareResult) {
+	if res.ring == nil {
+		return
+	}
+	if old := c.rings[sp.slot]; old != nil {
+		old.Close()
+	}
+	c.rings[sp.slot] = res.ring
 }
 
 // open does the part of Open that runs with the core's maps created and the
@@ -265,7 +300,7 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 		// Beside another session, the next will likely want the same:
 		// start its ring too, so both grace periods overlap the loads.
 		if c.users > 0 {
-			c.startSpare(cfg.RingBytes, slot)
+			c.installAhead([]int{cfg.RingBytes}, slot)
 		}
 	}
 	loadErr := func() error {
@@ -391,7 +426,7 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 	c.users++
 	b.users++
 	if c.users > 1 {
-		c.startSpare(cfg.RingBytes, -1)
+		c.installAhead([]int{cfg.RingBytes}, -1)
 	}
 	liveReaders.Add(1)
 	go s.run()
@@ -600,7 +635,7 @@ func FreeRings(size int) int {
 	c := &theCore
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.collectSpare(true)
+	c.waitSpares()
 	n := 0
 	for i, r := range c.rings {
 		if r != nil && c.slots[i] == nil && int(r.MaxEntries()) == size {

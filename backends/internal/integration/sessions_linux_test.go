@@ -3,6 +3,7 @@ package integration_test
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,6 +88,44 @@ func TestIntegrationSpareRingOnlyBesideAnother(t *testing.T) {
 	require.NoError(t, second.Close())
 	require.NoError(t, first.Close())
 	require.Equal(t, 3, bpfcore.FreeRings(size), "the sessions' rings stay installed for the next")
+}
+
+// Rings installed ahead (InstallRings, as Preload does for the sessions
+// about to open) count what is there: none beside a free ring of the
+// size, one per session to come; a session opened while its ring is
+// being installed waits for that one instead of installing another.
+func TestIntegrationInstallRings(t *testing.T) {
+	tracetest.RequireSupported(t, exectrace.Supported())
+	const ahead = 256 << 10 // no other test's here: no ring of this size is installed
+	require.Zero(t, bpfcore.FreeRings(ahead))
+	require.NoError(t, bpfcore.InstallRings(ahead, ahead))
+	require.Equal(t, 2, bpfcore.FreeRings(ahead), "two asked for")
+	require.NoError(t, bpfcore.InstallRings(ahead))
+	require.Equal(t, 2, bpfcore.FreeRings(ahead), "installed beside free ones of the size")
+	require.NoError(t, bpfcore.InstallRings(ahead, ahead, ahead))
+	require.Equal(t, 3, bpfcore.FreeRings(ahead), "the free ones counted once each")
+	require.ErrorIs(t, bpfcore.InstallRings(ahead+1), tracep.ErrInvalid)
+
+	var mu sync.Mutex
+	var phases []string
+	bpfcore.SetPhaseHook(func(phase string, _ time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		phases = append(phases, phase)
+	})
+	t.Cleanup(func() { bpfcore.SetPhaseHook(nil) })
+	const size = 512 << 10 // nor of this one
+	require.Zero(t, bpfcore.FreeRings(size))
+	require.NoError(t, bpfcore.InstallRings(size)) // returns before the grace period
+	s := tracetest.Start(t, session(exectrace.Start, func(s tracep.Scope) exectrace.Config {
+		return exectrace.Config{Scope: s, RingBytes: size, ArgvLimit: 32 << 10}
+	}), tracep.Scope{}, func(tracep.Event) {})
+	mu.Lock()
+	require.NotContains(t, phases, "exec: wait for ring install (RCU)", "the session installed a ring of its own")
+	mu.Unlock()
+	require.Zero(t, bpfcore.FreeRings(size), "the session took the ring installed ahead")
+	require.NoError(t, s.Close())
+	require.Equal(t, 1, bpfcore.FreeRings(size))
 }
 
 // Start refuses a nil emit, a bad pid and a cancelled context, and leaves

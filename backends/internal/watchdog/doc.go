@@ -46,7 +46,10 @@
 // When the tracer stops holding on its own ([Watchdog.Close]: its programs
 // detached), it performs the same three steps itself, then tells the
 // watchdog there is nothing left to do (a byte on the pipe before closing
-// it) and waits for it to exit.
+// it) and waits for it to exit. A tracer about to exit ([Watchdog.Leave])
+// closes its end without a word and goes on exiting: the watchdog performs
+// them as after a death, and the exit does not wait for their grace
+// period.
 //
 // # Starting it without the program's help
 //

@@ -158,6 +158,18 @@ func (w *Watchdog) Close() error {
 	return w.err
 }
 
+// Leave ends holding as a tracer's death does, without waiting: the
+// watchdog, told nothing, clears m.On, waits until no program run that saw
+// it set is left, continues what m.Held names and exits, while this
+// process goes on to exit, which would otherwise wait for that grace
+// period. For a process about to exit; Close after Leave does nothing.
+func (w *Watchdog) Leave() {
+	w.once.Do(func() {
+		w.alive.Close()
+		w.barrier.close()
+	})
+}
+
 // release clears m.On, waits for every program run that saw it set to
 // finish, then sends SIGCONT to every process m.Held names and deletes its
 // entries. It returns the pids continued. The watchdog does this when the

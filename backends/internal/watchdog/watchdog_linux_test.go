@@ -153,6 +153,22 @@ func TestIntegrationCloseReleases(t *testing.T) {
 	require.NoError(t, w.Close(), "Close is idempotent")
 }
 
+// Leave, a tracer about to exit, leaves the release to the watchdog, as
+// its death would; Close after it does nothing.
+func TestIntegrationLeaveReleases(t *testing.T) {
+	m := holdMaps(t)
+	a := stoppedChild(t)
+	hold(t, m, a, 1)
+	w, err := Start(m)
+	require.NoError(t, err)
+	require.NoError(t, m.On.Put(uint32(0), uint32(1)))
+	w.Leave()
+	requireContinued(t, a)
+	waitWatchdog(t, w)
+	requireReleased(t, m)
+	require.NoError(t, w.Close(), "Close after Leave")
+}
+
 // The watchdog is a process of its own session, named so that `pkill
 // tracep` spares it, deaf to the signals that stop a tracer gently, and
 // keeps no descriptor the tracer passed on by accident.

@@ -106,7 +106,7 @@ func Main() {
 	stopProfiling := startProfiling(os.Stderr)
 	code := dispatch(&env{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, args: os.Args[1:]}, os.Args[1:])
 	stop()
-	backends.DetachIdle()
+	backends.DetachBeforeExit()
 	stopProfiling()
 	os.Exit(code)
 }
