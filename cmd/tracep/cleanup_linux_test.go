@@ -30,13 +30,7 @@ func startTraced(t *testing.T) (tracer *exec.Cmd, cgroupDir string, sleeper int)
 	require.NoError(t, tracer.Start())
 	t.Cleanup(func() { tracer.Process.Kill(); tracer.Wait() })
 	r := bufio.NewReader(out)
-	for {
-		line, err := r.ReadString('\n')
-		require.NoError(t, err, "tracer output ended before the command was ready")
-		if line == "ready\n" {
-			break
-		}
-	}
+	waitReady(t, r)
 	go io.Copy(io.Discard, r)
 
 	root, err := cgroup.Mount()
@@ -49,6 +43,18 @@ func startTraced(t *testing.T) (tracer *exec.Cmd, cgroupDir string, sleeper int)
 	sleeper, err = strconv.Atoi(strings.TrimSpace(string(procs)))
 	require.NoError(t, err, "one process, the sleep, in %q", procs)
 	return tracer, dirs[0], sleeper
+}
+
+// waitReady reads r up to the traced command's "ready" line.
+func waitReady(t *testing.T, r *bufio.Reader) {
+	t.Helper()
+	for {
+		line, err := r.ReadString('\n')
+		require.NoError(t, err, "tracer output ended before the command was ready")
+		if line == "ready\n" {
+			return
+		}
+	}
 }
 
 // bpfObjects lists the ids of the BPF programs and links pid holds.
@@ -202,13 +208,7 @@ func TestIntegrationUprobesHandedOffAtExit(t *testing.T) {
 	require.NoError(t, tracer.Start())
 	t.Cleanup(func() { tracer.Process.Kill(); tracer.Wait() })
 	r := bufio.NewReader(out)
-	for {
-		line, err := r.ReadString('\n')
-		require.NoError(t, err, "tracer output ended before the command was ready")
-		if line == "ready\n" {
-			break
-		}
-	}
+	waitReady(t, r)
 	_, links := bpfObjects(t, tracer.Process.Pid)
 	var uprobes []uint32
 	for _, id := range links {

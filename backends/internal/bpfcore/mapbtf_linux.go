@@ -42,23 +42,9 @@ func specialFields(typ btf.Type, depth int) bool {
 	}
 	switch t := typ.(type) {
 	case *btf.Struct:
-		if strings.HasPrefix(t.Name, "bpf_") {
-			return true
-		}
-		for _, m := range t.Members {
-			if specialFields(m.Type, depth+1) {
-				return true
-			}
-		}
+		return specialMembers(t.Name, t.Members, depth)
 	case *btf.Union:
-		if strings.HasPrefix(t.Name, "bpf_") {
-			return true
-		}
-		for _, m := range t.Members {
-			if specialFields(m.Type, depth+1) {
-				return true
-			}
-		}
+		return specialMembers(t.Name, t.Members, depth)
 	case *btf.Pointer:
 		_, tagged := t.Target.(*btf.TypeTag)
 		return tagged
@@ -76,6 +62,19 @@ func specialFields(typ btf.Type, depth int) bool {
 		return true
 	case *btf.Fwd:
 		return strings.HasPrefix(t.Name, "bpf_")
+	}
+	return false
+}
+
+// specialMembers is specialFields for a struct or union.
+func specialMembers(name string, members []btf.Member, depth int) bool {
+	if strings.HasPrefix(name, "bpf_") {
+		return true
+	}
+	for _, m := range members {
+		if specialFields(m.Type, depth+1) {
+			return true
+		}
 	}
 	return false
 }

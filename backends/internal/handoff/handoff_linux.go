@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime/debug"
 	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/backends/internal/reexec"
 )
 
 // How Close starts the child: its argv[0], an environment variable (with
@@ -45,7 +44,7 @@ func Close(fds []int, closeOwn func()) (int, error) {
 		closeOwn()
 		return 0, nil
 	}
-	if err := canReexec(); err != nil {
+	if err := reexec.Check("handoff"); err != nil {
 		return 0, err
 	}
 	r, w, err := os.Pipe()
@@ -84,21 +83,6 @@ func Close(fds []int, closeOwn func()) (int, error) {
 	return cmd.Process.Pid, nil
 }
 
-// canReexec reports whether /proc/self/exe is a program whose init
-// functions include this package's: not when the Go code is a C library.
-func canReexec() error {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return nil
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-buildmode" && (s.Value == "c-shared" || s.Value == "c-archive") {
-			return fmt.Errorf("handoff: a %s library has no executable of its own: %w", s.Value, tracep.ErrNotSupported)
-		}
-	}
-	return nil
-}
-
 // child is the child process: it waits until its parent has closed its
 // copies of the objects, then exits, which releases them.
 func child(count string) int {
@@ -106,33 +90,12 @@ func child(count string) int {
 	if err != nil || n < 1 {
 		return 2
 	}
-	closeInherited(fdFirst + n)
+	reexec.CloseInherited(fdFirst + n)
 	var buf [1]byte
 	for {
 		_, err := unix.Read(fdPipe, buf[:])
 		if !errors.Is(err, unix.EINTR) {
 			return 0
-		}
-	}
-}
-
-// closeInherited closes the descriptors from first on that the parent
-// passed on without meaning to (those of its own parent, opened without
-// close-on-exec): held until the child's slow exit, a pipe's reader would
-// wait for its end. The Go runtime opens everything close-on-exec.
-func closeInherited(first int) {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd < first {
-			continue
-		}
-		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		if err == nil && flags&unix.FD_CLOEXEC == 0 {
-			unix.Close(fd)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -15,7 +14,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/tracep/tracep/tracep"
+	"github.com/tracep/tracep/backends/internal/reexec"
 )
 
 // Maps are the kernel's record of what a tracer's programs hold.
@@ -75,7 +74,7 @@ type Watchdog struct {
 // It fails with an error matching tracep.ErrNotSupported in a program
 // built as a C library.
 func Start(m Maps) (_ *Watchdog, err error) {
-	if err := canReexec(); err != nil {
+	if err := reexec.Check("watchdog"); err != nil {
 		return nil, err
 	}
 	b, err := newBarrier()
@@ -243,21 +242,6 @@ func (b *barrier) close() {
 	b.inner.Close()
 }
 
-// canReexec reports whether /proc/self/exe is a program whose init
-// functions include this package's: not when the Go code is a C library.
-func canReexec() error {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return nil
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-buildmode" && (s.Value == "c-shared" || s.Value == "c-archive") {
-			return fmt.Errorf("watchdog: a %s library has no executable of its own: %w", s.Value, tracep.ErrNotSupported)
-		}
-	}
-	return nil
-}
-
 // Capabilities the watchdog needs: to signal other users' processes, and
 // to use BPF maps where the kernel asks for it.
 const (
@@ -292,7 +276,7 @@ func child() int {
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE)
 	_ = os.WriteFile("/proc/self/comm", []byte(comm), 0)
 	_ = os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0)
-	closeInherited()
+	reexec.CloseInherited(firstForeign)
 	var maps []*ebpf.Map
 	for _, fd := range []int{fdOn, fdHeld, fdOuter, fdInner} {
 		m, err := ebpf.NewMapFromFD(fd)
@@ -323,26 +307,4 @@ func child() int {
 		return 1
 	}
 	return 0
-}
-
-// closeInherited closes the descriptors above the watchdog's own that the
-// tracer passed on without meaning to (those of its own parent, opened
-// without close-on-exec): the watchdog would keep them open, a pipe's
-// reader waiting for its end, say. The Go runtime and this package's
-// dependencies open everything close-on-exec, so those are left alone.
-func closeInherited() {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd < firstForeign {
-			continue
-		}
-		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		if err == nil && flags&unix.FD_CLOEXEC == 0 {
-			unix.Close(fd)
-		}
-	}
 }

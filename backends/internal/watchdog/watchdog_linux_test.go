@@ -113,6 +113,19 @@ func requireReleased(t *testing.T, m Maps) {
 	require.Nil(t, k, "held processes still recorded")
 }
 
+// holdingOne starts a watchdog over maps holding one stopped process, a,
+// with holding on.
+func holdingOne(t *testing.T) (Maps, *Watchdog, int) {
+	t.Helper()
+	m := holdMaps(t)
+	a := stoppedChild(t)
+	hold(t, m, a, 1)
+	w, err := Start(m)
+	require.NoError(t, err)
+	require.NoError(t, m.On.Put(uint32(0), uint32(1)))
+	return m, w, a
+}
+
 // The tracer dies (its end of the pipe closes without a word): the
 // watchdog stops holding, continues every held process and exits.
 func TestIntegrationReleasesWhenTracerDies(t *testing.T) {
@@ -136,12 +149,7 @@ func TestIntegrationReleasesWhenTracerDies(t *testing.T) {
 // Close, the tracer's own release, continues what is held and ends the
 // watchdog, which finds nothing left to do.
 func TestIntegrationCloseReleases(t *testing.T) {
-	m := holdMaps(t)
-	a := stoppedChild(t)
-	hold(t, m, a, 1)
-	w, err := Start(m)
-	require.NoError(t, err)
-	require.NoError(t, m.On.Put(uint32(0), uint32(1)))
+	m, w, a := holdingOne(t)
 	require.NoError(t, w.Close())
 	requireContinued(t, a)
 	select {
@@ -156,12 +164,7 @@ func TestIntegrationCloseReleases(t *testing.T) {
 // Leave, a tracer about to exit, leaves the release to the watchdog, as
 // its death would; Close after it does nothing.
 func TestIntegrationLeaveReleases(t *testing.T) {
-	m := holdMaps(t)
-	a := stoppedChild(t)
-	hold(t, m, a, 1)
-	w, err := Start(m)
-	require.NoError(t, err)
-	require.NoError(t, m.On.Put(uint32(0), uint32(1)))
+	m, w, a := holdingOne(t)
 	w.Leave()
 	requireContinued(t, a)
 	waitWatchdog(t, w)
@@ -219,10 +222,4 @@ func TestIntegrationWatchdogProcess(t *testing.T) {
 	w.alive.Close()
 	requireContinued(t, a)
 	waitWatchdog(t, w)
-}
-
-// A test binary is an executable of its own, so it can run its watchdog
-// (a C library cannot).
-func TestCanReexec(t *testing.T) {
-	require.NoError(t, canReexec())
 }
