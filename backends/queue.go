@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/tracep/tracep/tracep"
@@ -51,6 +52,14 @@ func (q *queue) signal() {
 	}
 }
 
+// yieldAt is how many events may wait in memory before a push lets the
+// consumer run: a tracer's reader hands over a ring's worth of records at
+// once, and on one CPU (a -p or whole-system tracep runs its Go code on
+// one once armed) it would otherwise queue them all, each event's memory
+// live, before the consumer ran at all (tracep net, whole system, 1,000
+// connects: peak RSS 12.7 → 12.0 MB, 6.4 → 4.0 MB allocated).
+const yieldAt = 256
+
 func (q *queue) push(ev tracep.Event) {
 	q.mu.Lock()
 	if q.inFile == 0 && len(q.mem) < q.limit {
@@ -58,8 +67,12 @@ func (q *queue) push(ev tracep.Event) {
 	} else {
 		q.spill(ev)
 	}
+	backlog := len(q.mem)
 	q.mu.Unlock()
 	q.signal()
+	if backlog >= yieldAt {
+		runtime.Gosched()
+	}
 }
 
 // spill writes ev behind the events in memory. Called with q.mu held.

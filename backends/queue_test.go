@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -71,5 +72,36 @@ func TestQueueDrainsBackToMemory(t *testing.T) {
 	require.Len(t, batch, 1)
 	_, ok = q.pop(batch)
 	require.False(t, ok)
+	require.NoError(t, q.release())
+}
+
+// On one CPU a pusher handing over a burst lets the consumer run once
+// yieldAt events wait: the consumer takes batches of about that many (the
+// scheduler may resume the pusher first now and then), not the whole
+// burst, so a burst's events are not all alive at once.
+func TestQueueBurstYieldsToConsumer(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	q := newQueue(MemoryQueue)
+	const n = 4 * MemoryQueue
+	largest := make(chan int)
+	go func() {
+		most, total := 0, 0
+		var batch []tracep.Event
+		for {
+			var ok bool
+			if batch, ok = q.pop(batch); !ok {
+				break
+			}
+			most, total = max(most, len(batch)), total+len(batch)
+		}
+		require.Equal(t, n, total)
+		largest <- most
+	}()
+	for i := range n {
+		q.push(tracep.Event{Kind: tracep.KindExec, KTime: uint64(i)})
+	}
+	q.close()
+	require.LessOrEqual(t, <-largest, 2*yieldAt, "the consumer took the burst in batches far larger than yieldAt")
+	require.Zero(t, q.spilled, "nothing spilled: the consumer kept up")
 	require.NoError(t, q.release())
 }
