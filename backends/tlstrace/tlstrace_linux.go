@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -345,6 +347,12 @@ func Start(ctx context.Context, cfg Config, emit func(tracep.Event)) (_ *Session
 					return
 				}
 			}
+			// The scan read the symbol tables of every program running:
+			// garbage now, ~1 MB that would stay resident for the
+			// session's life (the collector returns memory slowly).
+			t0 := time.Now()
+			debug.FreeOSMemory()
+			bpfcore.Phase("tls: memory of the scan of every process freed", t0)
 		}()
 	}
 	return s, nil
