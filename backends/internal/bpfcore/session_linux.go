@@ -195,9 +195,9 @@ func (c *core) rankSlots(size int, skip map[int]bool) (int, int) {
 	return best, bestRank
 }
 
-// installAhead installs, in the background, a ring of each size in sizes,
-// in a free slot other than exclude, but where a free slot already has one
-// of that size or one is in flight (each counted once). Installing waits
+// installAhead installs, in the background, a ring of each size in sizes
+// in a free slot other than exclude, except for the sizes a free slot
+// already has installed or being installed (each such ring counted once). Installing waits
 // for an RCU grace period; doing it ahead keeps that wait out of the next
 // sessions' start. Preload calls it for the sessions about to open, and
 // open for the next while sessions overlap: one after another, a session
