@@ -144,8 +144,9 @@ func DetachIdle() {
 // it last: the kernel would detach the programs one after another as it
 // closes the process's files, each waiting for a grace period, and the
 // exit would wait for them all. Uprobes, whose detach waits longest
-// (60-100 ms here), are left to a short-lived child process to detach
-// after this one exits.
+// (60-100 ms here), are left to a short-lived child process that detaches
+// them while this one exits, and what the TLS tracer holds to its
+// watchdog, which releases it as after a death.
 func DetachBeforeExit() {
 	t0 := time.Now()
 	bpfcore.DetachBeforeExit()
