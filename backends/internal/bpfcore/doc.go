@@ -128,7 +128,11 @@
 // size; then with BPF_RB_FORCE_WAKEUP, since a default wake-up is skipped
 // while older records wait), and writes with BPF_RB_NO_WAKEUP otherwise;
 // the reader looks at its ring every [Tick] (500 ms), on tick boundaries
-// every session shares, and at once when the session closes. A tick that
+// every session shares, and at once when the session closes. The ticks
+// come from one timerfd of the process in the netpoller (tick_linux.go),
+// not a runtime timer per reader: a runtime timer also wakes the
+// runtime's system monitor, which then polls every 20 µs until the
+// program is idle, and cost six more context switches a tick. A tick that
 // finds nothing puts the reader to sleep without a deadline after setting
 // its slot's word in tp_wake (a global of every object, in a data section
 // the core creates, shares and maps): the next record clears it and wakes

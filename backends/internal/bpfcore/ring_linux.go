@@ -31,7 +31,7 @@ var errRingCorrupt = errors.New("ring buffer record beyond the producer position
 // futex at every wake-up, and the runtime's monitor polling meanwhile),
 // it waits in Go's own netpoller: a parked reader costs no thread, and the
 // readers of every ring of the process wake in one epoll_wait and, at a
-// tick, on one timer. Records are handed over as slices of the mapped
+// tick, on one timer (ticks). Records are handed over as slices of the mapped
 // ring, without a copy; the consumer position moves past a record once
 // its handler returns.
 //
@@ -211,14 +211,25 @@ func (r *ringReader) drain(h func([]byte), final bool) (int, error) {
 }
 
 // wait waits until the ring has data, the kernel woke its readers, the
-// deadline (if not zero) passes or stop returns true, and reports whether
-// the deadline passed; stop is called before waiting and after every
-// wake-up.
-func (r *ringReader) wait(deadline time.Time, stop func() bool) (expired bool, err error) {
-	if err := r.file.SetReadDeadline(deadline); err != nil {
+// next tick (if tick is set) or stop returns true, and reports whether the
+// tick came; stop is called before waiting and after every wake-up.
+func (r *ringReader) wait(tick bool, stop func() bool) (expired bool, err error) {
+	if err := r.file.SetReadDeadline(time.Time{}); err != nil {
 		return false, err
 	}
+	if tick {
+		if err := ticks.add(r); err != nil {
+			// Without the shared timer, a deadline of the reader's own.
+			if err := r.file.SetReadDeadline(time.Now().Truncate(Tick).Add(Tick)); err != nil {
+				return false, err
+			}
+			tick = false
+		}
+	}
 	err = r.raw.Read(func(uintptr) bool { return stop() || r.available() > 0 })
+	if tick {
+		ticks.remove(r)
+	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return true, nil
 	}
@@ -289,7 +300,7 @@ func (rr *RingReader) Read(h func([]byte)) error {
 		if _, err := rr.r.drain(h, false); err != nil {
 			return err
 		}
-		if _, err := rr.r.wait(time.Time{}, rr.flushed.Load); err != nil {
+		if _, err := rr.r.wait(false, rr.flushed.Load); err != nil {
 			return err
 		}
 	}

@@ -606,11 +606,7 @@ func (s *Session) run() {
 		got += n
 		// Sleep until the next tick, a wake-up (the ring filling up) or
 		// Close; after a tick without records, until the next record.
-		deadline := time.Now().Truncate(Tick).Add(Tick)
-		if s.idle {
-			deadline = time.Time{}
-		}
-		expired, err := s.rd.wait(deadline, closing)
+		expired, err := s.rd.wait(!s.idle, closing)
 		if err != nil {
 			s.readErr = err
 			return
