@@ -32,6 +32,7 @@ func workloads() []workload {
 		{name: "dns", system: true, desc: "the same, with a helper process and 50 unrelated datagrams after each lookup", run: benchGetentNoisy, inNet: true},
 		{name: "net", system: true, desc: "N×1,000 TCP connects to a loopback listener", run: benchNet},
 		{name: "net", system: true, desc: "N×300 TCP connects at ~60/s", run: benchNetPaced},
+		{name: "net", system: true, desc: "N×40 TCP connects at ~4/s", run: benchNetSlow},
 		{name: "tls", system: true, desc: "N×300 HTTPS requests by curl to the local server", run: benchTLS, inNet: true},
 		{name: "exec", system: true, desc: "N×4,000 execs of /bin/true", run: benchExec},
 	}
@@ -88,6 +89,13 @@ func benchNet(b *bench, w workload, scale int) (result, error) {
 // its own, the arrival pattern that costs a tracer a wakeup per event.
 func benchNetPaced(b *bench, w workload, scale int) (result, error) {
 	return b.connects(w, 300*scale, time.Second/60)
+}
+
+// benchNetSlow connects 4 times a second, so that about two connects
+// share a tick: the tracer's wake-up, not its work per event, is what it
+// pays for.
+func benchNetSlow(b *bench, w workload, scale int) (result, error) {
+	return b.connects(w, 40*scale, time.Second/4)
 }
 
 // connects runs n connects to a loopback listener, a pause apart.
