@@ -416,8 +416,9 @@ func TestIntegrationLossReported(t *testing.T) {
 	require.Positive(t, delivered.Load())
 
 	// The next session of the slot (a ring of the same size is reused in
-	// place) starts its count at zero.
-	next := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}, ArgvLimit: 1024, RingBytes: 64 << 10}, func(tracep.Event) {})
+	// place: the ring grew to 256 KiB when the reader, let go, found it
+	// full) starts its count at zero.
+	next := tracetest.Start(t, exectrace.Start, exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}, ArgvLimit: 1024, RingBytes: 256 << 10}, func(tracep.Event) {})
 	require.Equal(t, exectrace.SlotOf(s), exectrace.SlotOf(next), "the slot of the lossy session is reused")
 	require.Zero(t, next.Lost())
 }
@@ -440,5 +441,64 @@ func TestIntegrationSlotsExhausted(t *testing.T) {
 	for i, s := range sessions {
 		cols[i].CloseSession(t, s)
 		require.Len(t, argvWith(&cols[i], token), 1, "session %d", i)
+	}
+}
+
+// A ring whose reader falls behind grows, without losing a record on the
+// way, and the grown ring takes bursts the first could not: the reader is
+// held up while 200 execs fill more than half of a 64 KiB ring (~45 KiB:
+// an exec and an exit of true are ~230 bytes); 30 more run while the new
+// ring is made, before it is installed (what they write is read from the
+// old ring as the reader leaves it); then, grown to 256 KiB, the ring
+// takes ~113 KiB of 500 more while the reader is held up again.
+func TestIntegrationRingGrows(t *testing.T) {
+	tracetest.RequireSupported(t, exectrace.Supported())
+	cg := tracetest.Open(t, cgroup.New)
+	var hold atomic.Pointer[chan struct{}]
+	var c tracetest.Collector
+	s := tracetest.Start(t, exectrace.Start,
+		exectrace.Config{Scope: tracep.Scope{CgroupID: cg.ID()}, ArgvLimit: 1024, RingBytes: 64 << 10},
+		func(ev tracep.Event) {
+			if h := hold.Swap(nil); h != nil {
+				<-*h
+			}
+			c.Emit(ev)
+		})
+	token := fmt.Sprintf("tracep-grow-%d", os.Getpid())
+	execs := func(from, to int) error {
+		out, err := cg.Command("/bin/sh", "-c", fmt.Sprintf(`seq %d %d | xargs -P4 -I{} /bin/true "$0-{}"`, from, to), token).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
+	}
+	burst := func(from, to int) {
+		t.Helper()
+		release := make(chan struct{})
+		hold.Store(&release)
+		require.NoError(t, execs(from, to))
+		close(release)
+	}
+	installing := make(chan error, 1)
+	var once sync.Once
+	t.Cleanup(bpfcore.SetBeforeRingInstall(func() { once.Do(func() { installing <- execs(201, 230) }) }))
+
+	burst(1, 200)
+	// A guard against a ring that never grows, not a wait.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, exectrace.AwaitRingBytes(ctx, s, 256<<10))
+	require.NoError(t, <-installing)
+	burst(231, 730)
+	c.CloseSession(t, s) // fails on loss
+
+	seen := make(map[string]int)
+	for _, ev := range ops(&c, tracep.ExecOpExec) {
+		if ev.Exec.Filename == "/bin/true" {
+			seen[ev.Exec.Argv[1]]++
+		}
+	}
+	for i := 1; i <= 730; i++ {
+		require.Equal(t, 1, seen[fmt.Sprintf("%s-%d", token, i)], "token %d", i)
 	}
 }

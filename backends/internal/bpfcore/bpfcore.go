@@ -120,14 +120,34 @@ type SessionConfig struct {
 	// RingBytes is the size of the session's ring buffer, a power of two of
 	// at least MinRingBytes (see RingSize).
 	RingBytes int
+	// MaxRingBytes is the size up to which the ring grows, by four times
+	// at a step, when its reader falls behind: when half of it waited to
+	// be read. Zero selects GrowRings times RingBytes (at most 1 GiB);
+	// RingBytes keeps the ring's size fixed.
+	MaxRingBytes int
 	// Param is handed to the backend's programs as the slot's parameter
 	// (tp_cfg.param); its meaning is the backend's.
 	Param uint32
 }
 
+// GrowRings is how many times its first size a session's ring grows to at
+// most, unless SessionConfig.MaxRingBytes says otherwise.
+const GrowRings = 16
+
+// maxRing returns the size up to which the ring may grow.
+func (c SessionConfig) maxRing() int {
+	if c.MaxRingBytes != 0 {
+		return c.MaxRingBytes
+	}
+	return min(c.RingBytes*GrowRings, 1<<30)
+}
+
 func (c SessionConfig) validate() error {
 	if c.RingBytes < MinRingBytes || c.RingBytes&(c.RingBytes-1) != 0 {
 		return fmt.Errorf("ring size %d is not a power of two of at least %d: %w", c.RingBytes, MinRingBytes, tracep.ErrInvalid)
+	}
+	if m := c.MaxRingBytes; m != 0 && (m < c.RingBytes || m > 1<<30 || m&(m-1) != 0) {
+		return fmt.Errorf("largest ring size %d is not a power of two from %d to 1 GiB: %w", m, c.RingBytes, tracep.ErrInvalid)
 	}
 	if c.Scope.CgroupID != 0 && c.Scope.CgroupID == ^uint64(0) {
 		return fmt.Errorf("cgroup id %d: %w", c.Scope.CgroupID, tracep.ErrInvalid)

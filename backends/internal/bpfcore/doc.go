@@ -111,6 +111,15 @@
 // the next one. Each costs its size in kernel memory for the life of the
 // process.
 //
+// A ring grows when its reader falls behind (grow_linux.go): when half of
+// it waited to be read at once, the reader makes one four times the size,
+// up to [SessionConfig.MaxRingBytes] (16 times the first by default), and
+// installs it at the slot while it goes on reading the old one. Programs
+// write to the new ring from the swap on; once the install's grace period
+// is over none writes to the old one, and the reader reads the old ring to
+// its end before it moves, so nothing is lost and the order holds. The
+// grown ring stays at the slot, as any other.
+//
 // # Records and loss
 //
 // Programs build a record in a per-CPU scratch buffer and copy exactly its

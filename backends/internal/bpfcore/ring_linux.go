@@ -57,6 +57,16 @@ type ringReader struct {
 	// asleep is the ring's slot in tp_wake: set, the next record wakes
 	// the reader.
 	asleep *uint32
+	// behind is the most bytes drain found waiting since takeBehind.
+	behind uintptr
+}
+
+// takeBehind returns the most bytes that waited to be read at once since
+// the last call.
+func (r *ringReader) takeBehind() uintptr {
+	b := r.behind
+	r.behind = 0
+	return b
 }
 
 // ringWindow is the unit in which the ring's data is mapped: records of up
@@ -173,6 +183,7 @@ func (r *ringReader) drain(h func([]byte), final bool) (int, error) {
 		if prod-cons < ringHeaderSize {
 			return n, errRingCorrupt
 		}
+		r.behind = max(r.behind, prod-cons)
 		at := cons & r.mask
 		head, err := r.window(at, ringHeaderSize)
 		if err != nil {

@@ -58,9 +58,23 @@ type Session struct {
 	slot    int
 	bit     uint64
 	scope   tracep.Scope
-	rd      *ringReader
 	handle  Handler
 	done    chan struct{} // closed by the reader goroutine when it ends
+
+	// rd is the reader of the session's ring. The reader goroutine
+	// replaces it when the ring grows; other goroutines read it under
+	// rdMu.
+	rd      *ringReader
+	rdMu    sync.Mutex
+	rings   *ebpf.Map // tp_rings
+	maxRing int       // the size up to which the ring may grow
+	// ringBytes is the ring's size now; ringGrew is signalled when it
+	// changes.
+	ringBytes atomic.Int64
+	ringGrew  *sync.Cond
+	// grown is set when a bigger ring is installed and the reader should
+	// move to it.
+	grown atomic.Bool
 
 	closing   atomic.Bool // set by Close: drain what is committed and end
 	closeOnce sync.Once
@@ -349,14 +363,18 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 	}
 
 	s := &Session{
-		backend: b,
-		kind:    kind,
-		slot:    slot,
-		bit:     1 << slot,
-		scope:   cfg.Scope,
-		handle:  h,
-		done:    make(chan struct{}),
+		backend:  b,
+		kind:     kind,
+		slot:     slot,
+		bit:      1 << slot,
+		scope:    cfg.Scope,
+		handle:   h,
+		done:     make(chan struct{}),
+		rings:    c.maps.Maps[coreMapTpRings],
+		maxRing:  cfg.maxRing(),
+		ringGrew: sync.NewCond(new(sync.Mutex)),
 	}
+	s.ringBytes.Store(int64(cfg.RingBytes))
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -588,11 +606,20 @@ func (s *Session) run() {
 		}
 	}
 	closing := s.closing.Load
-	got := 0 // records since the last tick
+	stop := func() bool { return s.closing.Load() || s.grown.Load() }
+	var growth <-chan grownRing // a bigger ring being made and installed
+	got := 0                    // records since the last tick
 	for {
 		if closing() {
 			// Close has cleared the slot's masks: read what the kernel
-			// committed until then, and end.
+			// committed until then (in a ring being installed too), and
+			// end.
+			if growth != nil {
+				if err := s.moveTo(<-growth, handle); err != nil {
+					s.readErr = err
+					return
+				}
+			}
 			if _, err := s.rd.drain(handle, true); err != nil {
 				s.readErr = err
 			}
@@ -604,12 +631,24 @@ func (s *Session) run() {
 			return
 		}
 		got += n
-		// Sleep until the next tick, a wake-up (the ring filling up) or
-		// Close; after a tick without records, until the next record.
-		expired, err := s.rd.wait(!s.idle, closing)
+		if growth == nil {
+			growth = s.growIfBehind()
+		}
+		// Sleep until the next tick, a wake-up (the ring filling up),
+		// a bigger ring or Close; after a tick without records, until
+		// the next record.
+		expired, err := s.rd.wait(!s.idle, stop)
 		if err != nil {
 			s.readErr = err
 			return
+		}
+		if s.grown.Load() {
+			if err := s.moveTo(<-growth, handle); err != nil {
+				s.readErr = err
+				return
+			}
+			growth = nil
+			continue
 		}
 		switch {
 		case !expired:
@@ -664,7 +703,9 @@ func (s *Session) close() error {
 	c.mu.Unlock()
 
 	s.closing.Store(true)
+	s.rdMu.Lock()
 	s.rd.interrupt()
+	s.rdMu.Unlock()
 	<-s.done
 	s.rd.close()
 
