@@ -552,9 +552,17 @@ func TestIntegrationSIGKILLTLSStorm(t *testing.T) {
 	for range kills {
 		tr := startTracer(t, tmp, "tls", "-p", strconv.Itoa(wl.pid))
 		tr.waitTracing(t)
-		pause(rng, 100*time.Millisecond)
-		if len(stopped(t, wl.cg.Path())) > 0 {
-			held++ // most likely still held at the kill
+		// The kill comes at a random instant, or sooner, the first time
+		// a process is seen held: a new binary is probed in a few
+		// milliseconds here, so a process is held at ~1 % of instants,
+		// and 100 random instants alone missed them all every third run.
+		until := time.Now().Add(time.Duration(rng.Int64N(int64(100 * time.Millisecond))))
+		for time.Now().Before(until) {
+			if len(stopped(t, wl.cg.Path())) > 0 {
+				held++ // most likely still held at the kill
+				break
+			}
+			time.Sleep(time.Millisecond)
 		}
 		d := tr.kill(t, false)
 		for _, wd := range holdWatchdogs(t, d.pid) {
