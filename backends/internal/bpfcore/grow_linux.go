@@ -61,7 +61,7 @@ func (s *Session) growIfBehind() <-chan grownRing {
 	asleep := s.rd.asleep
 	go func() {
 		var g grownRing
-		g.ring, g.err = ebpf.NewMap(&ebpf.MapSpec{Name: "tp_session", Type: ebpf.RingBuf, MaxEntries: uint32(size)})
+		g.ring, g.err = newSessionRing(size)
 		if g.err == nil {
 			g.rd, g.err = newRingReader(g.ring, asleep)
 		}
@@ -115,10 +115,7 @@ func (s *Session) moveTo(g grownRing, handle func([]byte)) error {
 
 	c := &theCore
 	c.mu.Lock()
-	if r := c.rings[s.slot]; r != nil {
-		r.Close()
-	}
-	c.rings[s.slot] = g.ring
+	c.setRing(s.slot, g.ring)
 	c.mu.Unlock()
 
 	s.ringGrew.L.Lock()

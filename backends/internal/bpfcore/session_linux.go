@@ -239,7 +239,7 @@ func (c *core) installAhead(sizes []int, exclude int) {
 		sp := &spareRing{slot: slot, size: size, done: make(chan spareResult, 1)}
 		rings := c.maps.Maps[coreMapTpRings]
 		go func() {
-			ring, err := ebpf.NewMap(&ebpf.MapSpec{Name: "tp_session", Type: ebpf.RingBuf, MaxEntries: uint32(size)})
+			ring, err := newSessionRing(size)
 			if err == nil {
 				if err = rings.Put(uint32(slot), ring); err != nil {
 					ring.Close()
@@ -285,10 +285,21 @@ func (c *core) takeSpare(sp *spareRing, res spareResult) {
 	if res.ring == nil {
 		return
 	}
-	if old := c.rings[sp.slot]; old != nil {
+	c.setRing(sp.slot, res.ring)
+}
+
+// newSessionRing creates a session's ring buffer of size bytes.
+func newSessionRing(size int) (*ebpf.Map, error) {
+	return ebpf.NewMap(&ebpf.MapSpec{Name: "tp_session", Type: ebpf.RingBuf, MaxEntries: uint32(size)})
+}
+
+// setRing records ring as the one installed at slot, closing the one it
+// replaced, which the kernel no longer holds.
+func (c *core) setRing(slot int, ring *ebpf.Map) {
+	if old := c.rings[slot]; old != nil {
 		old.Close()
 	}
-	c.rings[sp.slot] = res.ring
+	c.rings[slot] = ring
 }
 
 // open does the part of Open that runs with the core's maps created and the
@@ -304,7 +315,7 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 	var installed chan error
 	var ring *ebpf.Map
 	if r := c.rings[slot]; r == nil || int(r.MaxEntries()) != cfg.RingBytes {
-		ring, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tp_session", Type: ebpf.RingBuf, MaxEntries: uint32(cfg.RingBytes)})
+		ring, err = newSessionRing(cfg.RingBytes)
 		if err != nil {
 			return nil, wrapErr("create ring buffer", err)
 		}
@@ -350,10 +361,7 @@ func (c *core) open(ctx context.Context, b *Backend, kind int, cfg SessionConfig
 			ring.Close()
 			return nil, errors.Join(loadErr, wrapErr("install ring buffer", err))
 		}
-		if old := c.rings[slot]; old != nil {
-			old.Close()
-		}
-		c.rings[slot] = ring
+		c.setRing(slot, ring)
 	}
 	if loadErr != nil {
 		return nil, loadErr
